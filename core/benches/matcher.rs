@@ -1,0 +1,151 @@
+//! Matcher benchmarks: lookup at 1, 1,000 and 100,000 entries, a full rebuild
+//! at 100,000, a 1,000-entry SET into 100,000, and the matcher's memory per entry.
+//!
+//! Run with `make bench` (or `cargo bench -p redis-whitelist-core`).
+
+use std::hint::black_box;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use whitelist_core::{parse_entry, Addr, Change, Entry, GroupName, GroupSpec, Peer, Policy, Whitelist};
+
+const POLICY: Policy = Policy { allow_loopback: false, allow_unixsocket: false };
+
+/// xorshift64*: deterministic inputs without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// A realistic mix: four in five entries IPv4 (mostly hosts, some /16-/28
+/// blocks), one in five IPv6 (hosts and /48-/64 blocks).
+fn random_entry(rng: &mut Rng) -> Entry {
+    let r = rng.next();
+    let text = if r % 5 != 0 {
+        let len = if r % 3 == 0 { 16 + (r >> 8) % 13 } else { 32 } as u32;
+        let a = (rng.next() as u32) & u32::MAX.checked_shl(32 - len).unwrap_or(0);
+        format!("{}/{}", Ipv4Addr::from(a), len)
+    } else {
+        let len = if r % 2 == 0 { 48 + (r >> 8) % 17 } else { 128 } as u32;
+        let a = ((0x2001_0db8u128 << 96) | u128::from(rng.next()) << 32 | u128::from(rng.next() as u32))
+            & u128::MAX.checked_shl(128 - len).unwrap_or(0);
+        format!("{}/{}", Ipv6Addr::from(a), len)
+    };
+    parse_entry(text.as_bytes()).expect("generated entries are valid")
+}
+
+fn name(i: usize) -> GroupName {
+    GroupName::parse(format!("group_{i:04}").as_bytes()).expect("valid name")
+}
+
+/// `groups` groups of `per_group` distinct random entries.
+fn whitelist(groups: usize, per_group: usize, seed: u64) -> (Whitelist, Vec<Entry>) {
+    let mut rng = Rng(seed);
+    let mut all = Vec::new();
+    let specs = (0..groups)
+        .map(|g| {
+            let mut entries: Vec<Entry> = Vec::with_capacity(per_group);
+            let mut seen = std::collections::HashSet::new();
+            while entries.len() < per_group {
+                let e = random_entry(&mut rng);
+                if seen.insert(e) {
+                    entries.push(e);
+                }
+            }
+            all.extend_from_slice(&entries);
+            GroupSpec { name: name(g), attribute: Default::default(), entries }
+        })
+        .collect();
+    (Whitelist::restore(specs, 1), all)
+}
+
+/// Probe addresses: half inside entries, half random.
+fn probes(entries: &[Entry], rng: &mut Rng) -> Vec<Addr> {
+    (0..4096)
+        .map(|i| {
+            if i % 2 == 0 && !entries.is_empty() {
+                let e = entries[(rng.next() as usize) % entries.len()];
+                match e.net() {
+                    ipnet::IpNet::V4(n) => {
+                        Addr::V4(u32::from(n.network()) | (rng.next() as u32 & !u32::from(n.netmask())))
+                    }
+                    ipnet::IpNet::V6(n) => {
+                        Addr::V6(u128::from(n.network()) | (u128::from(rng.next()) & !u128::from(n.netmask())))
+                    }
+                }
+            } else if i % 5 == 0 {
+                Addr::V6((0x2001_0db8u128 << 96) | u128::from(rng.next()))
+            } else {
+                Addr::V4(rng.next() as u32)
+            }
+        })
+        .collect()
+}
+
+fn lookup(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lookup");
+    for n in [1usize, 1_000, 100_000] {
+        let groups = (n / 1_000).clamp(1, 100);
+        let per = n / groups;
+        let (w, entries) = whitelist(groups, per, 42 + n as u64);
+        let addrs = probes(&entries, &mut Rng(7));
+        let mut i = 0;
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| {
+                i = (i + 1) & 4095;
+                black_box(w.verdict(Peer::Ip(black_box(addrs[i])), POLICY))
+            })
+        });
+    }
+    group.finish();
+}
+
+fn rebuild(c: &mut Criterion) {
+    let (w, _) = whitelist(100, 1_000, 1);
+    let specs: Vec<GroupSpec> = w
+        .groups()
+        .iter()
+        .map(|g| GroupSpec { name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec() })
+        .collect();
+    c.bench_function("rebuild/100000", |b| b.iter(|| black_box(Whitelist::restore(black_box(specs.clone()), 1))));
+
+    let mut rng = Rng(99);
+    let fresh: Vec<Entry> = (0..1_000).map(|_| random_entry(&mut rng)).collect();
+    c.bench_function("set_1000_into_100000", |b| {
+        b.iter(|| {
+            let change = Change::Set { group: name(50), entries: fresh.clone(), attribute: None };
+            black_box(w.plan(change, None).expect("no limits"))
+        })
+    });
+}
+
+fn memory_report() {
+    for (label, groups, per) in [("mixed", 100, 1_000), ("ipv4 hosts", 1, 100_000)] {
+        let (w, _) = if label == "mixed" {
+            whitelist(groups, per, 5)
+        } else {
+            let entries: Vec<Entry> = (0..per as u32).map(|i| Entry::host(Addr::V4(0x0a00_0000 + i * 3))).collect();
+            (Whitelist::restore(vec![GroupSpec { name: name(0), attribute: Default::default(), entries }], 1), vec![])
+        };
+        let bytes = w.matcher_bytes();
+        println!(
+            "matcher memory ({label}, {} entries): {} bytes, {:.1} bytes per entry",
+            w.entry_count(),
+            bytes,
+            bytes as f64 / w.entry_count() as f64
+        );
+    }
+}
+
+fn memory(_: &mut Criterion) {
+    memory_report();
+}
+
+criterion_group!(benches, lookup, rebuild, memory);
+criterion_main!(benches);

@@ -1,0 +1,422 @@
+//! The persisted form of the whole whitelist (RDB aux data).
+//!
+//! Layout of encoding version 1, integers little-endian:
+//!
+//! ```text
+//! "WLST"  u8 encoding version  u64 whitelist version  u32 group count
+//! per group:  u8 name length, name  u8 flags (bit 0: hidden)  u32 entry count
+//!   per entry:  u8 kind (4: IPv4, 6: IPv6)  u8 prefix length  4 or 16 address bytes
+//! u32 CRC-32 of everything before it
+//! ```
+//!
+//! Flag bits and kinds that version 1 does not define are refused, so later
+//! versions can carry more per group or per entry (comments, expiry times)
+//! while this decoder keeps reading version 1. Decoding validates everything
+//! (names, order, canonical entries, duplicates, checksum) and never panics; a
+//! payload is accepted whole or refused.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::entry::Entry;
+use crate::name::{Attribute, GroupName};
+use crate::store::{GroupSpec, Whitelist};
+
+/// The encoding version this build writes and the newest it reads.
+pub const ENCODING_VERSION: u8 = 1;
+
+const MAGIC: &[u8; 4] = b"WLST";
+const HEADER: usize = 4 + 1 + 8 + 4;
+const CHECKSUM: usize = 4;
+const FLAG_HIDDEN: u8 = 1;
+const KIND_V4: u8 = 4;
+const KIND_V6: u8 = 6;
+/// The smallest encoded entry (an IPv4 one): bounds what a count may claim.
+const MIN_ENTRY: usize = 1 + 1 + 4;
+/// The smallest encoded group (empty, two-letter name).
+const MIN_GROUP: usize = 1 + 2 + 1 + 4;
+
+/// Why a payload was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The payload ends before the data it announces.
+    Truncated {
+        /// Where the missing data should start.
+        offset: usize,
+    },
+    /// Not whitelist data at all.
+    BadMagic,
+    /// Written by a newer module.
+    NewerVersion {
+        /// The payload's encoding version.
+        found: u8,
+    },
+    /// Encoding version 0 was never written.
+    InvalidVersion,
+    /// The checksum does not match: the data is corrupt.
+    Checksum,
+    /// Anything else wrong with the content.
+    Invalid {
+        /// Where it was found.
+        offset: usize,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Truncated { offset } => write!(f, "truncated data: it ends at byte {offset}"),
+            DecodeError::BadMagic => f.write_str("not whitelist data (bad magic)"),
+            DecodeError::NewerVersion { found } => write!(
+                f,
+                "encoding version {found} is newer than this module reads ({ENCODING_VERSION}); upgrade the module"
+            ),
+            DecodeError::InvalidVersion => f.write_str("invalid encoding version 0"),
+            DecodeError::Checksum => f.write_str("checksum mismatch: the data is corrupt"),
+            DecodeError::Invalid { offset, what } => write!(f, "corrupt data at byte {offset}: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Encodes the whole whitelist.
+pub fn encode(w: &Whitelist) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + CHECKSUM + w.groups().len() * 40 + w.entry_count() * 18);
+    out.extend_from_slice(MAGIC);
+    out.push(ENCODING_VERSION);
+    out.extend_from_slice(&w.version().to_le_bytes());
+    out.extend_from_slice(&len_u32(w.groups().len()).to_le_bytes());
+    for g in w.groups() {
+        let name = g.name().as_str().as_bytes();
+        out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(name);
+        out.push(if g.attribute() == Attribute::Hidden { FLAG_HIDDEN } else { 0 });
+        out.extend_from_slice(&len_u32(g.entries().len()).to_le_bytes());
+        for e in g.entries() {
+            match e.net() {
+                IpNet::V4(n) => {
+                    out.push(KIND_V4);
+                    out.push(n.prefix_len());
+                    out.extend_from_slice(&n.network().octets());
+                }
+                IpNet::V6(n) => {
+                    out.push(KIND_V6);
+                    out.push(n.prefix_len());
+                    out.extend_from_slice(&n.network().octets());
+                }
+            }
+        }
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+fn len_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
+        let slice = end.and_then(|e| self.data.get(self.pos..e));
+        match slice {
+            Some(s) => {
+                self.pos += n;
+                Ok(s)
+            }
+            None => Err(DecodeError::Truncated { offset: self.data.len() }),
+        }
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    fn remaining(&self) -> usize {
+        self.data.len().saturating_sub(self.pos)
+    }
+
+    fn invalid(&self, what: String) -> DecodeError {
+        DecodeError::Invalid { offset: self.pos, what }
+    }
+}
+
+/// Decodes a payload written by [`encode`] (of this or an older encoding version).
+pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
+    if data.len() >= 4 && &data[..4] != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    if data.len() < HEADER + CHECKSUM {
+        return Err(DecodeError::Truncated { offset: data.len() });
+    }
+    match data[4] {
+        0 => return Err(DecodeError::InvalidVersion),
+        v if v > ENCODING_VERSION => return Err(DecodeError::NewerVersion { found: v }),
+        _ => {}
+    }
+    let (body, tail) = data.split_at(data.len() - CHECKSUM);
+    let stored = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    if crc32fast::hash(body) != stored {
+        return Err(DecodeError::Checksum);
+    }
+    let mut r = Reader { data: body, pos: 5 };
+    let version = r.u64()?;
+    let count = r.u32()? as usize;
+    if count > r.remaining() / MIN_GROUP {
+        return Err(r.invalid(format!("{count} groups cannot fit in {} bytes", r.remaining())));
+    }
+    let mut groups: Vec<GroupSpec> = Vec::with_capacity(count);
+    for _ in 0..count {
+        groups.push(decode_group(&mut r, groups.last().map(|g| &g.name))?);
+    }
+    if r.remaining() != 0 {
+        return Err(r.invalid(format!("{} bytes left after the last group", r.remaining())));
+    }
+    Ok(Whitelist::restore(groups, version))
+}
+
+fn decode_group(r: &mut Reader<'_>, previous: Option<&GroupName>) -> Result<GroupSpec, DecodeError> {
+    let len = r.u8()? as usize;
+    let raw = r.take(len)?;
+    let name = GroupName::parse(raw).map_err(|e| r.invalid(e.to_string()))?;
+    if previous.is_some_and(|p| *p >= name) {
+        return Err(r.invalid(format!("group '{name}' is out of name order or repeated")));
+    }
+    let flags = r.u8()?;
+    if flags & !FLAG_HIDDEN != 0 {
+        return Err(r.invalid(format!("group '{name}' has unknown flags {flags:#04x}")));
+    }
+    let attribute = if flags & FLAG_HIDDEN != 0 { Attribute::Hidden } else { Attribute::Show };
+    let count = r.u32()? as usize;
+    if count > r.remaining() / MIN_ENTRY {
+        return Err(r.invalid(format!("group '{name}' claims {count} entries in {} bytes", r.remaining())));
+    }
+    let mut entries = Vec::with_capacity(count);
+    let mut seen = std::collections::HashSet::with_capacity(count);
+    for i in 0..count {
+        let entry = decode_entry(r).map_err(|e| match e {
+            DecodeError::Invalid { offset, what } => {
+                DecodeError::Invalid { offset, what: format!("group '{name}' entry {i}: {what}") }
+            }
+            other => other,
+        })?;
+        if !seen.insert(entry) {
+            return Err(r.invalid(format!("group '{name}' holds {entry} twice")));
+        }
+        entries.push(entry);
+    }
+    Ok(GroupSpec { name, attribute, entries })
+}
+
+fn decode_entry(r: &mut Reader<'_>) -> Result<Entry, DecodeError> {
+    let kind = r.u8()?;
+    let prefix = r.u8()?;
+    let net = match kind {
+        KIND_V4 => Ipv4Net::new(Ipv4Addr::from(r.array::<4>()?), prefix).map(IpNet::V4),
+        KIND_V6 => Ipv6Net::new(Ipv6Addr::from(r.array::<16>()?), prefix).map(IpNet::V6),
+        other => return Err(r.invalid(format!("unknown entry kind {other}"))),
+    }
+    .map_err(|_| r.invalid(format!("prefix length {prefix} out of range")))?;
+    Entry::from_canonical(net).ok_or_else(|| r.invalid(format!("{net} is not in canonical form")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::parse_entry;
+    use crate::store::{Change, Limits};
+
+    fn sample() -> Whitelist {
+        let mut w = Whitelist::default();
+        let name = |s: &str| GroupName::parse(s.as_bytes()).unwrap();
+        let list = |items: &[&str]| items.iter().map(|s| parse_entry(s.as_bytes()).unwrap()).collect::<Vec<_>>();
+        for change in [
+            Change::Set {
+                group: name("default"),
+                entries: list(&["10.0.0.0/8", "2001:db8::/32", "192.0.2.1"]),
+                attribute: None,
+            },
+            Change::Set {
+                group: name("sys"),
+                entries: list(&["::1", "0.0.0.0/0"]),
+                attribute: Some(Attribute::Hidden),
+            },
+            Change::Set { group: name("empty"), entries: list(&["10.0.0.1"]), attribute: None },
+            Change::Remove { group: name("empty"), entries: list(&["10.0.0.1"]) },
+        ] {
+            w = w.plan(change, None::<&Limits>).unwrap().next.unwrap();
+        }
+        w
+    }
+
+    fn summary(w: &Whitelist) -> Vec<(String, &'static str, Vec<String>)> {
+        w.groups()
+            .iter()
+            .map(|g| (g.name().to_string(), g.attribute().as_str(), g.entries().iter().map(Entry::to_string).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn round_trip() {
+        let w = sample();
+        let back = decode(&encode(&w)).unwrap();
+        assert_eq!(summary(&back), summary(&w));
+        assert_eq!(back.version(), 4);
+        assert_eq!(back.entry_count(), 5);
+        let empty = decode(&encode(&Whitelist::default())).unwrap();
+        assert_eq!(empty.groups().len(), 0);
+        assert_eq!(empty.version(), 0);
+    }
+
+    #[test]
+    fn exact_bytes_of_a_small_whitelist() {
+        let w = Whitelist::default()
+            .plan(
+                Change::Set {
+                    group: GroupName::parse(b"ab").unwrap(),
+                    entries: vec![parse_entry(b"10.0.0.0/8").unwrap()],
+                    attribute: None,
+                },
+                None,
+            )
+            .unwrap()
+            .next
+            .unwrap();
+        let bytes = encode(&w);
+        let mut expected = b"WLST\x01".to_vec();
+        expected.extend_from_slice(&1u64.to_le_bytes());
+        expected.extend_from_slice(&1u32.to_le_bytes());
+        expected.extend_from_slice(b"\x02ab\x00");
+        expected.extend_from_slice(&1u32.to_le_bytes());
+        expected.extend_from_slice(&[4, 8, 10, 0, 0, 0]);
+        let crc = crc32fast::hash(&expected);
+        expected.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(bytes, expected);
+    }
+
+    fn reseal(mut body: Vec<u8>) -> Vec<u8> {
+        body.truncate(body.len() - CHECKSUM);
+        let crc = crc32fast::hash(&body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        body
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        let bytes = encode(&sample());
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "accepted a payload cut at {cut}");
+        }
+        assert_eq!(decode(&bytes[..10]).unwrap_err(), DecodeError::Truncated { offset: 10 });
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_refused() {
+        let bytes = encode(&sample());
+        for i in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut bad = bytes.clone();
+                bad[i] ^= 1 << bit;
+                assert!(decode(&bad).is_err(), "accepted a flip of bit {bit} in byte {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn error_texts() {
+        let bytes = encode(&sample());
+        let mut newer = bytes.clone();
+        newer[4] = 2;
+        assert_eq!(
+            decode(&newer).unwrap_err().to_string(),
+            "encoding version 2 is newer than this module reads (1); upgrade the module"
+        );
+        let mut zero = bytes.clone();
+        zero[4] = 0;
+        assert_eq!(decode(&zero).unwrap_err(), DecodeError::InvalidVersion);
+        assert_eq!(decode(b"RDB!\x01").unwrap_err(), DecodeError::BadMagic);
+        let mut flipped = bytes.clone();
+        flipped[20] ^= 0x40;
+        assert_eq!(decode(&flipped).unwrap_err().to_string(), "checksum mismatch: the data is corrupt");
+        let mut trailing = bytes.clone();
+        trailing.splice(bytes.len() - CHECKSUM..bytes.len() - CHECKSUM, [0u8]);
+        assert_eq!(
+            decode(&reseal(trailing)).unwrap_err().to_string(),
+            format!("corrupt data at byte {}: 1 bytes left after the last group", bytes.len() - CHECKSUM)
+        );
+    }
+
+    #[test]
+    fn content_is_validated_even_with_a_good_checksum() {
+        let one = |name: &[u8], flags: u8, entry: &[u8]| {
+            let mut b = b"WLST\x01".to_vec();
+            b.extend_from_slice(&3u64.to_le_bytes());
+            b.extend_from_slice(&1u32.to_le_bytes());
+            b.push(name.len() as u8);
+            b.extend_from_slice(name);
+            b.push(flags);
+            b.extend_from_slice(&1u32.to_le_bytes());
+            b.extend_from_slice(entry);
+            b.extend_from_slice(&[0; 4]);
+            reseal(b)
+        };
+        let ok = one(b"ab", 0, &[4, 8, 10, 0, 0, 0]);
+        assert_eq!(decode(&ok).unwrap().version(), 3);
+        let err = |b: Vec<u8>| decode(&b).unwrap_err().to_string();
+        assert!(err(one(b"AB", 0, &[4, 8, 10, 0, 0, 0])).contains("invalid group name 'AB'"));
+        assert!(err(one(b"ab", 2, &[4, 8, 10, 0, 0, 0])).contains("group 'ab' has unknown flags 0x02"));
+        assert!(err(one(b"ab", 0, &[5, 8, 10, 0, 0, 0])).contains("group 'ab' entry 0: unknown entry kind 5"));
+        assert!(err(one(b"ab", 0, &[4, 33, 10, 0, 0, 0])).contains("prefix length 33 out of range"));
+        assert!(err(one(b"ab", 0, &[4, 8, 10, 0, 0, 1])).contains("10.0.0.1/8 is not in canonical form"));
+        let mut mapped = vec![6, 128];
+        mapped.extend_from_slice(&"::ffff:10.0.0.1".parse::<Ipv6Addr>().unwrap().octets());
+        assert!(err(one(b"ab", 0, &mapped)).contains("is not in canonical form"));
+    }
+
+    #[test]
+    fn huge_counts_do_not_allocate() {
+        let mut b = b"WLST\x01".to_vec();
+        b.extend_from_slice(&0u64.to_le_bytes());
+        b.extend_from_slice(&u32::MAX.to_le_bytes());
+        b.extend_from_slice(&[0; 4]);
+        let e = decode(&reseal(b)).unwrap_err();
+        assert!(e.to_string().contains("4294967295 groups cannot fit in 0 bytes"), "{e}");
+    }
+
+    #[test]
+    fn groups_must_be_sorted_and_unique() {
+        let w = sample();
+        let mut bytes = encode(&w);
+        // Swap the first letters of "default" and "empty" would be complicated;
+        // instead rename "sys" (last) to "abc"-length-3 "aaa", breaking the order.
+        let pos = bytes.windows(4).position(|win| win == b"\x03sys").unwrap();
+        bytes[pos + 1..pos + 4].copy_from_slice(b"aaa");
+        let e = decode(&reseal(bytes)).unwrap_err().to_string();
+        assert!(e.contains("group 'aaa' is out of name order or repeated"), "{e}");
+    }
+}

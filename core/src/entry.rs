@@ -1,0 +1,562 @@
+//! Whitelist entries (addresses and CIDR blocks) and client addresses.
+//!
+//! An [`Entry`] is always canonical: host bits are zero, a `/32` IPv4 or `/128`
+//! IPv6 block is the bare address, and an IPv4-mapped IPv6 block of prefix 96 or
+//! more is the IPv4 block it maps. Parsing is strict: the console convention is
+//! one exact spelling per address, so anything ambiguous is an error, not a guess.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::shown::Shown;
+
+/// One whitelist entry: an IPv4 or IPv6 network in canonical form.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct Entry(IpNet);
+
+impl Entry {
+    /// The entry for a canonical network; `None` when `net` has host bits set or
+    /// is an IPv4-mapped IPv6 block that should have been stored as IPv4.
+    pub fn from_canonical(net: IpNet) -> Option<Entry> {
+        if net.trunc() != net {
+            return None;
+        }
+        if let IpNet::V6(v6) = net {
+            if v6.prefix_len() >= 96 && v6.network().to_ipv4_mapped().is_some() {
+                return None;
+            }
+        }
+        Some(Entry(net))
+    }
+
+    /// The network this entry admits.
+    pub fn net(&self) -> IpNet {
+        self.0
+    }
+
+    /// The single address `addr` as an entry (`/32` or `/128`).
+    pub fn host(addr: Addr) -> Entry {
+        match addr {
+            Addr::V4(a) => Entry(IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::from(a), 32))),
+            Addr::V6(a) => Entry(IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::from(a), 128))),
+        }
+    }
+
+    /// Whether `addr` falls inside this entry.
+    pub fn contains(&self, addr: Addr) -> bool {
+        match (self.0, addr) {
+            (IpNet::V4(net), Addr::V4(a)) => net.contains(&Ipv4Addr::from(a)),
+            (IpNet::V6(net), Addr::V6(a)) => net.contains(&Ipv6Addr::from(a)),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpNet::V4(n) if n.prefix_len() == 32 => write!(f, "{}", n.addr()),
+            IpNet::V6(n) if n.prefix_len() == 128 => write!(f, "{}", n.addr()),
+            IpNet::V4(n) => write!(f, "{}/{}", n.addr(), n.prefix_len()),
+            IpNet::V6(n) => write!(f, "{}/{}", n.addr(), n.prefix_len()),
+        }
+    }
+}
+
+/// A client address in the form the matcher compares: IPv4-mapped IPv6
+/// addresses are IPv4.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Addr {
+    /// An IPv4 address as a big-endian integer.
+    V4(u32),
+    /// An IPv6 address (never IPv4-mapped) as a big-endian integer.
+    V6(u128),
+}
+
+impl Addr {
+    /// Loopback: `127.0.0.0/8` or `::1`.
+    pub fn is_loopback(self) -> bool {
+        match self {
+            Addr::V4(a) => a >> 24 == 127,
+            Addr::V6(a) => a == 1,
+        }
+    }
+}
+
+impl From<IpAddr> for Addr {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Addr::V4(u32::from(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Addr::V4(u32::from(v4)),
+                None => Addr::V6(u128::from(v6)),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Addr::V4(a) => write!(f, "{}", Ipv4Addr::from(a)),
+            Addr::V6(a) => write!(f, "{}", Ipv6Addr::from(a)),
+        }
+    }
+}
+
+/// Why an entry or address was refused.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Problem {
+    /// An empty item, from `a,,b`, a leading or a trailing comma.
+    Empty,
+    /// Spaces (or any whitespace) inside the item.
+    Whitespace,
+    /// An IPv6 zone id such as `fe80::1%eth0`.
+    ZoneId,
+    /// `010.0.0.1` or `/08`: octal or decimal, nobody can tell.
+    LeadingZero,
+    /// A prefix length that is not a number in the family's range.
+    BadPrefix {
+        /// 32 for IPv4, 128 for IPv6.
+        max: u8,
+    },
+    /// An address with bits set beyond its prefix; holds the network meant.
+    HostBits {
+        /// The block with the host bits cleared, as the client wrote its family.
+        suggestion: String,
+    },
+    /// Anything else that is not an address.
+    NotAnAddress,
+    /// A block where a single address was expected.
+    NotSingleAddress,
+}
+
+/// A refused whitelist entry, naming the item and the reason.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct EntryError {
+    /// The item as the client gave it.
+    pub item: Shown,
+    /// What is wrong with it.
+    pub problem: Problem,
+}
+
+/// A refused address (for `WHITELIST.CHECK`), naming the argument and the reason.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AddressError(pub EntryError);
+
+impl Problem {
+    fn reason(&self, address_only: bool) -> String {
+        match self {
+            Problem::Empty => "empty item (check for doubled or trailing commas)".into(),
+            Problem::Whitespace => "spaces are not allowed".into(),
+            Problem::ZoneId => "zone ids are not allowed".into(),
+            Problem::LeadingZero => "leading zeros are not allowed".into(),
+            Problem::BadPrefix { max } => format!("prefix length must be a number from 0 to {max}"),
+            Problem::HostBits { suggestion } => format!("host bits set, did you mean {suggestion}?"),
+            Problem::NotAnAddress if address_only => "not an IP address".into(),
+            Problem::NotAnAddress => "not an IP address or CIDR block".into(),
+            Problem::NotSingleAddress => "not a single address (no /prefix here)".into(),
+        }
+    }
+}
+
+impl fmt::Display for EntryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid whitelist entry '{}': {}", self.item, self.problem.reason(false))
+    }
+}
+
+impl fmt::Display for AddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid address '{}': {}", self.0.item, self.0.problem.reason(true))
+    }
+}
+
+impl std::error::Error for EntryError {}
+impl std::error::Error for AddressError {}
+
+/// Parses one entry (`10.0.0.1`, `10.0.0.0/8`, `2001:db8::/32` ...) into its
+/// canonical form.
+pub fn parse_entry(item: &[u8]) -> Result<Entry, EntryError> {
+    parse_entry_inner(item).map_err(|problem| EntryError { item: Shown::new(item), problem })
+}
+
+/// Parses entry arguments, each of which may hold several comma-separated
+/// items, in order; duplicates are kept (the store treats them as no-ops).
+/// Stops at the first bad item.
+pub fn parse_entries<'a, I>(args: I) -> Result<Vec<Entry>, EntryError>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let mut entries = Vec::new();
+    for arg in args {
+        for item in arg.split(|&b| b == b',') {
+            entries.push(parse_entry(item)?);
+        }
+    }
+    Ok(entries)
+}
+
+/// Parses a single client address for a dry run (`WHITELIST.CHECK`).
+pub fn parse_address(arg: &[u8]) -> Result<Addr, AddressError> {
+    let fail = |problem| AddressError(EntryError { item: Shown::new(arg), problem });
+    if arg.contains(&b'/') {
+        return Err(fail(Problem::NotSingleAddress));
+    }
+    lexical_checks(arg).map_err(fail)?;
+    parse_ip(arg).map(Addr::from).map_err(fail)
+}
+
+/// Parses the peer address string that Redis formats for a connection
+/// (`inet_ntop` output). Lenient where Redis's output is already canonical, but
+/// never panics on any input; `None` when it is not an address.
+pub fn parse_peer(s: &[u8]) -> Option<Addr> {
+    if let Some(v4) = parse_ipv4_fast(s) {
+        return Some(Addr::V4(v4));
+    }
+    let text = std::str::from_utf8(s).ok()?;
+    text.parse::<Ipv6Addr>().ok().map(|v6| Addr::from(IpAddr::V6(v6)))
+}
+
+fn parse_ipv4_fast(s: &[u8]) -> Option<u32> {
+    let mut value: u32 = 0;
+    let mut octet: u32 = 0;
+    let mut digits = 0;
+    let mut dots = 0;
+    for &b in s {
+        match b {
+            b'0'..=b'9' => {
+                octet = octet * 10 + u32::from(b - b'0');
+                digits += 1;
+                if digits > 3 || octet > 255 {
+                    return None;
+                }
+            }
+            b'.' => {
+                if digits == 0 || dots == 3 {
+                    return None;
+                }
+                value = (value << 8) | octet;
+                octet = 0;
+                digits = 0;
+                dots += 1;
+            }
+            _ => return None,
+        }
+    }
+    if dots != 3 || digits == 0 {
+        return None;
+    }
+    Some((value << 8) | octet)
+}
+
+fn lexical_checks(item: &[u8]) -> Result<(), Problem> {
+    if item.is_empty() {
+        return Err(Problem::Empty);
+    }
+    if item.iter().any(u8::is_ascii_whitespace) {
+        return Err(Problem::Whitespace);
+    }
+    if item.contains(&b'%') {
+        return Err(Problem::ZoneId);
+    }
+    Ok(())
+}
+
+fn parse_entry_inner(item: &[u8]) -> Result<Entry, Problem> {
+    lexical_checks(item)?;
+    let (addr_part, prefix_part) = match item.iter().position(|&b| b == b'/') {
+        Some(slash) => (&item[..slash], Some(&item[slash + 1..])),
+        None => (item, None),
+    };
+    match parse_ip(addr_part)? {
+        IpAddr::V4(addr) => {
+            let prefix = prefix_part.map_or(Ok(32), |p| parse_prefix(p, 32))?;
+            let net = Ipv4Net::new(addr, prefix).map_err(|_| Problem::BadPrefix { max: 32 })?;
+            if net.network() != addr {
+                let suggestion = format!("{}/{}", net.network(), prefix);
+                return Err(Problem::HostBits { suggestion });
+            }
+            Ok(Entry(IpNet::V4(net)))
+        }
+        IpAddr::V6(addr) => {
+            let prefix = prefix_part.map_or(Ok(128), |p| parse_prefix(p, 128))?;
+            let net = Ipv6Net::new(addr, prefix).map_err(|_| Problem::BadPrefix { max: 128 })?;
+            if net.network() != addr {
+                let suggestion = format!("{}/{}", net.network(), prefix);
+                return Err(Problem::HostBits { suggestion });
+            }
+            match addr.to_ipv4_mapped() {
+                Some(v4) if prefix >= 96 => {
+                    let v4net = Ipv4Net::new(v4, prefix - 96).map_err(|_| Problem::BadPrefix { max: 128 })?;
+                    Ok(Entry(IpNet::V4(v4net)))
+                }
+                _ => Ok(Entry(IpNet::V6(net))),
+            }
+        }
+    }
+}
+
+fn parse_ip(part: &[u8]) -> Result<IpAddr, Problem> {
+    if !part.is_ascii() || part.is_empty() {
+        return Err(Problem::NotAnAddress);
+    }
+    if part.contains(&b':') {
+        let text = std::str::from_utf8(part).map_err(|_| Problem::NotAnAddress)?;
+        match text.parse::<Ipv6Addr>() {
+            Ok(v6) => Ok(IpAddr::V6(v6)),
+            Err(_) => {
+                // Name the leading zero in an embedded dotted quad (`::ffff:010.0.0.1`).
+                let tail = text.rsplit(':').next().unwrap_or("");
+                if tail.contains('.') && parse_ipv4_strict(tail.as_bytes()) == Err(Problem::LeadingZero) {
+                    Err(Problem::LeadingZero)
+                } else {
+                    Err(Problem::NotAnAddress)
+                }
+            }
+        }
+    } else {
+        parse_ipv4_strict(part).map(IpAddr::V4)
+    }
+}
+
+fn parse_ipv4_strict(part: &[u8]) -> Result<Ipv4Addr, Problem> {
+    let mut octets = [0u8; 4];
+    let mut count = 0;
+    for piece in part.split(|&b| b == b'.') {
+        if count == 4 || piece.is_empty() || piece.len() > 3 || !piece.iter().all(u8::is_ascii_digit) {
+            return Err(Problem::NotAnAddress);
+        }
+        if piece.len() > 1 && piece[0] == b'0' {
+            return Err(Problem::LeadingZero);
+        }
+        let value = piece.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+        octets[count] = u8::try_from(value).map_err(|_| Problem::NotAnAddress)?;
+        count += 1;
+    }
+    if count != 4 {
+        return Err(Problem::NotAnAddress);
+    }
+    Ok(Ipv4Addr::from(octets))
+}
+
+fn parse_prefix(p: &[u8], max: u8) -> Result<u8, Problem> {
+    let bad = Problem::BadPrefix { max };
+    if p.is_empty() || p.len() > 3 || !p.iter().all(u8::is_ascii_digit) {
+        return Err(bad);
+    }
+    if p.len() > 1 && p[0] == b'0' {
+        return Err(Problem::LeadingZero);
+    }
+    let value = p.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+    match u8::try_from(value) {
+        Ok(v) if v <= max => Ok(v),
+        _ => Err(bad),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(s: &str) -> String {
+        parse_entry(s.as_bytes()).unwrap().to_string()
+    }
+
+    fn err(s: &str) -> String {
+        parse_entry(s.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn canonical_forms() {
+        assert_eq!(canon("10.1.2.3"), "10.1.2.3");
+        assert_eq!(canon("10.1.2.3/32"), "10.1.2.3");
+        assert_eq!(canon("10.1.0.0/16"), "10.1.0.0/16");
+        assert_eq!(canon("0.0.0.0/0"), "0.0.0.0/0");
+        assert_eq!(canon("2001:DB8::0:1"), "2001:db8::1");
+        assert_eq!(canon("2001:db8::/32"), "2001:db8::/32");
+        assert_eq!(canon("2001:db8::1/128"), "2001:db8::1");
+        assert_eq!(canon("::/0"), "::/0");
+        assert_eq!(canon("::1"), "::1");
+        assert_eq!(canon("::ffff:10.0.0.1"), "10.0.0.1");
+        assert_eq!(canon("::FFFF:10.0.0.1"), "10.0.0.1");
+        assert_eq!(canon("::ffff:10.0.0.0/104"), "10.0.0.0/8");
+        assert_eq!(canon("::ffff:0:0/96"), "0.0.0.0/0");
+        assert_eq!(canon("::ffff:a00:1/128"), "10.0.0.1");
+        assert_eq!(canon("::/80"), "::/80");
+        assert_eq!(canon("255.255.255.255"), "255.255.255.255");
+    }
+
+    #[test]
+    fn mapped_block_shorter_than_96_stays_ipv6() {
+        // ::ffff:0:0 with a prefix below 96 has host bits set unless the prefix
+        // stops before the ffff group; such a block stays IPv6.
+        assert_eq!(canon("::/64"), "::/64");
+        assert_eq!(
+            err("::ffff:0:0/95"),
+            "invalid whitelist entry '::ffff:0:0/95': host bits set, did you mean ::fffe:0:0/95?"
+        );
+    }
+
+    #[test]
+    fn error_texts() {
+        assert_eq!(err("10.0.0.256"), "invalid whitelist entry '10.0.0.256': not an IP address or CIDR block");
+        assert_eq!(err("10.1.2.3/8"), "invalid whitelist entry '10.1.2.3/8': host bits set, did you mean 10.0.0.0/8?");
+        assert_eq!(err(""), "invalid whitelist entry '': empty item (check for doubled or trailing commas)");
+        assert_eq!(err("10.0.0.1 "), "invalid whitelist entry '10.0.0.1 ': spaces are not allowed");
+        assert_eq!(err(" 10.0.0.1"), "invalid whitelist entry ' 10.0.0.1': spaces are not allowed");
+        assert_eq!(err("010.0.0.1"), "invalid whitelist entry '010.0.0.1': leading zeros are not allowed");
+        assert_eq!(err("10.0.0.01"), "invalid whitelist entry '10.0.0.01': leading zeros are not allowed");
+        assert_eq!(err("10.0.0.0/08"), "invalid whitelist entry '10.0.0.0/08': leading zeros are not allowed");
+        assert_eq!(
+            err("::ffff:010.0.0.1"),
+            "invalid whitelist entry '::ffff:010.0.0.1': leading zeros are not allowed"
+        );
+        assert_eq!(err("fe80::1%eth0"), "invalid whitelist entry 'fe80::1%eth0': zone ids are not allowed");
+        assert_eq!(
+            err("10.0.0.0/33"),
+            "invalid whitelist entry '10.0.0.0/33': prefix length must be a number from 0 to 32"
+        );
+        assert_eq!(
+            err("10.0.0.0/"),
+            "invalid whitelist entry '10.0.0.0/': prefix length must be a number from 0 to 32"
+        );
+        assert_eq!(
+            err("10.0.0.0/-1"),
+            "invalid whitelist entry '10.0.0.0/-1': prefix length must be a number from 0 to 32"
+        );
+        assert_eq!(
+            err("10.0.0.0/+8"),
+            "invalid whitelist entry '10.0.0.0/+8': prefix length must be a number from 0 to 32"
+        );
+        assert_eq!(
+            err("10.0.0.0/8/8"),
+            "invalid whitelist entry '10.0.0.0/8/8': prefix length must be a number from 0 to 32"
+        );
+        assert_eq!(err("::/129"), "invalid whitelist entry '::/129': prefix length must be a number from 0 to 128");
+        assert_eq!(err("::/1000"), "invalid whitelist entry '::/1000': prefix length must be a number from 0 to 128");
+        assert_eq!(
+            err("2001:db8::1/32"),
+            "invalid whitelist entry '2001:db8::1/32': host bits set, did you mean 2001:db8::/32?"
+        );
+        assert_eq!(
+            err("::ffff:10.1.2.3/104"),
+            "invalid whitelist entry '::ffff:10.1.2.3/104': host bits set, did you mean ::ffff:10.0.0.0/104?"
+        );
+        for bad in [
+            "10.0.0",
+            "10.0.0.1.2",
+            "10..0.1",
+            "a.b.c.d",
+            "1.2.3.4a",
+            "localhost",
+            "::g",
+            "1:2:3:4:5:6:7:8:9",
+            "/8",
+            "0x0a.0.0.1",
+            "1e1.0.0.1",
+            "10.0.0.1\u{e9}",
+        ] {
+            let text = err(bad);
+            assert!(text.ends_with("not an IP address or CIDR block"), "{bad}: {text}");
+        }
+    }
+
+    #[test]
+    fn error_shows_raw_bytes_safely() {
+        let e = parse_entry(b"10.0.0.\xff").unwrap_err();
+        assert_eq!(e.to_string(), "invalid whitelist entry '10.0.0.\\xff': not an IP address or CIDR block");
+        let e = parse_entry(b"10.0.0.1\0").unwrap_err();
+        assert_eq!(e.to_string(), "invalid whitelist entry '10.0.0.1\\x00': not an IP address or CIDR block");
+    }
+
+    #[test]
+    fn comma_lists() {
+        let list = parse_entries([b"10.0.0.1,10.0.0.0/24".as_slice(), b"::1"]).unwrap();
+        let shown: Vec<String> = list.iter().map(Entry::to_string).collect();
+        assert_eq!(shown, ["10.0.0.1", "10.0.0.0/24", "::1"]);
+        assert_eq!(
+            parse_entries([b"10.0.0.1,,10.0.0.2".as_slice()]).unwrap_err().to_string(),
+            "invalid whitelist entry '': empty item (check for doubled or trailing commas)"
+        );
+        assert!(parse_entries([b"10.0.0.1,".as_slice()]).is_err());
+        assert!(parse_entries([b",10.0.0.1".as_slice()]).is_err());
+        assert_eq!(
+            parse_entries([b"10.0.0.1, 10.0.0.2".as_slice()]).unwrap_err().to_string(),
+            "invalid whitelist entry ' 10.0.0.2': spaces are not allowed"
+        );
+        // The first bad item is named.
+        assert_eq!(
+            parse_entries([b"10.0.0.1".as_slice(), b"x,y"]).unwrap_err().to_string(),
+            "invalid whitelist entry 'x': not an IP address or CIDR block"
+        );
+    }
+
+    #[test]
+    fn addresses_for_check() {
+        assert_eq!(parse_address(b"10.0.0.1").unwrap(), Addr::V4(0x0a00_0001));
+        assert_eq!(parse_address(b"::ffff:10.0.0.1").unwrap(), Addr::V4(0x0a00_0001));
+        assert_eq!(parse_address(b"::1").unwrap(), Addr::V6(1));
+        assert_eq!(
+            parse_address(b"10.0.0.0/8").unwrap_err().to_string(),
+            "invalid address '10.0.0.0/8': not a single address (no /prefix here)"
+        );
+        assert_eq!(parse_address(b"nope").unwrap_err().to_string(), "invalid address 'nope': not an IP address");
+        assert_eq!(
+            parse_address(b"01.0.0.1").unwrap_err().to_string(),
+            "invalid address '01.0.0.1': leading zeros are not allowed"
+        );
+    }
+
+    #[test]
+    fn peer_strings_from_redis() {
+        assert_eq!(parse_peer(b"127.0.0.1"), Some(Addr::V4(0x7f00_0001)));
+        assert_eq!(parse_peer(b"255.255.255.255"), Some(Addr::V4(u32::MAX)));
+        assert_eq!(parse_peer(b"0.0.0.0"), Some(Addr::V4(0)));
+        assert_eq!(parse_peer(b"::1"), Some(Addr::V6(1)));
+        assert_eq!(parse_peer(b"::ffff:192.0.2.7"), Some(Addr::V4(0xc000_0207)));
+        assert_eq!(parse_peer(b"2001:db8::5"), Some(Addr::V6(0x2001_0db8_0000_0000_0000_0000_0000_0005)));
+        for bad in [
+            &b""[..],
+            b"/unixsocket",
+            b"1.2.3",
+            b"1.2.3.4.5",
+            b"256.0.0.1",
+            b"1..2.3",
+            b"1.2.3.",
+            b"1234.1.1.1",
+            b"\xff",
+        ] {
+            assert_eq!(parse_peer(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn loopback() {
+        assert!(Addr::V4(0x7f00_0001).is_loopback());
+        assert!(Addr::V4(0x7fff_ffff).is_loopback());
+        assert!(!Addr::V4(0x8000_0000).is_loopback());
+        assert!(Addr::V6(1).is_loopback());
+        assert!(!Addr::V6(2).is_loopback());
+    }
+
+    #[test]
+    fn from_canonical_refuses_non_canonical() {
+        assert!(Entry::from_canonical("10.0.0.0/8".parse().unwrap()).is_some());
+        assert!(Entry::from_canonical("10.0.0.1/8".parse().unwrap()).is_none());
+        assert!(Entry::from_canonical("::ffff:10.0.0.0/104".parse().unwrap()).is_none());
+        assert!(Entry::from_canonical("::/0".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn contains_respects_family() {
+        let all_v6 = parse_entry(b"::/0").unwrap();
+        assert!(all_v6.contains(Addr::V6(5)));
+        assert!(!all_v6.contains(Addr::V4(5)));
+        let all_v4 = parse_entry(b"0.0.0.0/0").unwrap();
+        assert!(all_v4.contains(Addr::V4(5)));
+        assert!(!all_v4.contains(Addr::V6(5)));
+    }
+}

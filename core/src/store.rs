@@ -1,0 +1,727 @@
+//! The group store: named groups of entries, the version counter and the
+//! compiled matcher, changed only through validated, all-or-nothing plans.
+//!
+//! A change is planned first ([`Whitelist::plan`]): the plan holds the complete
+//! next state, so the caller can judge it (lock-out protection) before it
+//! commits by swapping it in. Nothing is half-applied, whatever fails.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::entry::{Addr, Entry};
+use crate::matcher::{Matcher, NONE};
+use crate::name::{Attribute, GroupName};
+
+/// One named group.
+#[derive(Clone, Debug)]
+pub struct Group {
+    name: GroupName,
+    attribute: Attribute,
+    entries: Arc<[Entry]>,
+    hits: u64,
+}
+
+impl Group {
+    /// The group's name.
+    pub fn name(&self) -> &GroupName {
+        &self.name
+    }
+
+    /// Whether listings show it.
+    pub fn attribute(&self) -> Attribute {
+        self.attribute
+    }
+
+    /// Its entries, in the order they were added.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Connections admitted by one of its entries since the server started
+    /// (not persisted).
+    pub fn hits(&self) -> u64 {
+        self.hits
+    }
+}
+
+/// The limits an ordinary client's change must respect (never applied to
+/// replicated or loaded changes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// `whitelist.max-groups`.
+    pub max_groups: usize,
+    /// `whitelist.max-entries-per-group`.
+    pub max_entries_per_group: usize,
+}
+
+/// A change that would break a limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LimitError {
+    /// Too many groups.
+    Groups {
+        /// Groups the whitelist would hold.
+        would: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// Too many entries in one group.
+    Entries {
+        /// The group.
+        group: GroupName,
+        /// Entries it would hold.
+        would: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+}
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitError::Groups { would, limit } => {
+                write!(f, "the whitelist would hold {would} groups, the limit is {limit} (whitelist.max-groups)")
+            }
+            LimitError::Entries { group, would, limit } => write!(
+                f,
+                "group '{group}' would hold {would} entries, the limit is {limit} (whitelist.max-entries-per-group)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LimitError {}
+
+/// A group as a whole-whitelist replacement gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupSpec {
+    /// Its name.
+    pub name: GroupName,
+    /// Its attribute.
+    pub attribute: Attribute,
+    /// Its entries, in order, without duplicates.
+    pub entries: Vec<Entry>,
+}
+
+/// A change to the whitelist, already parsed and validated entry by entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Create a group or replace its entries; keep its attribute unless given.
+    Set {
+        /// The group.
+        group: GroupName,
+        /// Its new entries (duplicates are dropped, first one kept).
+        entries: Vec<Entry>,
+        /// A new attribute, if any.
+        attribute: Option<Attribute>,
+    },
+    /// Append entries, creating the group if needed.
+    Add {
+        /// The group.
+        group: GroupName,
+        /// Entries to append (those already held are no-ops).
+        entries: Vec<Entry>,
+    },
+    /// Remove entries; a group left empty stays.
+    Remove {
+        /// The group.
+        group: GroupName,
+        /// Entries to remove (those not held are no-ops).
+        entries: Vec<Entry>,
+    },
+    /// Delete whole groups.
+    Delete {
+        /// The groups (missing ones are no-ops).
+        groups: Vec<GroupName>,
+    },
+    /// Replace the whole whitelist. The version becomes the larger of `version`
+    /// and the current version (plus one if the groups change), so a restored
+    /// state keeps its version and a control plane's edit still raises it.
+    Replace {
+        /// Every group, sorted by name without duplicates.
+        groups: Vec<GroupSpec>,
+        /// The version the replacement carries.
+        version: u64,
+    },
+}
+
+/// What a planned change does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Outcome {
+    /// The command's integer reply: entries held (`SET`), added (`ADD`),
+    /// removed (`REMOVE`), groups deleted (`DEL`), groups held (replace).
+    pub reply: usize,
+    /// Entries that are new across the whitelist.
+    pub added: usize,
+    /// Entries that are gone across the whitelist.
+    pub removed: usize,
+}
+
+/// A validated change with the complete state it leads to.
+#[derive(Debug)]
+pub struct Plan {
+    /// The next state; `None` when the change changes nothing.
+    pub next: Option<Whitelist>,
+    /// What it does.
+    pub outcome: Outcome,
+}
+
+/// How exempt clients are treated: `whitelist.allow-loopback` and
+/// `whitelist.allow-unixsocket`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Loopback clients are always admitted.
+    pub allow_loopback: bool,
+    /// Unix-socket clients are always admitted.
+    pub allow_unixsocket: bool,
+}
+
+/// Who is connecting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// A TCP client with this address.
+    Ip(Addr),
+    /// A unix-socket client (no address to match).
+    Unix,
+    /// A TCP client whose address could not be read: it matches nothing.
+    Unknown,
+}
+
+/// Why a client is admitted or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// No group holds an entry: the whitelist is off.
+    WhitelistEmpty,
+    /// An entry holds the address.
+    Entry,
+    /// A loopback client, admitted by `whitelist.allow-loopback`.
+    Loopback,
+    /// A unix-socket client, admitted by `whitelist.allow-unixsocket`.
+    UnixSocket,
+    /// Nothing admits it.
+    NoMatch,
+}
+
+impl Reason {
+    /// The reason as `WHITELIST.CHECK` names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::WhitelistEmpty => "whitelist-empty",
+            Reason::Entry => "entry",
+            Reason::Loopback => "loopback",
+            Reason::UnixSocket => "unixsocket",
+            Reason::NoMatch => "no-match",
+        }
+    }
+}
+
+/// The decision for one client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Admitted or not.
+    pub allowed: bool,
+    /// Why.
+    pub reason: Reason,
+    /// The index of the group whose entry admitted it.
+    pub group: Option<u32>,
+}
+
+/// The whole whitelist: groups sorted by name, the version, the matcher.
+#[derive(Clone, Debug, Default)]
+pub struct Whitelist {
+    groups: Vec<Group>,
+    version: u64,
+    entries: usize,
+    matcher: Matcher,
+}
+
+/// A group's new attribute and entries.
+type Content = (Attribute, Arc<[Entry]>);
+
+fn dedup(entries: Vec<Entry>) -> Vec<Entry> {
+    let mut seen = HashSet::with_capacity(entries.len());
+    entries.into_iter().filter(|e| seen.insert(*e)).collect()
+}
+
+impl Whitelist {
+    /// A whitelist restored as a whole (from persisted data): groups must be
+    /// sorted by name without duplicates, entries canonical and unique per
+    /// group. Limits do not apply.
+    pub fn restore(groups: Vec<GroupSpec>, version: u64) -> Whitelist {
+        let groups: Vec<Group> = groups
+            .into_iter()
+            .map(|g| Group { name: g.name, attribute: g.attribute, entries: g.entries.into(), hits: 0 })
+            .collect();
+        let matcher = Matcher::build(groups.iter().map(|g| &*g.entries));
+        let entries = groups.iter().map(|g| g.entries.len()).sum();
+        Whitelist { groups, version, entries, matcher }
+    }
+
+    /// Every group, sorted by name.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// The group called `name`.
+    pub fn group(&self, name: &GroupName) -> Option<&Group> {
+        self.index_of(name).ok().and_then(|i| self.groups.get(i))
+    }
+
+    fn index_of(&self, name: &GroupName) -> Result<usize, usize> {
+        self.groups.binary_search_by(|g| g.name.cmp(name))
+    }
+
+    /// The version counter: raised by one by every change.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Entries across all groups.
+    pub fn entry_count(&self) -> usize {
+        self.entries
+    }
+
+    /// `true` when some group holds an entry (the whitelist is on).
+    pub fn is_enabled(&self) -> bool {
+        self.entries > 0
+    }
+
+    /// Bytes the compiled matcher holds.
+    pub fn matcher_bytes(&self) -> usize {
+        self.matcher.heap_bytes()
+    }
+
+    /// Decides on a client.
+    #[inline]
+    pub fn verdict(&self, peer: Peer, policy: Policy) -> Verdict {
+        let allow = |reason, group| Verdict { allowed: true, reason, group };
+        let deny = Verdict { allowed: false, reason: Reason::NoMatch, group: None };
+        match peer {
+            Peer::Unix if policy.allow_unixsocket => allow(Reason::UnixSocket, None),
+            _ if self.entries == 0 => allow(Reason::WhitelistEmpty, None),
+            Peer::Ip(addr) => match self.matcher.lookup_group(addr) {
+                Some(g) => allow(Reason::Entry, Some(g)),
+                None if policy.allow_loopback && addr.is_loopback() => allow(Reason::Loopback, None),
+                None => deny,
+            },
+            Peer::Unix | Peer::Unknown => deny,
+        }
+    }
+
+    /// The decision for an address with the group and entry that admit it
+    /// (`WHITELIST.CHECK`).
+    pub fn check(&self, addr: Addr, policy: Policy) -> (Verdict, Option<(&Group, Entry)>) {
+        let verdict = self.verdict(Peer::Ip(addr), policy);
+        let matched = match verdict.reason {
+            Reason::Entry => {
+                self.matcher.lookup(addr).and_then(|(g, e)| self.groups.get(g as usize).map(|group| (group, e)))
+            }
+            _ => None,
+        };
+        (verdict, matched)
+    }
+
+    /// Counts a connection admitted by group `group`.
+    #[inline]
+    pub fn record_hit(&mut self, group: u32) {
+        if let Some(g) = self.groups.get_mut(group as usize) {
+            g.hits = g.hits.wrapping_add(1);
+        }
+    }
+
+    /// Validates `change` and computes the state it leads to. `limits` is
+    /// `None` for replicated and loaded changes.
+    pub fn plan(&self, change: Change, limits: Option<&Limits>) -> Result<Plan, LimitError> {
+        match change {
+            Change::Set { group, entries, attribute } => self.plan_set(group, entries, attribute, limits),
+            Change::Add { group, entries } => self.plan_add(group, entries, limits),
+            Change::Remove { group, entries } => Ok(self.plan_remove(group, entries)),
+            Change::Delete { groups } => Ok(self.plan_delete(groups)),
+            Change::Replace { groups, version } => self.plan_replace(groups, version, limits),
+        }
+    }
+
+    fn check_new_group(&self, limits: Option<&Limits>) -> Result<(), LimitError> {
+        match limits {
+            Some(l) if self.groups.len() + 1 > l.max_groups => {
+                Err(LimitError::Groups { would: self.groups.len() + 1, limit: l.max_groups })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_size(group: &GroupName, would: usize, limits: Option<&Limits>) -> Result<(), LimitError> {
+        match limits {
+            Some(l) if would > l.max_entries_per_group => {
+                Err(LimitError::Entries { group: group.clone(), would, limit: l.max_entries_per_group })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn plan_set(
+        &self,
+        name: GroupName,
+        entries: Vec<Entry>,
+        attribute: Option<Attribute>,
+        limits: Option<&Limits>,
+    ) -> Result<Plan, LimitError> {
+        let entries = dedup(entries);
+        let existing = self.group(&name);
+        if existing.is_none() {
+            self.check_new_group(limits)?;
+        }
+        Self::check_size(&name, entries.len(), limits)?;
+        let old: &[Entry] = existing.map_or(&[], |g| &g.entries);
+        let attr = attribute.or(existing.map(|g| g.attribute)).unwrap_or_default();
+        let reply = entries.len();
+        let unchanged = existing.is_some_and(|g| g.attribute == attr && *g.entries == *entries);
+        if unchanged {
+            return Ok(Plan { next: None, outcome: Outcome { reply, added: 0, removed: 0 } });
+        }
+        let old_set: HashSet<&Entry> = old.iter().collect();
+        let new_set: HashSet<&Entry> = entries.iter().collect();
+        let added = entries.iter().filter(|e| !old_set.contains(e)).count();
+        let removed = old.iter().filter(|e| !new_set.contains(e)).count();
+        let next = self.with_group(name, Some((attr, entries.into())));
+        Ok(Plan { next: Some(next), outcome: Outcome { reply, added, removed } })
+    }
+
+    fn plan_add(&self, name: GroupName, entries: Vec<Entry>, limits: Option<&Limits>) -> Result<Plan, LimitError> {
+        let existing = self.group(&name);
+        let old: &[Entry] = existing.map_or(&[], |g| &g.entries);
+        let held: HashSet<&Entry> = old.iter().collect();
+        let fresh: Vec<Entry> = dedup(entries).into_iter().filter(|e| !held.contains(e)).collect();
+        if existing.is_none() {
+            self.check_new_group(limits)?;
+        }
+        Self::check_size(&name, old.len() + fresh.len(), limits)?;
+        let added = fresh.len();
+        if existing.is_some() && added == 0 {
+            return Ok(Plan { next: None, outcome: Outcome::default() });
+        }
+        let attr = existing.map(|g| g.attribute).unwrap_or_default();
+        let mut all = Vec::with_capacity(old.len() + added);
+        all.extend_from_slice(old);
+        all.extend(fresh);
+        let next = self.with_group(name, Some((attr, all.into())));
+        Ok(Plan { next: Some(next), outcome: Outcome { reply: added, added, removed: 0 } })
+    }
+
+    fn plan_remove(&self, name: GroupName, entries: Vec<Entry>) -> Plan {
+        let Some(existing) = self.group(&name) else {
+            return Plan { next: None, outcome: Outcome::default() };
+        };
+        let gone: HashSet<Entry> = entries.into_iter().collect();
+        let kept: Vec<Entry> = existing.entries.iter().filter(|e| !gone.contains(e)).copied().collect();
+        let removed = existing.entries.len() - kept.len();
+        if removed == 0 {
+            return Plan { next: None, outcome: Outcome::default() };
+        }
+        let next = self.with_group(name, Some((existing.attribute, kept.into())));
+        Plan { next: Some(next), outcome: Outcome { reply: removed, added: 0, removed } }
+    }
+
+    fn plan_delete(&self, names: Vec<GroupName>) -> Plan {
+        let mut doomed: Vec<GroupName> = names.into_iter().filter(|n| self.group(n).is_some()).collect();
+        doomed.sort();
+        doomed.dedup();
+        if doomed.is_empty() {
+            return Plan { next: None, outcome: Outcome::default() };
+        }
+        let removed = doomed.iter().filter_map(|n| self.group(n)).map(|g| g.entries.len()).sum();
+        let reply = doomed.len();
+        let next = self.with_edits(doomed.into_iter().map(|n| (n, None)).collect());
+        Plan { next: Some(next), outcome: Outcome { reply, added: 0, removed } }
+    }
+
+    fn plan_replace(&self, groups: Vec<GroupSpec>, version: u64, limits: Option<&Limits>) -> Result<Plan, LimitError> {
+        if let Some(l) = limits {
+            if groups.len() > l.max_groups {
+                return Err(LimitError::Groups { would: groups.len(), limit: l.max_groups });
+            }
+            for g in &groups {
+                Self::check_size(&g.name, g.entries.len(), limits)?;
+            }
+        }
+        let reply = groups.len();
+        let same = groups.len() == self.groups.len()
+            && groups.iter().zip(&self.groups).all(|(new, old)| {
+                new.name == old.name && new.attribute == old.attribute && *new.entries == *old.entries
+            });
+        let version = if same { self.version.max(version) } else { self.version.saturating_add(1).max(version) };
+        if same && version == self.version {
+            return Ok(Plan { next: None, outcome: Outcome { reply, added: 0, removed: 0 } });
+        }
+        let old: HashSet<(&GroupName, &Entry)> =
+            self.groups.iter().flat_map(|g| g.entries.iter().map(move |e| (&g.name, e))).collect();
+        let new: HashSet<(&GroupName, &Entry)> =
+            groups.iter().flat_map(|g| g.entries.iter().map(move |e| (&g.name, e))).collect();
+        let added = new.difference(&old).count();
+        let removed = old.difference(&new).count();
+        let mut next = Whitelist::restore(groups, version);
+        for g in &mut next.groups {
+            g.hits = self.group(&g.name).map_or(0, |old| old.hits);
+        }
+        Ok(Plan { next: Some(next), outcome: Outcome { reply, added, removed } })
+    }
+
+    fn with_group(&self, name: GroupName, content: Option<Content>) -> Whitelist {
+        self.with_edits(vec![(name, content)])
+    }
+
+    /// The next state after replacing (`Some`) or deleting (`None`) the named
+    /// groups; `edits` sorted by name without duplicates. The version rises by one.
+    fn with_edits(&self, edits: Vec<(GroupName, Option<Content>)>) -> Whitelist {
+        let mut groups = Vec::with_capacity(self.groups.len() + edits.len());
+        let mut remap = vec![NONE; self.groups.len()];
+        let mut changed = Vec::with_capacity(edits.len());
+        let mut old = self.groups.iter().enumerate().peekable();
+        let to_u32 = |i: usize| u32::try_from(i).unwrap_or(NONE);
+        for (name, content) in edits {
+            while let Some((i, g)) = old.next_if(|(_, g)| g.name < name) {
+                remap[i] = to_u32(groups.len());
+                groups.push(g.clone());
+            }
+            let hits = old.next_if(|(_, g)| g.name == name).map_or(0, |(_, g)| g.hits);
+            if let Some((attribute, entries)) = content {
+                changed.push(groups.len());
+                groups.push(Group { name, attribute, entries, hits });
+            }
+        }
+        for (i, g) in old {
+            remap[i] = to_u32(groups.len());
+            groups.push(g.clone());
+        }
+        let matcher = self
+            .matcher
+            .rebuild(&remap, changed.iter().filter_map(|&i| groups.get(i).map(|g| (to_u32(i), &*g.entries))));
+        let entries = groups.iter().map(|g| g.entries.len()).sum();
+        Whitelist { groups, version: self.version.saturating_add(1), entries, matcher }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::{parse_address, parse_entry};
+
+    fn name(s: &str) -> GroupName {
+        GroupName::parse(s.as_bytes()).unwrap()
+    }
+
+    fn list(items: &[&str]) -> Vec<Entry> {
+        items.iter().map(|s| parse_entry(s.as_bytes()).unwrap()).collect()
+    }
+
+    fn shown(w: &Whitelist, g: &str) -> Vec<String> {
+        w.group(&name(g)).unwrap().entries().iter().map(Entry::to_string).collect()
+    }
+
+    const OPEN: Policy = Policy { allow_loopback: true, allow_unixsocket: true };
+    const STRICT: Policy = Policy { allow_loopback: false, allow_unixsocket: false };
+    const LIMITS: Limits = Limits { max_groups: 3, max_entries_per_group: 4 };
+
+    fn apply(w: &Whitelist, change: Change) -> (Whitelist, Outcome) {
+        let plan = w.plan(change, Some(&LIMITS)).unwrap();
+        (plan.next.unwrap_or_else(|| w.clone()), plan.outcome)
+    }
+
+    fn set(g: &str, items: &[&str]) -> Change {
+        Change::Set { group: name(g), entries: list(items), attribute: None }
+    }
+
+    fn verdict(w: &Whitelist, a: &str, policy: Policy) -> Verdict {
+        w.verdict(Peer::Ip(parse_address(a.as_bytes()).unwrap()), policy)
+    }
+
+    #[test]
+    fn set_creates_and_replaces() {
+        let w = Whitelist::default();
+        let (w, o) = apply(&w, set("default", &["10.0.0.1", "10.0.0.0/24", "10.0.0.1"]));
+        assert_eq!(o, Outcome { reply: 2, added: 2, removed: 0 });
+        assert_eq!(shown(&w, "default"), ["10.0.0.1", "10.0.0.0/24"]);
+        assert_eq!(w.version(), 1);
+        let (w, o) = apply(&w, set("default", &["10.0.0.0/24", "192.0.2.1"]));
+        assert_eq!(o, Outcome { reply: 2, added: 1, removed: 1 });
+        assert_eq!(shown(&w, "default"), ["10.0.0.0/24", "192.0.2.1"]);
+        assert_eq!(w.version(), 2);
+    }
+
+    #[test]
+    fn set_with_same_content_changes_nothing() {
+        let (w, _) = apply(&Whitelist::default(), set("default", &["10.0.0.1"]));
+        let plan = w.plan(set("default", &["10.0.0.1"]), Some(&LIMITS)).unwrap();
+        assert!(plan.next.is_none());
+        assert_eq!(plan.outcome.reply, 1);
+        // A different order is a change: order is part of the state.
+        let (w, _) = apply(&w, set("default", &["10.0.0.1", "10.0.0.2"]));
+        let plan = w.plan(set("default", &["10.0.0.2", "10.0.0.1"]), Some(&LIMITS)).unwrap();
+        assert!(plan.next.is_some());
+    }
+
+    #[test]
+    fn set_keeps_the_attribute_unless_given() {
+        let hidden =
+            Change::Set { group: name("sys"), entries: list(&["10.0.0.1"]), attribute: Some(Attribute::Hidden) };
+        let (w, _) = apply(&Whitelist::default(), hidden);
+        let (w, _) = apply(&w, set("sys", &["10.0.0.2"]));
+        assert_eq!(w.group(&name("sys")).unwrap().attribute(), Attribute::Hidden);
+        let show = Change::Set { group: name("sys"), entries: list(&["10.0.0.2"]), attribute: Some(Attribute::Show) };
+        let plan = w.plan(show, None).unwrap();
+        assert_eq!(plan.next.unwrap().group(&name("sys")).unwrap().attribute(), Attribute::Show);
+    }
+
+    #[test]
+    fn add_appends_new_entries_only() {
+        let (w, _) = apply(&Whitelist::default(), set("default", &["10.0.0.1"]));
+        let (w, o) =
+            apply(&w, Change::Add { group: name("default"), entries: list(&["10.0.0.1", "10.0.0.2", "10.0.0.2"]) });
+        assert_eq!(o.reply, 1);
+        assert_eq!(shown(&w, "default"), ["10.0.0.1", "10.0.0.2"]);
+        let plan = w.plan(Change::Add { group: name("default"), entries: list(&["10.0.0.2"]) }, Some(&LIMITS)).unwrap();
+        assert!(plan.next.is_none());
+        assert_eq!(plan.outcome.reply, 0);
+        let (w, o) = apply(&w, Change::Add { group: name("other"), entries: list(&["::1"]) });
+        assert_eq!(o.reply, 1);
+        assert_eq!(w.groups().len(), 2);
+        assert_eq!(w.version(), 3);
+    }
+
+    #[test]
+    fn remove_keeps_empty_groups() {
+        let (w, _) = apply(&Whitelist::default(), set("default", &["10.0.0.1", "10.0.0.2"]));
+        let (w, o) = apply(&w, Change::Remove { group: name("default"), entries: list(&["10.0.0.1", "10.0.0.9"]) });
+        assert_eq!(o.reply, 1);
+        let (w, o) = apply(&w, Change::Remove { group: name("default"), entries: list(&["10.0.0.2"]) });
+        assert_eq!(o.reply, 1);
+        assert!(w.group(&name("default")).unwrap().entries().is_empty());
+        assert!(!w.is_enabled());
+        let plan = w.plan(Change::Remove { group: name("nosuch"), entries: list(&["10.0.0.2"]) }, None).unwrap();
+        assert!(plan.next.is_none());
+        assert_eq!(plan.outcome.reply, 0);
+    }
+
+    #[test]
+    fn delete_counts_existing_groups_once() {
+        let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.1"]));
+        let (w, _) = apply(&w, set("bb", &["10.0.0.2"]));
+        let (w, o) = apply(&w, Change::Delete { groups: vec![name("bb"), name("zz"), name("bb")] });
+        assert_eq!(o, Outcome { reply: 1, added: 0, removed: 1 });
+        assert_eq!(w.groups().len(), 1);
+        assert!(!verdict(&w, "10.0.0.2", STRICT).allowed);
+        assert!(verdict(&w, "10.0.0.1", STRICT).allowed);
+    }
+
+    #[test]
+    fn limits_are_enforced_for_clients_only() {
+        let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.1"]));
+        let (w, _) = apply(&w, set("bb", &["10.0.0.1"]));
+        let (w, _) = apply(&w, set("cc", &["10.0.0.1"]));
+        let err = w.plan(set("dd", &["10.0.0.1"]), Some(&LIMITS)).unwrap_err();
+        assert_eq!(err.to_string(), "the whitelist would hold 4 groups, the limit is 3 (whitelist.max-groups)");
+        let err = w.plan(Change::Add { group: name("dd"), entries: list(&["10.0.0.1"]) }, Some(&LIMITS)).unwrap_err();
+        assert!(matches!(err, LimitError::Groups { would: 4, limit: 3 }));
+        let five = &["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"];
+        let err = w.plan(set("aa", five), Some(&LIMITS)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "group 'aa' would hold 5 entries, the limit is 4 (whitelist.max-entries-per-group)"
+        );
+        let err = w.plan(Change::Add { group: name("aa"), entries: list(&five[1..]) }, Some(&LIMITS)).unwrap_err();
+        assert!(matches!(err, LimitError::Entries { would: 5, .. }));
+        // Duplicates do not count against the limit.
+        assert!(w
+            .plan(set("aa", &["10.0.0.1", "10.0.0.1", "10.0.0.1", "10.0.0.1", "10.0.0.1"]), Some(&LIMITS))
+            .is_ok());
+        // Replicated and loaded changes ignore limits.
+        assert!(w.plan(set("dd", five), None).unwrap().next.is_some());
+    }
+
+    #[test]
+    fn verdicts() {
+        let w = Whitelist::default();
+        assert_eq!(verdict(&w, "203.0.113.5", STRICT).reason, Reason::WhitelistEmpty);
+        assert_eq!(w.verdict(Peer::Unix, STRICT).reason, Reason::WhitelistEmpty);
+        let (w, _) = apply(&w, set("default", &["10.0.0.0/8"]));
+        assert_eq!(verdict(&w, "10.1.2.3", STRICT), Verdict { allowed: true, reason: Reason::Entry, group: Some(0) });
+        assert_eq!(verdict(&w, "127.0.0.1", OPEN).reason, Reason::Loopback);
+        assert_eq!(verdict(&w, "::1", OPEN).reason, Reason::Loopback);
+        assert!(!verdict(&w, "127.0.0.1", STRICT).allowed);
+        assert!(!verdict(&w, "203.0.113.5", OPEN).allowed);
+        assert_eq!(w.verdict(Peer::Unix, OPEN).reason, Reason::UnixSocket);
+        assert!(!w.verdict(Peer::Unix, STRICT).allowed);
+        assert!(!w.verdict(Peer::Unknown, OPEN).allowed);
+        // A loopback address that an entry holds is admitted by the entry.
+        let (w, _) = apply(&w, set("local", &["127.0.0.1"]));
+        assert_eq!(verdict(&w, "127.0.0.1", OPEN).reason, Reason::Entry);
+    }
+
+    #[test]
+    fn only_127_0_0_1_admits_no_remote_client() {
+        let (w, _) = apply(&Whitelist::default(), set("default", &["127.0.0.1"]));
+        assert!(!verdict(&w, "10.0.0.1", OPEN).allowed);
+        assert!(!verdict(&w, "10.0.0.1", STRICT).allowed);
+        assert!(w.is_enabled());
+    }
+
+    #[test]
+    fn check_names_group_and_entry() {
+        let (w, _) = apply(&Whitelist::default(), set("bb", &["10.0.0.0/8"]));
+        let (w, _) = apply(&w, set("aa", &["10.1.0.0/16"]));
+        let (v, m) = w.check(parse_address(b"10.1.2.3").unwrap(), STRICT);
+        assert!(v.allowed);
+        let (g, e) = m.unwrap();
+        assert_eq!((g.name().as_str(), e.to_string().as_str()), ("aa", "10.1.0.0/16"));
+        let (_, m) = w.check(parse_address(b"10.2.0.1").unwrap(), STRICT);
+        assert_eq!(m.unwrap().0.name().as_str(), "bb");
+    }
+
+    #[test]
+    fn hits_follow_their_group() {
+        let (mut w, _) = apply(&Whitelist::default(), set("bb", &["10.0.0.1"]));
+        let g = verdict(&w, "10.0.0.1", STRICT).group.unwrap();
+        w.record_hit(g);
+        w.record_hit(g);
+        // Inserting a group before it and changing it keeps its hits.
+        let (w, _) = apply(&w, set("aa", &["10.0.0.2"]));
+        let (w, _) = apply(&w, Change::Add { group: name("bb"), entries: list(&["10.0.0.3"]) });
+        assert_eq!(w.group(&name("bb")).unwrap().hits(), 2);
+        assert_eq!(w.group(&name("aa")).unwrap().hits(), 0);
+    }
+
+    #[test]
+    fn replace_sets_or_raises_the_version() {
+        let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.1"]));
+        let spec =
+            |items: &[&str]| vec![GroupSpec { name: name("aa"), attribute: Attribute::Show, entries: list(items) }];
+        // Restoring the same state at a higher version sets the version.
+        let plan = w.plan(Change::Replace { groups: spec(&["10.0.0.1"]), version: 7 }, None).unwrap();
+        assert_eq!(plan.next.as_ref().unwrap().version(), 7);
+        // The same state at the same version changes nothing.
+        let plan = w.plan(Change::Replace { groups: spec(&["10.0.0.1"]), version: 1 }, None).unwrap();
+        assert!(plan.next.is_none());
+        // A different state raises the version past the current one.
+        let plan = w.plan(Change::Replace { groups: spec(&["10.0.0.2"]), version: 1 }, None).unwrap();
+        let next = plan.next.unwrap();
+        assert_eq!(next.version(), 2);
+        assert_eq!(plan.outcome, Outcome { reply: 1, added: 1, removed: 1 });
+        // Into an empty whitelist (AOF replay), the carried version is restored.
+        let plan =
+            Whitelist::default().plan(Change::Replace { groups: spec(&["10.0.0.2"]), version: 9 }, None).unwrap();
+        assert_eq!(plan.next.unwrap().version(), 9);
+        // A replacement never lowers the version.
+        let plan = next.plan(Change::Replace { groups: vec![], version: 0 }, None).unwrap();
+        assert_eq!(plan.next.unwrap().version(), 3);
+    }
+
+    #[test]
+    fn replace_respects_limits() {
+        let groups: Vec<GroupSpec> = ["aa", "bb", "cc", "dd"]
+            .iter()
+            .map(|n| GroupSpec { name: name(n), attribute: Attribute::Show, entries: list(&["10.0.0.1"]) })
+            .collect();
+        let err = Whitelist::default().plan(Change::Replace { groups, version: 0 }, Some(&LIMITS)).unwrap_err();
+        assert_eq!(err, LimitError::Groups { would: 4, limit: 3 });
+    }
+}

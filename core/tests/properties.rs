@@ -1,0 +1,199 @@
+//! Property tests: the compiled matcher against a linear scan, the encoding and
+//! the JSON document against round trips, the decoders against random bytes.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use proptest::prelude::*;
+use whitelist_core::document::{export, parse_document};
+use whitelist_core::encoding::{decode, encode};
+use whitelist_core::{parse, parse_entry, Addr, Change, Entry, GroupName, Peer, Policy, Reason, Verb, Whitelist};
+
+const STRICT: Policy = Policy { allow_loopback: false, allow_unixsocket: false };
+
+/// IPv4 addresses crowded into a few /16s so that entries overlap often.
+fn v4_addr() -> impl Strategy<Value = u32> {
+    (prop::sample::select(vec![0x0a00_0000u32, 0x0a01_0000, 0xc0a8_0000, 0x7f00_0000, 0, 0xffff_0000]), any::<u16>())
+        .prop_map(|(base, low)| base | u32::from(low & 0x0f0f))
+}
+
+/// IPv6 addresses crowded the same way.
+fn v6_addr() -> impl Strategy<Value = u128> {
+    (prop::sample::select(vec![0x2001_0db8u128 << 96, 0xfe80u128 << 112, 0, u128::MAX << 16]), any::<u16>())
+        .prop_map(|(base, low)| base | u128::from(low & 0x0f0f))
+}
+
+fn addr() -> impl Strategy<Value = Addr> {
+    prop_oneof![v4_addr().prop_map(Addr::V4), v6_addr().prop_map(Addr::V6)]
+}
+
+fn entry() -> impl Strategy<Value = Entry> {
+    prop_oneof![
+        (v4_addr(), prop_oneof![0u8..=32, 16u8..=32, Just(32u8)]).prop_map(|(a, len)| {
+            let text =
+                format!("{}/{}", Ipv4Addr::from(a & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)), len);
+            parse_entry(text.as_bytes()).unwrap()
+        }),
+        (v6_addr(), prop_oneof![0u8..=128, 100u8..=128, Just(128u8)]).prop_map(|(a, len)| {
+            let masked = a & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            // Mapped IPv4 blocks are stored as IPv4; parse to get the canonical entry.
+            parse_entry(format!("{}/{}", Ipv6Addr::from(masked), len).as_bytes()).unwrap()
+        }),
+    ]
+}
+
+fn group_name() -> impl Strategy<Value = GroupName> {
+    prop::sample::select(vec!["aa", "bb", "cc", "dd", "ee", "zz"]).prop_map(|n| GroupName::parse(n.as_bytes()).unwrap())
+}
+
+fn change() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        (group_name(), prop::collection::vec(entry(), 1..12)).prop_map(|(group, entries)| Change::Set {
+            group,
+            entries,
+            attribute: None
+        }),
+        (group_name(), prop::collection::vec(entry(), 1..8))
+            .prop_map(|(group, entries)| Change::Add { group, entries }),
+        (group_name(), prop::collection::vec(entry(), 1..8))
+            .prop_map(|(group, entries)| Change::Remove { group, entries }),
+        prop::collection::vec(group_name(), 1..3).prop_map(|groups| Change::Delete { groups }),
+    ]
+}
+
+/// The reference: scan every entry of every group.
+fn naive(w: &Whitelist, a: Addr) -> Option<(String, Entry)> {
+    let mut best: Option<(u8, usize, Entry)> = None;
+    for (gi, g) in w.groups().iter().enumerate() {
+        for e in g.entries() {
+            if e.contains(a) {
+                let len = e.net().prefix_len();
+                let better = match best {
+                    None => true,
+                    Some((blen, bgi, _)) => len > blen || (len == blen && gi < bgi),
+                };
+                if better {
+                    best = Some((len, gi, *e));
+                }
+            }
+        }
+    }
+    best.map(|(_, gi, e)| (w.groups()[gi].name().to_string(), e))
+}
+
+fn build(changes: Vec<Change>) -> Whitelist {
+    let mut w = Whitelist::default();
+    for c in changes {
+        if let Some(next) = w.plan(c, None).unwrap().next {
+            w = next;
+        }
+    }
+    w
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn matcher_agrees_with_a_linear_scan(changes in prop::collection::vec(change(), 1..20), probes in prop::collection::vec(addr(), 1..64)) {
+        let w = build(changes);
+        let rebuilt = Whitelist::restore(
+            w.groups().iter().map(|g| whitelist_core::GroupSpec {
+                name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(),
+            }).collect(),
+            w.version(),
+        );
+        for a in probes {
+            let expected = naive(&w, a);
+            for candidate in [&w, &rebuilt] {
+                let (verdict, matched) = candidate.check(a, STRICT);
+                let got = matched.map(|(g, e)| (g.name().to_string(), e));
+                prop_assert_eq!(&got, &expected, "address {}", a);
+                if w.is_enabled() {
+                    prop_assert_eq!(verdict.allowed, expected.is_some());
+                    prop_assert_eq!(verdict.reason, if expected.is_some() { Reason::Entry } else { Reason::NoMatch });
+                } else {
+                    prop_assert_eq!(verdict.reason, Reason::WhitelistEmpty);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn entry_display_parses_back_to_itself(e in entry()) {
+        let text = e.to_string();
+        prop_assert_eq!(parse_entry(text.as_bytes()).unwrap(), e);
+    }
+
+    #[test]
+    fn any_ip_address_parses_as_its_canonical_entry(ip in any::<IpAddr>()) {
+        let e = parse_entry(ip.to_string().as_bytes()).unwrap();
+        let a = Addr::from(ip);
+        prop_assert!(e.contains(a));
+        prop_assert_eq!(e, Entry::host(a));
+    }
+
+    #[test]
+    fn encoding_round_trips(changes in prop::collection::vec(change(), 0..20)) {
+        let w = build(changes);
+        let back = decode(&encode(&w)).unwrap();
+        prop_assert_eq!(back.version(), w.version());
+        prop_assert_eq!(back.groups().len(), w.groups().len());
+        for (a, b) in back.groups().iter().zip(w.groups()) {
+            prop_assert_eq!(a.name(), b.name());
+            prop_assert_eq!(a.attribute(), b.attribute());
+            prop_assert_eq!(a.entries(), b.entries());
+        }
+    }
+
+    #[test]
+    fn document_round_trips(changes in prop::collection::vec(change(), 0..20)) {
+        let w = build(changes);
+        let doc = parse_document(export(&w).as_bytes()).unwrap();
+        prop_assert_eq!(doc.version, w.version());
+        let back = w.plan(Change::Replace { groups: doc.groups, version: doc.version }, None).unwrap();
+        prop_assert!(back.next.is_none(), "re-importing the export changed the whitelist");
+    }
+
+    #[test]
+    fn decode_never_panics_on_random_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        let _ = decode(&bytes);
+    }
+
+    #[test]
+    fn decode_never_panics_on_damaged_payloads(changes in prop::collection::vec(change(), 0..8), at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()) {
+        let mut bytes = encode(&build(changes));
+        let i = at.index(bytes.len());
+        bytes[i] = byte;
+        let _ = decode(&bytes);
+        bytes.truncate(cut.index(bytes.len()));
+        prop_assert!(decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn command_parsing_never_panics(args in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..24), 0..6), verb in prop::sample::select(vec![Verb::Set, Verb::Add, Verb::Remove, Verb::Del, Verb::Get, Verb::List, Verb::Check, Verb::LoadClients, Verb::Help, Verb::Export, Verb::Import])) {
+        let raw: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        if let Err(e) = parse(verb, &raw) {
+            let text = e.to_string();
+            prop_assert!(text.starts_with("ERR "));
+            prop_assert!(!text.contains('\r') && !text.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn a_rejected_change_leaves_the_state_alone(changes in prop::collection::vec(change(), 0..10), extra in change()) {
+        let w = build(changes);
+        let limits = whitelist_core::Limits { max_groups: 2, max_entries_per_group: 3 };
+        let before = encode(&w);
+        let _ = w.plan(extra, Some(&limits));
+        prop_assert_eq!(encode(&w), before);
+    }
+
+    #[test]
+    fn unix_and_unknown_peers(changes in prop::collection::vec(change(), 0..5)) {
+        let w = build(changes);
+        let v = w.verdict(Peer::Unknown, Policy { allow_loopback: true, allow_unixsocket: true });
+        prop_assert_eq!(v.allowed, !w.is_enabled());
+        let v = w.verdict(Peer::Unix, Policy { allow_loopback: false, allow_unixsocket: true });
+        prop_assert!(v.allowed);
+    }
+}

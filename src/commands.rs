@@ -1,0 +1,390 @@
+//! The `WHITELIST.*` command handlers: arguments in, core call, reply out.
+
+use std::collections::{BTreeMap, HashSet};
+use std::os::raw::c_int;
+
+use redis_module::redisvalue::RedisValueKey;
+use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
+use whitelist_core::clients::{parse_client_list, ListedClient};
+use whitelist_core::{
+    document, parse, Change, Command, Entry, Error, GroupName, Outcome, Peer, Policy, Verb, Whitelist,
+};
+
+use crate::hook;
+use crate::server::{self, Level};
+use crate::state::{self, Conn};
+
+const INTERNAL_ERROR: &str = "ERR internal error: nothing was changed (see the server log)";
+const BUSY: &str = "ERR the whitelist is busy (re-entrant call): nothing was changed";
+
+/// Runs one command with every panic turned into an error reply.
+fn run(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
+    server::guard(Err(RedisError::Str(INTERNAL_ERROR)), || execute(ctx, verb, args))
+}
+
+fn to_reply(e: Error) -> RedisError {
+    match e {
+        Error::WrongArity => RedisError::WrongArity,
+        other => RedisError::String(other.to_string()),
+    }
+}
+
+fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
+    let raw_args: Vec<&[u8]> = args.iter().skip(1).map(RedisString::as_slice).collect();
+    match parse(verb, &raw_args).map_err(to_reply)? {
+        Command::Get { group } => read(|w| get(w, group.as_ref())),
+        Command::List { all } => read(|w| list(w, all)),
+        Command::Check { addr } => {
+            let policy = state::with(|s| s.config.policy()).ok_or(RedisError::Str(BUSY))?;
+            read(|w| check(w, addr, policy))
+        }
+        Command::Help => Ok(help()),
+        Command::Export => read(|w| Ok(RedisValue::BulkString(document::export(w)))),
+        Command::Set { group, entries, attribute, force } => {
+            let target = group.to_string();
+            apply(ctx, verb, &target, Change::Set { group, entries, attribute }, force, None)
+        }
+        Command::Add { group, entries, force } => {
+            let target = group.to_string();
+            apply(ctx, verb, &target, Change::Add { group, entries }, force, None)
+        }
+        Command::Remove { group, entries, force } => {
+            let target = group.to_string();
+            apply(ctx, verb, &target, Change::Remove { group, entries }, force, None)
+        }
+        Command::Del { groups, force } => {
+            let target = groups.iter().map(GroupName::as_str).collect::<Vec<_>>().join(",");
+            apply(ctx, verb, &target, Change::Delete { groups }, force, None)
+        }
+        Command::Import { document, if_version, force } => {
+            let change = Change::Replace { groups: document.groups, version: document.version };
+            apply(ctx, verb, "(whole whitelist)", change, force, if_version)
+        }
+        Command::LoadClients { group, force } => load_clients(ctx, group, force),
+    }
+}
+
+/// Reads the whitelist in force.
+fn read(f: impl FnOnce(&Whitelist) -> RedisResult) -> RedisResult {
+    state::with(|s| f(&s.whitelist)).unwrap_or(Err(RedisError::Str(BUSY)))
+}
+
+fn bulk(s: impl Into<String>) -> RedisValue {
+    RedisValue::BulkString(s.into())
+}
+
+fn get(w: &Whitelist, group: Option<&GroupName>) -> RedisResult {
+    match group {
+        Some(name) => Ok(match w.group(name) {
+            Some(g) => RedisValue::Array(g.entries().iter().map(|e| bulk(e.to_string())).collect()),
+            None => RedisValue::Null,
+        }),
+        None => {
+            let map: BTreeMap<RedisValueKey, RedisValue> = w
+                .groups()
+                .iter()
+                .filter(|g| g.attribute() == whitelist_core::Attribute::Show)
+                .map(|g| {
+                    let joined = g.entries().iter().map(Entry::to_string).collect::<Vec<_>>().join(",");
+                    (RedisValueKey::String(g.name().to_string()), bulk(joined))
+                })
+                .collect();
+            Ok(RedisValue::OrderedMap(map))
+        }
+    }
+}
+
+fn list(w: &Whitelist, all: bool) -> RedisResult {
+    Ok(RedisValue::Array(
+        w.groups()
+            .iter()
+            .filter(|g| all || g.attribute() == whitelist_core::Attribute::Show)
+            .map(|g| bulk(g.name().to_string()))
+            .collect(),
+    ))
+}
+
+fn check(w: &Whitelist, addr: whitelist_core::Addr, policy: Policy) -> RedisResult {
+    let (verdict, matched) = w.check(addr, policy);
+    let (group, entry) = match matched {
+        Some((g, e)) => (bulk(g.name().to_string()), bulk(e.to_string())),
+        None => (RedisValue::Null, RedisValue::Null),
+    };
+    Ok(RedisValue::Array(vec![
+        bulk(if verdict.allowed { "allowed" } else { "denied" }),
+        group,
+        entry,
+        bulk(verdict.reason.as_str()),
+    ]))
+}
+
+const HELP: &[&str] = &[
+    "WHITELIST.SET <group> <entries...> [ATTRIBUTE show|hidden] [FORCE] -- Create a group or replace its entries. Replies the number of entries it holds.",
+    "WHITELIST.ADD <group> <entries...> [FORCE] -- Add entries, creating the group if needed. Replies the number added.",
+    "WHITELIST.REMOVE <group> <entries...> [FORCE] -- Remove entries; an emptied group stays. Replies the number removed.",
+    "WHITELIST.DEL <group> [<group> ...] [FORCE] -- Delete groups. Replies the number deleted.",
+    "WHITELIST.GET [<group>] -- One group's entries (nil if none), or every shown group as name -> comma-joined entries.",
+    "WHITELIST.LIST [ALL] -- Group names, sorted; ALL includes hidden groups.",
+    "WHITELIST.CHECK <address> -- Dry-run the decision for an address: allowed|denied, group, entry, reason.",
+    "WHITELIST.LOADCLIENTS <group> [FORCE] -- Add the address of every connected TCP client. Replies the addresses added.",
+    "WHITELIST.EXPORT -- The whole whitelist as one JSON document with its version.",
+    "WHITELIST.IMPORT <json> [IFVERSION <version>] [FORCE] -- Replace the whole whitelist. Replies the new version.",
+    "WHITELIST.HELP -- This help.",
+    "Entries are IPv4/IPv6 addresses or CIDR blocks, comma-separated (no spaces) or as separate arguments.",
+    "FORCE applies a change that would disconnect your connection or a replica, or turn the whitelist off.",
+];
+
+fn help() -> RedisValue {
+    RedisValue::Array(HELP.iter().map(|l| bulk(*l)).collect())
+}
+
+/// How a change reached the server.
+struct Origin {
+    /// From the primary or the AOF: never refused, no limits.
+    trusted: bool,
+    /// Inside `MULTI`/`EXEC`.
+    in_multi: bool,
+    /// The calling client, for lock-out protection and the audit line.
+    caller: Option<Conn>,
+}
+
+impl Origin {
+    fn of(ctx: &Context) -> Origin {
+        let flags = server::context_flags(ctx.ctx);
+        let trusted = flags & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0;
+        let caller = if trusted { None } else { server::client_conn(server::client_id(ctx.ctx)) };
+        Origin { trusted, in_multi: flags & raw::REDISMODULE_CTX_FLAGS_MULTI != 0, caller }
+    }
+}
+
+fn connected_replicas(ctx: &Context) -> Vec<ListedClient> {
+    match ctx.call("CLIENT", &["LIST", "TYPE", "replica"]) {
+        Ok(RedisValue::StringBuffer(text)) => parse_client_list(&text),
+        Ok(RedisValue::BulkString(text)) => parse_client_list(text.as_bytes()),
+        Ok(RedisValue::BulkRedisString(text)) => parse_client_list(text.as_slice()),
+        Ok(RedisValue::SimpleString(text)) => parse_client_list(text.as_bytes()),
+        _ => Vec::new(),
+    }
+}
+
+fn shown_addr(conn: &Conn) -> String {
+    match conn.peer {
+        Peer::Unix => String::from("a unix socket"),
+        _ => conn.addr.as_str().to_string(),
+    }
+}
+
+/// Refuses a change that would cut the caller or a replica off, or turn the
+/// whitelist off, unless forced. Judged as in `enforce` mode.
+fn lockout(
+    before: &Whitelist,
+    after: &Whitelist,
+    policy: Policy,
+    origin: &Origin,
+    replicas: &[ListedClient],
+    force: bool,
+) -> Result<(), RedisError> {
+    if let Some(caller) = &origin.caller {
+        if !after.verdict(caller.peer, policy).allowed {
+            let from = shown_addr(caller);
+            if origin.in_multi {
+                return Err(RedisError::String(format!(
+                    "ERR this change would disconnect your own connection from {from}; inside MULTI/EXEC it is refused even with FORCE"
+                )));
+            }
+            if !force {
+                return Err(RedisError::String(format!(
+                    "ERR this change would disconnect your own connection from {from}; add FORCE to apply it anyway"
+                )));
+            }
+        }
+    }
+    if force {
+        return Ok(());
+    }
+    for r in replicas {
+        if !after.verdict(r.peer, policy).allowed {
+            let addr = match r.peer {
+                Peer::Ip(a) => a.to_string(),
+                _ => String::from("?"),
+            };
+            return Err(RedisError::String(format!(
+                "ERR this change would disconnect replica {addr}:{} (client id {}); add FORCE to apply it anyway",
+                r.port, r.id
+            )));
+        }
+    }
+    if before.is_enabled() && !after.is_enabled() {
+        return Err(RedisError::Str(
+            "ERR this change would turn the whitelist off and admit every address; add FORCE to apply it anyway",
+        ));
+    }
+    Ok(())
+}
+
+/// The result of a committed (or empty) change.
+struct Applied {
+    outcome: Outcome,
+    changed: bool,
+    version: u64,
+    loading: bool,
+}
+
+/// Plans, judges, commits and enforces one change; the caller propagates.
+fn commit(
+    ctx: &Context,
+    origin: &Origin,
+    change: Change,
+    force: bool,
+    if_version: Option<u64>,
+) -> Result<Applied, RedisError> {
+    let replicas = if origin.trusted || force { Vec::new() } else { connected_replicas(ctx) };
+    let result = state::with(|s| {
+        // Commands replayed while loading (AOF) build the whitelist being
+        // loaded; the one in force stays until loading ends.
+        let loading = s.loading.is_some();
+        let current = s.loading.as_ref().unwrap_or(&s.whitelist);
+        if let (Some(expected), false) = (if_version, origin.trusted) {
+            if current.version() != expected {
+                return Err(to_reply(Error::VersionMoved { current: current.version(), expected }));
+            }
+        }
+        let limits = (!origin.trusted).then(|| s.config.limits());
+        let plan = current.plan(change, limits.as_ref()).map_err(|e| to_reply(Error::Limit(e)))?;
+        let Some(next) = plan.next else {
+            return Ok(Applied { outcome: plan.outcome, changed: false, version: current.version(), loading });
+        };
+        if !origin.trusted && !loading {
+            lockout(current, &next, s.config.policy(), origin, &replicas, force)?;
+        }
+        let version = next.version();
+        if loading {
+            s.loading = Some(next);
+        } else {
+            s.whitelist = next;
+            hook::enforce_on_open_connections(ctx.ctx, s);
+        }
+        Ok(Applied { outcome: plan.outcome, changed: true, version, loading })
+    });
+    result.unwrap_or(Err(RedisError::Str(BUSY)))
+}
+
+fn audit(ctx: &Context, verb: Verb, target: &str, origin: &Origin, applied: &Applied) {
+    if applied.loading {
+        return;
+    }
+    let by = match &origin.caller {
+        _ if origin.trusted => String::from("the primary (replication)"),
+        Some(c) if c.peer == Peer::Unix => format!("unix socket (user {})", server::current_user(ctx.ctx)),
+        Some(c) => format!("{}:{} (user {})", c.addr.as_str(), c.port, server::current_user(ctx.ctx)),
+        None => format!("an internal client (user {})", server::current_user(ctx.ctx)),
+    };
+    let o = applied.outcome;
+    server::log(
+        ctx.ctx,
+        Level::Notice,
+        &format!(
+            "{} {target} by {by}: {} added, {} removed, version {}",
+            verb.name(),
+            o.added,
+            o.removed,
+            applied.version
+        ),
+    );
+}
+
+/// A write command: commit, propagate verbatim, audit, reply.
+fn apply(ctx: &Context, verb: Verb, target: &str, change: Change, force: bool, if_version: Option<u64>) -> RedisResult {
+    let origin = Origin::of(ctx);
+    let applied = commit(ctx, &origin, change, force, if_version)?;
+    if applied.changed {
+        ctx.replicate_verbatim();
+        audit(ctx, verb, target, &origin, &applied);
+    }
+    let reply = if verb == Verb::Import { applied.version } else { applied.outcome.reply as u64 };
+    Ok(RedisValue::Integer(i64::try_from(reply).unwrap_or(i64::MAX)))
+}
+
+/// `WHITELIST.LOADCLIENTS`: the addresses of the connected TCP clients,
+/// added as a `WHITELIST.ADD` of those that are new (which is also what is
+/// propagated, since the result depends on this server's clients).
+fn load_clients(ctx: &Context, group: GroupName, force: bool) -> RedisResult {
+    let fresh: Vec<Entry> = state::with(|s| {
+        let policy = s.config.policy();
+        let held: HashSet<Entry> =
+            s.whitelist.group(&group).map(|g| g.entries().iter().copied().collect()).unwrap_or_default();
+        let mut fresh: Vec<Entry> = s
+            .conns
+            .values()
+            .filter_map(|c| match c.peer {
+                Peer::Ip(a) if !(policy.allow_loopback && a.is_loopback()) => Some(Entry::host(a)),
+                _ => None,
+            })
+            .filter(|e| !held.contains(e))
+            .collect();
+        fresh.sort();
+        fresh.dedup();
+        fresh
+    })
+    .ok_or(RedisError::Str(BUSY))?;
+    if fresh.is_empty() {
+        return Ok(RedisValue::Array(Vec::new()));
+    }
+    let origin = Origin::of(ctx);
+    let target = group.to_string();
+    let applied = commit(ctx, &origin, Change::Add { group, entries: fresh.clone() }, force, None)?;
+    let shown: Vec<String> = fresh.iter().map(Entry::to_string).collect();
+    if applied.changed {
+        let mut args: Vec<&str> = vec![target.as_str()];
+        args.extend(shown.iter().map(String::as_str));
+        ctx.replicate("WHITELIST.ADD", args.as_slice());
+        audit(ctx, Verb::LoadClients, &target, &origin, &applied);
+    }
+    Ok(RedisValue::Array(shown.into_iter().map(bulk).collect()))
+}
+
+/// An `extern "C"` command callback for `verb`: decodes the arguments, runs
+/// the command with panics caught, and replies.
+macro_rules! callbacks {
+    ($($(#[$doc:meta])* $name:ident => $verb:expr;)*) => {$(
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// Called by Redis with the command's context and arguments.
+        pub unsafe extern "C" fn $name(
+            ctx: *mut raw::RedisModuleCtx,
+            argv: *mut *mut raw::RedisModuleString,
+            argc: c_int,
+        ) -> c_int {
+            let context = Context::new(ctx);
+            let args = redis_module::decode_args(ctx, argv, argc);
+            let result = run(&context, $verb, &args);
+            context.reply(result) as c_int
+        }
+    )*};
+}
+
+callbacks! {
+    /// `WHITELIST.SET group entries... [ATTRIBUTE show|hidden] [FORCE]`
+    set => Verb::Set;
+    /// `WHITELIST.ADD group entries... [FORCE]`
+    add => Verb::Add;
+    /// `WHITELIST.REMOVE group entries... [FORCE]`
+    remove => Verb::Remove;
+    /// `WHITELIST.DEL group [group ...] [FORCE]`
+    del => Verb::Del;
+    /// `WHITELIST.GET [group]`
+    get_cmd => Verb::Get;
+    /// `WHITELIST.LIST [ALL]`
+    list_cmd => Verb::List;
+    /// `WHITELIST.CHECK address`
+    check_cmd => Verb::Check;
+    /// `WHITELIST.LOADCLIENTS group [FORCE]`
+    loadclients => Verb::LoadClients;
+    /// `WHITELIST.HELP`
+    help_cmd => Verb::Help;
+    /// `WHITELIST.EXPORT`
+    export => Verb::Export;
+    /// `WHITELIST.IMPORT json [IFVERSION n] [FORCE]`
+    import => Verb::Import;
+}

@@ -1,0 +1,90 @@
+//! The `whitelist` INFO section.
+
+use std::ffi::CString;
+use std::os::raw::c_int;
+
+use redis_module::raw;
+
+use crate::server;
+use crate::state::{self, State};
+
+struct Section(*mut raw::RedisModuleInfoCtx);
+
+impl Section {
+    fn text(&self, name: &str, value: &str) {
+        if let (Some(add), Ok(n), Ok(v)) =
+            (unsafe { raw::RedisModule_InfoAddFieldCString }, CString::new(name), CString::new(value))
+        {
+            // SAFETY: the info context Redis passed; both strings outlive the call.
+            unsafe { add(self.0, n.as_ptr(), v.as_ptr()) };
+        }
+    }
+
+    fn unsigned(&self, name: &str, value: u64) {
+        if let (Some(add), Ok(n)) = (unsafe { raw::RedisModule_InfoAddFieldULongLong }, CString::new(name)) {
+            // SAFETY: as above.
+            unsafe { add(self.0, n.as_ptr(), value) };
+        }
+    }
+
+    fn signed(&self, name: &str, value: i64) {
+        if let (Some(add), Ok(n)) = (unsafe { raw::RedisModule_InfoAddFieldLongLong }, CString::new(name)) {
+            // SAFETY: as above.
+            unsafe { add(self.0, n.as_ptr(), value) };
+        }
+    }
+
+    fn dict(&self, name: &str, fill: impl FnOnce(&Section)) {
+        let (Some(begin), Some(end), Ok(n)) = (
+            unsafe { raw::RedisModule_InfoBeginDictField },
+            unsafe { raw::RedisModule_InfoEndDictField },
+            CString::new(name),
+        ) else {
+            return;
+        };
+        // SAFETY: as above; every begin is matched by an end.
+        unsafe { begin(self.0, n.as_ptr()) };
+        fill(self);
+        unsafe { end(self.0) };
+    }
+}
+
+/// # Safety
+/// Called by Redis for `INFO whitelist`, `INFO modules` and `INFO everything`
+/// (and into a crash report, where a held lock makes it write nothing).
+pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
+    server::guard((), || {
+        state::with(|s| write(&Section(ctx), s));
+    });
+}
+
+fn write(section: &Section, s: &State) {
+    let Some(add_section) = (unsafe { raw::RedisModule_InfoAddSection }) else {
+        return;
+    };
+    // SAFETY: a NULL name makes the section the module's own: `whitelist`.
+    if unsafe { add_section(section.0, std::ptr::null()) } != raw::REDISMODULE_OK as c_int {
+        return;
+    }
+    let w = &s.whitelist;
+    let st = &s.stats;
+    section.text("mode", s.config.mode.name());
+    section.unsigned("enabled", u64::from(w.is_enabled()));
+    section.unsigned("version", w.version());
+    section.unsigned("groups", w.groups().len() as u64);
+    section.unsigned("entries", w.entry_count() as u64);
+    section.unsigned("connections_checked", st.checked);
+    section.unsigned("connections_allowed", st.allowed);
+    section.unsigned("connections_denied", st.denied);
+    section.unsigned("connections_would_deny", st.would_deny);
+    section.unsigned("clients_closed_on_change", st.closed_on_change);
+    section.text("last_denied_addr", st.last_denied.as_ref().map_or("", |(a, _)| a.as_str()));
+    section.signed("last_denied_time", st.last_denied.as_ref().map_or(0, |&(_, t)| t));
+    for g in w.groups() {
+        section.dict(&format!("group_{}", g.name()), |d| {
+            d.unsigned("entries", g.entries().len() as u64);
+            d.unsigned("hits", g.hits());
+            d.text("attribute", g.attribute().as_str());
+        });
+    }
+}

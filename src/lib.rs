@@ -1,0 +1,210 @@
+//! redis-whitelist: a Redis module that admits clients only from whitelisted
+//! IPv4/IPv6 addresses and CIDR blocks, grouped and managed with `WHITELIST.*`
+//! commands, persisted in the RDB, replicated and written to the AOF.
+//!
+//! This file is the manifest: the module's name and version, its commands and
+//! their flags, its data type, its events, and the load sequence. The rule
+//! engine lives in the `whitelist-core` crate; configs in `config.rs`.
+
+mod commands;
+mod config;
+mod hook;
+mod info;
+mod persistence;
+mod server;
+mod state;
+
+use std::ffi::{c_void, CStr};
+use std::os::raw::c_int;
+
+use redis_module::alloc::RedisAlloc;
+use redis_module::{raw, Context};
+use whitelist_core::clients::parse_client_list;
+use whitelist_core::Peer;
+
+use crate::persistence::WHITELIST_TYPE;
+use crate::server::{Ctx, Level};
+use crate::state::{AddrText, Conn};
+
+/// Allocations go through Redis, so `used_memory` and `MEMORY` see them.
+#[global_allocator]
+static ALLOCATOR: RedisAlloc = RedisAlloc;
+
+/// The module's name: its configs are `whitelist.*`, its INFO section `whitelist`.
+const NAME: &CStr = c"whitelist";
+/// 0.1.0
+const VERSION: c_int = 100;
+/// Module configs, the config-change event and the client-info event data
+/// as used here are Redis 7.0's.
+const MIN_SERVER_VERSION: i32 = 0x00_07_00_00;
+
+type CommandFn = unsafe extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int;
+
+/// Every command is `admin` (ACL categories @admin and @dangerous) and
+/// `deny-script` (a script's caller cannot be identified, so lock-out
+/// protection could not run). Writes are `write`, so a read-only replica
+/// refuses them, but not `deny-oom`: a full server must still let an operator
+/// fix its whitelist.
+const COMMANDS: &[(&CStr, CommandFn, &CStr)] = &[
+    (c"whitelist.set", commands::set, c"admin write deny-script"),
+    (c"whitelist.add", commands::add, c"admin write deny-script"),
+    (c"whitelist.remove", commands::remove, c"admin write deny-script"),
+    (c"whitelist.del", commands::del, c"admin write deny-script"),
+    (c"whitelist.loadclients", commands::loadclients, c"admin write deny-script"),
+    (c"whitelist.import", commands::import, c"admin write deny-script"),
+    (c"whitelist.get", commands::get_cmd, c"admin readonly deny-script"),
+    (c"whitelist.list", commands::list_cmd, c"admin readonly deny-script"),
+    (c"whitelist.check", commands::check_cmd, c"admin readonly deny-script"),
+    (c"whitelist.export", commands::export, c"admin readonly deny-script"),
+    (c"whitelist.help", commands::help_cmd, c"admin readonly deny-script"),
+];
+
+type EventFn = unsafe extern "C" fn(Ctx, raw::RedisModuleEvent, u64, *mut c_void);
+
+const EVENTS: &[(u64, EventFn)] = &[
+    (raw::REDISMODULE_EVENT_CLIENT_CHANGE, hook::on_client_change),
+    (raw::REDISMODULE_EVENT_LOADING, hook::on_loading),
+    (raw::REDISMODULE_EVENT_CONFIG, hook::on_config_change),
+    (raw::REDISMODULE_EVENT_FORK_CHILD, hook::on_fork_child),
+];
+
+/// # Safety
+/// Called by Redis once, when the module is loaded.
+#[no_mangle]
+pub unsafe extern "C" fn RedisModule_OnLoad(ctx: Ctx, _argv: *mut *mut raw::RedisModuleString, argc: c_int) -> c_int {
+    const ERR: c_int = raw::REDISMODULE_ERR as c_int;
+    // Nothing may allocate before this call: the allocator is Redis's.
+    if unsafe { raw::Export_RedisModule_Init(ctx, NAME.as_ptr(), VERSION, raw::REDISMODULE_APIVER_1 as c_int) } == ERR {
+        return ERR;
+    }
+    server::guard(ERR, || match load(ctx, argc) {
+        Ok(()) => raw::REDISMODULE_OK as c_int,
+        Err(e) => {
+            server::log(ctx, Level::Warning, &e);
+            ERR
+        }
+    })
+}
+
+/// # Safety
+/// Called by Redis on `MODULE UNLOAD`, which it refuses anyway while the
+/// module's data type exists.
+#[no_mangle]
+pub unsafe extern "C" fn RedisModule_OnUnload(_ctx: Ctx) -> c_int {
+    raw::REDISMODULE_OK as c_int
+}
+
+fn version_text(v: i32) -> String {
+    format!("{}.{}.{}", (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff)
+}
+
+fn load(ctx: Ctx, argc: c_int) -> Result<(), String> {
+    server::install_panic_hook(ctx);
+    if argc != 0 {
+        return Err(String::from(
+            "the module takes no arguments: set whitelist.* configs in redis.conf or with --whitelist.<name> <value>",
+        ));
+    }
+    match server::server_version() {
+        Some(v) if v >= MIN_SERVER_VERSION => {}
+        found => {
+            let found = found.map_or_else(|| String::from("older than 6.0.9"), version_text);
+            return Err(format!(
+                "this server ({found}) cannot run the whitelist: it needs Redis {} or newer",
+                version_text(MIN_SERVER_VERSION)
+            ));
+        }
+    }
+    // Without it, a short read of aux data makes Redis abort instead of
+    // failing the load.
+    let set_options = unsafe { raw::RedisModule_SetModuleOptions }.ok_or("no SetModuleOptions")?;
+    unsafe { set_options(ctx, raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS as c_int) };
+    WHITELIST_TYPE.create_data_type(ctx).map_err(|e| format!("creating the aux data type failed: {e}"))?;
+    let create = unsafe { raw::RedisModule_CreateCommand }.ok_or("no CreateCommand")?;
+    for &(name, callback, flags) in COMMANDS {
+        if unsafe { create(ctx, name.as_ptr(), Some(callback), flags.as_ptr(), 0, 0, 0) }
+            != raw::REDISMODULE_OK as c_int
+        {
+            return Err(format!("could not register {}", name.to_string_lossy()));
+        }
+    }
+    #[cfg(feature = "debug-panic")]
+    debug::register(ctx);
+    config::register(ctx)?;
+    let subscribe = unsafe { raw::RedisModule_SubscribeToServerEvent }.ok_or("no SubscribeToServerEvent")?;
+    for &(id, callback) in EVENTS {
+        if unsafe { subscribe(ctx, raw::RedisModuleEvent { id, dataver: 1 }, Some(callback)) }
+            != raw::REDISMODULE_OK as c_int
+        {
+            return Err(format!("could not subscribe to server event {id}"));
+        }
+    }
+    let register_info = unsafe { raw::RedisModule_RegisterInfoFunc }.ok_or("no RegisterInfoFunc")?;
+    unsafe { register_info(ctx, Some(info::info)) };
+    adopt_open_connections(ctx);
+    Ok(())
+}
+
+/// Connections opened before `MODULE LOAD` never passed the connection event:
+/// take them from `CLIENT LIST` so every rule change checks them too.
+fn adopt_open_connections(ctx: Ctx) {
+    let text = match Context::new(ctx).call("CLIENT", &["LIST"]) {
+        Ok(redis_module::RedisValue::StringBuffer(t)) => t,
+        Ok(redis_module::RedisValue::BulkString(t)) => t.into_bytes(),
+        Ok(redis_module::RedisValue::BulkRedisString(t)) => t.as_slice().to_vec(),
+        _ => return,
+    };
+    let adopted = state::with(|s| {
+        let mut n = 0;
+        for c in parse_client_list(&text) {
+            if c.is_primary_link || c.is_closing {
+                continue;
+            }
+            let addr = match c.peer {
+                Peer::Ip(a) => AddrText::new(a.to_string().as_bytes()),
+                _ => AddrText::new(b"/unixsocket"),
+            };
+            s.conns.insert(c.id, Conn { peer: c.peer, addr, port: c.port });
+            n += 1;
+        }
+        n
+    });
+    if let Some(n) = adopted.filter(|&n| n > 0) {
+        server::log(
+            ctx,
+            Level::Notice,
+            &format!("{n} connections open before the module loaded are checked at every rule change"),
+        );
+    }
+}
+
+/// `WHITELIST.DEBUG-PANIC`: panics inside a command, to prove that a panic
+/// becomes an error reply and never reaches Redis. Only in builds with the
+/// `debug-panic` feature.
+#[cfg(feature = "debug-panic")]
+mod debug {
+    use std::os::raw::c_int;
+
+    use redis_module::{raw, Context, RedisError};
+
+    use crate::server;
+
+    unsafe extern "C" fn panic_command(
+        ctx: *mut raw::RedisModuleCtx,
+        _argv: *mut *mut raw::RedisModuleString,
+        _argc: c_int,
+    ) -> c_int {
+        let context = Context::new(ctx);
+        let result =
+            server::guard(Err(RedisError::Str("ERR internal error: nothing was changed (see the server log)")), || {
+                panic!("WHITELIST.DEBUG-PANIC was called")
+            });
+        context.reply(result) as c_int
+    }
+
+    pub fn register(ctx: *mut raw::RedisModuleCtx) {
+        if let Some(create) = unsafe { raw::RedisModule_CreateCommand } {
+            unsafe { create(ctx, c"whitelist.debug-panic".as_ptr(), Some(panic_command), c"admin".as_ptr(), 0, 0, 0) };
+        }
+    }
+}
