@@ -10,7 +10,11 @@ use std::os::raw::{c_int, c_longlong};
 
 use redis_module::raw;
 
-use crate::server::{self, Ctx};
+use std::path::{Path, PathBuf};
+
+use whitelist_core::settings::{problem, scan_command_line, scan_config, Given};
+
+use crate::server::{self, Ctx, Level};
 use crate::state::{self, Mode};
 
 const OK: c_int = raw::REDISMODULE_OK as c_int;
@@ -121,14 +125,59 @@ pub fn register(ctx: Ctx) -> Result<(), String> {
     if statuses.iter().any(|&s| s != OK) {
         return Err(String::from("registering the whitelist.* configs failed"));
     }
+    report_invalid_startup_values(ctx);
     // SAFETY: as above.
     if unsafe { load(ctx) } != OK {
         return Err(String::from(
-            "a whitelist.* value given at start-up is invalid (see the line above): mode is enforce|monitor|off, \
-             allow-loopback and allow-unixsocket are yes|no, max-groups is 1-10000, max-entries-per-group is 1-1000000",
+            "a whitelist.* value given at start-up is invalid (see the line above), so the module does not load; \
+             accepted: mode enforce|monitor|off, allow-loopback and allow-unixsocket yes|no, \
+             max-groups 1-10000, max-entries-per-group 1-1000000",
         ));
     }
     Ok(())
+}
+
+/// Redis refuses an invalid start-up value naming the parameter but not the
+/// value; name both first, with the file they came from. (Values from the
+/// command line cannot be read back: Redis overwrites its argv with the
+/// process title before modules load. Redis's line covers those.)
+fn report_invalid_startup_values(ctx: Ctx) {
+    let mut given: Vec<(Given, String)> = Vec::new();
+    if let Some(path) = server::info_text(ctx, c"server", c"config_file").filter(|p| !p.is_empty()) {
+        read_config(Path::new(&path), &mut given, 0);
+    }
+    let args: Vec<String> = std::fs::read("/proc/self/cmdline")
+        .map(|raw| raw.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect())
+        .unwrap_or_default();
+    // Present only when Redis runs with `set-proc-title no`.
+    given.extend(scan_command_line(&args).into_iter().map(|g| (g, String::from("on the command line"))));
+    // The last value given for a name is the one Redis applies.
+    for (i, (g, source)) in given.iter().enumerate() {
+        if given[i + 1..].iter().any(|(later, _)| later.name == g.name) {
+            continue;
+        }
+        if let Some(problem) = problem(g) {
+            server::log(ctx, Level::Warning, &format!("{problem} ({source})"));
+        }
+    }
+}
+
+fn read_config(path: &Path, given: &mut Vec<(Given, String)>, depth: u32) {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    let (found, includes) = scan_config(&text);
+    let source = format!("in {}", path.display());
+    given.extend(found.into_iter().map(|g| (g, source.clone())));
+    for include in includes {
+        let mut target = PathBuf::from(&include);
+        if target.is_relative() && !target.exists() {
+            target = path.parent().map_or(target.clone(), |dir| dir.join(&include));
+        }
+        if depth < 8 {
+            read_config(&target, given, depth + 1);
+        }
+    }
 }
 
 /// # Safety

@@ -176,6 +176,21 @@ pub fn info_field(ctx: Ctx, section: &CStr, field: &CStr) -> Option<i64> {
     (err == 0).then_some(value)
 }
 
+/// A text field of an INFO section, read through the server-info API.
+pub fn info_text(ctx: Ctx, section: &CStr, field: &CStr) -> Option<String> {
+    let (get, field_c, free) = unsafe {
+        (raw::RedisModule_GetServerInfo?, raw::RedisModule_ServerInfoGetFieldC?, raw::RedisModule_FreeServerInfo?)
+    };
+    let data = unsafe { get(ctx, section.as_ptr()) };
+    if data.is_null() {
+        return None;
+    }
+    let value = unsafe { field_c(data, field.as_ptr()) };
+    let text = (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned());
+    unsafe { free(ctx, data) };
+    text
+}
+
 /// Propagates `command payload` as one command; `aof_only` keeps it from replicas.
 pub fn replicate_one(ctx: Ctx, command: &CStr, payload: &[u8], aof_only: bool) -> bool {
     let Some(replicate) = (unsafe { raw::RedisModule_Replicate }) else {

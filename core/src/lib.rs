@@ -11,6 +11,7 @@ pub mod encoding;
 pub mod entry;
 pub mod matcher;
 pub mod name;
+pub mod settings;
 pub mod shown;
 pub mod store;
 
