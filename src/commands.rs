@@ -158,13 +158,7 @@ impl Origin {
 }
 
 fn connected_replicas(ctx: &Context) -> Vec<ListedClient> {
-    match ctx.call("CLIENT", &["LIST", "TYPE", "replica"]) {
-        Ok(RedisValue::StringBuffer(text)) => parse_client_list(&text),
-        Ok(RedisValue::BulkString(text)) => parse_client_list(text.as_bytes()),
-        Ok(RedisValue::BulkRedisString(text)) => parse_client_list(text.as_slice()),
-        Ok(RedisValue::SimpleString(text)) => parse_client_list(text.as_bytes()),
-        _ => Vec::new(),
-    }
+    server::call_text(ctx.ctx, "CLIENT", &["LIST", "TYPE", "replica"]).map_or_else(Vec::new, |t| parse_client_list(&t))
 }
 
 fn shown_addr(conn: &Conn) -> String {

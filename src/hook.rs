@@ -198,17 +198,11 @@ unsafe extern "C" fn write_import_into_aof(ctx: Ctx, _data: *mut c_void) {
 }
 
 fn rdb_preamble(ctx: Ctx) -> bool {
-    let reply = Context::new(ctx).call("CONFIG", &["GET", "aof-use-rdb-preamble"]);
-    let text = |v: &RedisValue| match v {
-        RedisValue::SimpleString(s) => s.as_bytes().to_vec(),
-        RedisValue::BulkString(s) => s.as_bytes().to_vec(),
-        RedisValue::BulkRedisString(s) => s.as_slice().to_vec(),
-        RedisValue::StringBuffer(b) => b.clone(),
-        _ => Vec::new(),
-    };
     // When in doubt, carry it: restoring the same whitelist twice is harmless.
-    match reply {
-        Ok(RedisValue::Array(items)) => items.get(1).is_some_and(|v| text(v) == b"yes"),
+    match Context::new(ctx).call("CONFIG", &["GET", "aof-use-rdb-preamble"]) {
+        Ok(RedisValue::Array(mut items)) if items.len() == 2 => {
+            items.pop().and_then(server::text_of).is_some_and(|v| v == b"yes")
+        }
         _ => false,
     }
 }

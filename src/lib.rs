@@ -18,7 +18,7 @@ use std::ffi::{c_void, CStr};
 use std::os::raw::c_int;
 
 use redis_module::alloc::RedisAlloc;
-use redis_module::{raw, Context};
+use redis_module::raw;
 use whitelist_core::clients::parse_client_list;
 use whitelist_core::Peer;
 
@@ -148,11 +148,8 @@ fn load(ctx: Ctx, argc: c_int) -> Result<(), String> {
 /// Connections opened before `MODULE LOAD` never passed the connection event:
 /// take them from `CLIENT LIST` so every rule change checks them too.
 fn adopt_open_connections(ctx: Ctx) {
-    let text = match Context::new(ctx).call("CLIENT", &["LIST"]) {
-        Ok(redis_module::RedisValue::StringBuffer(t)) => t,
-        Ok(redis_module::RedisValue::BulkString(t)) => t.into_bytes(),
-        Ok(redis_module::RedisValue::BulkRedisString(t)) => t.as_slice().to_vec(),
-        _ => return,
+    let Some(text) = server::call_text(ctx, "CLIENT", &["LIST"]) else {
+        return;
     };
     let adopted = state::with(|s| {
         let mut n = 0;

@@ -7,7 +7,7 @@ use std::os::raw::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use redis_module::raw;
+use redis_module::{raw, Context, RedisValue};
 use whitelist_core::{parse_peer, Peer};
 
 use crate::state::{AddrText, Conn};
@@ -189,6 +189,24 @@ pub fn info_text(ctx: Ctx, section: &CStr, field: &CStr) -> Option<String> {
     let text = (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned());
     unsafe { free(ctx, data) };
     text
+}
+
+/// The text reply of a command run through `RM_Call`; `None` for other
+/// replies. (The crate hands bulk strings back as `SimpleString` when they
+/// are UTF-8 and as `StringBuffer` otherwise, and errors as `StringBuffer` too:
+/// callers parse what they get and ignore what they cannot read.)
+pub fn call_text(ctx: Ctx, command: &str, args: &[&str]) -> Option<Vec<u8>> {
+    text_of(Context::new(ctx).call(command, args).ok()?)
+}
+
+/// The bytes of a string-like reply value.
+pub fn text_of(value: RedisValue) -> Option<Vec<u8>> {
+    match value {
+        RedisValue::SimpleString(s) | RedisValue::BulkString(s) => Some(s.into_bytes()),
+        RedisValue::StringBuffer(b) => Some(b),
+        RedisValue::BulkRedisString(s) => Some(s.as_slice().to_vec()),
+        _ => None,
+    }
 }
 
 /// Propagates `command payload` as one command; `aof_only` keeps it from replicas.

@@ -155,3 +155,114 @@ fn counters_hits_and_last_denied() {
     assert!((now - when).abs() <= 5, "last_denied_time {when} is not now ({now})");
     s.wait_log("denied connection from 127.0.1.1:");
 }
+
+/// `INFO clients` field `connected_clients`, through `client`.
+fn connected_clients(client: &mut common::Client) -> u64 {
+    let text = client.call(&["INFO", "clients"]).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("connected_clients in INFO clients")
+}
+
+#[test]
+fn a_burst_of_3000_denied_connections() {
+    let s = Server::start(NO_LOOPBACK);
+    let mut admin = s.admin();
+    admin.call(&["WHITELIST.SET", "default", "127.0.0.2"]);
+    let mut allowed = s.connect_from("127.0.0.2");
+    // Served means accepted: only then does the baseline count it.
+    assert!(allowed.is_served());
+    let baseline = connected_clients(&mut admin);
+    let denied_before = counter(&mut admin, "whitelist_connections_denied");
+    let start = std::time::Instant::now();
+    let mut slowest_ping = Duration::ZERO;
+    // 3,000 connections from 50 addresses, in waves of 250 held open at once.
+    for wave in 0..12 {
+        let mut open = Vec::with_capacity(250);
+        for i in 0..250 {
+            let source = format!("127.0.0.{}", 3 + (wave * 250 + i) % 50);
+            open.push(s.connect_from(&source));
+        }
+        let t = std::time::Instant::now();
+        assert!(allowed.is_served(), "the allowed client was not served during wave {wave}");
+        slowest_ping = slowest_ping.max(t.elapsed());
+        for (i, c) in open.iter_mut().enumerate() {
+            assert!(c.closed_within(Duration::from_secs(5)), "connection {i} of wave {wave} stayed open");
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the burst took too long");
+    }
+    let elapsed = start.elapsed();
+    assert!(slowest_ping < Duration::from_secs(1), "PING took {slowest_ping:?} during the burst");
+    assert_eq!(counter(&mut admin, "whitelist_connections_denied"), denied_before + 3000);
+    // Nothing is left behind: the closed clients are freed.
+    common::wait_for("the denied clients to be freed", || (connected_clients(&mut admin) == baseline).then_some(()));
+    // At most one denial line per second, plus the counts of the rest.
+    s.wait_log("more denied connections in the last second");
+    let log = s.log();
+    let lines = log.lines().filter(|l| l.contains("denied connection from 127.0.0.")).count() as u64;
+    assert!(lines >= 1 && lines <= elapsed.as_secs() + 2, "{lines} denial lines in {elapsed:?}");
+    let suppressed: u64 = log
+        .lines()
+        .filter_map(|l| l.split("<whitelist> ").nth(1))
+        .filter_map(|l| l.strip_suffix(" more denied connections in the last second (not logged one by one)"))
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum();
+    common::wait_for("every denial to be logged or counted", || {
+        let log = s.log();
+        let lines = log.lines().filter(|l| l.contains("denied connection from 127.0.0.")).count() as u64;
+        let counted: u64 = log
+            .lines()
+            .filter_map(|l| l.split("<whitelist> ").nth(1))
+            .filter_map(|l| l.strip_suffix(" more denied connections in the last second (not logged one by one)"))
+            .filter_map(|n| n.parse::<u64>().ok())
+            .sum();
+        (lines + counted == 3000).then_some(())
+    });
+    assert!(suppressed > 0);
+    assert!(allowed.is_served());
+}
+
+#[test]
+fn clients_connected_before_module_load_are_checked_at_the_first_rule_change() {
+    let mut options = common::Options::args(&["--enable-module-command", "local"]);
+    options.without_module = true;
+    let s = Server::start_with(options);
+    let mut two = s.connect_from("127.0.0.2");
+    let mut three = s.connect_from("127.0.0.3");
+    let mut admin = s.admin();
+    let path = common::module_path();
+    let module = path.to_str().expect("a UTF-8 path");
+    assert_eq!(
+        admin.call(&["MODULE", "LOAD", module, "mode", "monitor"]),
+        Reply::err("ERR Error loading the extension. Please check the server logs.")
+    );
+    s.wait_log("the module takes no arguments");
+    assert_eq!(admin.call(&["MODULE", "LOAD", module]), Reply::ok());
+    s.wait_log("connections open before the module loaded are checked at every rule change");
+    assert_eq!(admin.call(&["CONFIG", "SET", "whitelist.allow-loopback", "no"]), Reply::ok());
+    // Nothing is on yet: both are still served.
+    assert!(two.is_served() && three.is_served());
+    assert_eq!(admin.call(&["WHITELIST.SET", "default", "127.0.0.2"]), Reply::Int(1));
+    assert!(three.closed_within(Duration::from_secs(5)));
+    assert!(two.is_served());
+    assert!(admin.is_served());
+}
+
+#[test]
+fn a_panic_in_a_command_becomes_an_error_reply() {
+    let s = Server::start(&[]);
+    let mut admin = s.admin();
+    admin.call(&["WHITELIST.SET", "default", "10.0.0.0/8"]);
+    let before = admin.call(&["WHITELIST.EXPORT"]);
+    assert_eq!(
+        admin.call(&["WHITELIST.DEBUG-PANIC"]),
+        Reply::err("ERR internal error: nothing was changed (see the server log)")
+    );
+    s.wait_log("internal error, the operation was abandoned: panicked at");
+    // The server is up, the whitelist intact, and the module still works.
+    assert_eq!(admin.call(&["PING"]), Reply::Status("PONG".into()));
+    assert_eq!(admin.call(&["WHITELIST.EXPORT"]), before);
+    assert_eq!(admin.call(&["WHITELIST.ADD", "default", "192.0.2.1"]), Reply::Int(1));
+    assert!(s.connect_from("127.0.0.2").is_served());
+}
