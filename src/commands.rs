@@ -85,7 +85,7 @@ fn get(w: &Whitelist, group: Option<&GroupName>) -> RedisResult {
                 .iter()
                 .filter(|g| g.attribute() == whitelist_core::Attribute::Show)
                 .map(|g| {
-                    let joined = g.entries().iter().map(Entry::to_string).collect::<Vec<_>>().join(",");
+                    let joined = g.entries().iter().map(|e| e.to_string()).collect::<Vec<_>>().join(",");
                     (RedisValueKey::String(g.name().to_string()), bulk(joined))
                 })
                 .collect();
@@ -305,8 +305,7 @@ fn apply(ctx: &Context, verb: Verb, target: &str, change: Change, force: bool, i
 fn load_clients(ctx: &Context, group: GroupName, force: bool) -> RedisResult {
     let fresh: Vec<Entry> = state::with(|s| {
         let policy = s.config.policy();
-        let held: HashSet<Entry> =
-            s.whitelist.group(&group).map(|g| g.entries().iter().copied().collect()).unwrap_or_default();
+        let held: HashSet<Entry> = s.whitelist.group(&group).map(|g| g.entries().iter().collect()).unwrap_or_default();
         let mut fresh: Vec<Entry> = s
             .conns
             .values()

@@ -127,6 +127,7 @@ fn load(ctx: Ctx, argc: c_int) -> Result<(), String> {
         {
             return Err(format!("could not register {}", name.to_string_lossy()));
         }
+        set_acl_categories(ctx, name)?;
     }
     #[cfg(feature = "debug-panic")]
     debug::register(ctx);
@@ -142,6 +143,21 @@ fn load(ctx: Ctx, argc: c_int) -> Result<(), String> {
     let register_info = unsafe { raw::RedisModule_RegisterInfoFunc }.ok_or("no RegisterInfoFunc")?;
     unsafe { register_info(ctx, Some(info::info)) };
     adopt_open_connections(ctx);
+    Ok(())
+}
+
+/// Puts a command in the ACL categories @admin and @dangerous. Redis 7.2+
+/// has the call; Redis 7.0 gives module commands no categories at all (so
+/// `-@admin` does not reach them: README says to name them instead).
+fn set_acl_categories(ctx: Ctx, name: &CStr) -> Result<(), String> {
+    let (Some(get), Some(set)) = (unsafe { (raw::RedisModule_GetCommand, raw::RedisModule_SetCommandACLCategories) })
+    else {
+        return Ok(());
+    };
+    let command = unsafe { get(ctx, name.as_ptr()) };
+    if command.is_null() || unsafe { set(command, c"admin dangerous".as_ptr()) } != raw::REDISMODULE_OK as c_int {
+        return Err(format!("could not put {} in the ACL categories admin and dangerous", name.to_string_lossy()));
+    }
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde_json::{json, Map, Value};
 
-use crate::entry::{parse_entry, Entry};
+use crate::entry::parse_entry;
 use crate::name::{Attribute, GroupName};
 use crate::store::{GroupSpec, Whitelist};
 
@@ -48,7 +48,7 @@ pub fn export(w: &Whitelist) -> String {
         .groups()
         .iter()
         .map(|g| {
-            let entries: Vec<String> = g.entries().iter().map(Entry::to_string).collect();
+            let entries: Vec<String> = g.entries().iter().map(|e| e.to_string()).collect();
             json!({"name": g.name().as_str(), "attribute": g.attribute().as_str(), "entries": entries})
         })
         .collect();

@@ -187,6 +187,9 @@ pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
     let mut r = Reader { data: body, pos: 5 };
     let version = r.u64()?;
     let count = r.u32()? as usize;
+    if count > crate::matcher::MAX_GROUPS {
+        return Err(r.invalid(format!("{count} groups is more than any whitelist can hold")));
+    }
     if count > r.remaining() / MIN_GROUP {
         return Err(r.invalid(format!("{count} groups cannot fit in {} bytes", r.remaining())));
     }
@@ -277,7 +280,9 @@ mod tests {
     fn summary(w: &Whitelist) -> Vec<(String, &'static str, Vec<String>)> {
         w.groups()
             .iter()
-            .map(|g| (g.name().to_string(), g.attribute().as_str(), g.entries().iter().map(Entry::to_string).collect()))
+            .map(|g| {
+                (g.name().to_string(), g.attribute().as_str(), g.entries().iter().map(|e| e.to_string()).collect())
+            })
             .collect()
     }
 
@@ -405,7 +410,13 @@ mod tests {
         b.extend_from_slice(&u32::MAX.to_le_bytes());
         b.extend_from_slice(&[0; 4]);
         let e = decode(&reseal(b)).unwrap_err();
-        assert!(e.to_string().contains("4294967295 groups cannot fit in 0 bytes"), "{e}");
+        assert!(e.to_string().contains("4294967295 groups is more than any whitelist can hold"), "{e}");
+        let mut b = b"WLST\x01".to_vec();
+        b.extend_from_slice(&0u64.to_le_bytes());
+        b.extend_from_slice(&1000u32.to_le_bytes());
+        b.extend_from_slice(&[0; 4]);
+        let e = decode(&reseal(b)).unwrap_err();
+        assert!(e.to_string().contains("1000 groups cannot fit in 0 bytes"), "{e}");
     }
 
     #[test]

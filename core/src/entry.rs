@@ -65,6 +65,104 @@ impl fmt::Display for Entry {
     }
 }
 
+/// A group's entries in order, packed: 5 bytes per IPv4 entry, 17 per IPv6
+/// one (a full [`Entry`] takes 18). A whitelist of 100,000 entries keeps this
+/// list for order and listing; the matcher has its own sorted copy.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Entries {
+    bytes: Box<[u8]>,
+    len: u32,
+}
+
+/// The first byte of a packed entry: the prefix length for IPv4 (0..=32),
+/// `V6_TAG` plus the prefix length for IPv6.
+const V6_TAG: u8 = 64;
+
+impl Entries {
+    /// Packs `list` in order.
+    pub fn new(list: &[Entry]) -> Entries {
+        let mut bytes = Vec::with_capacity(list.len() * 5);
+        for e in list {
+            match e.0 {
+                IpNet::V4(n) => {
+                    bytes.push(n.prefix_len());
+                    bytes.extend_from_slice(&n.addr().octets());
+                }
+                IpNet::V6(n) => {
+                    bytes.push(V6_TAG + n.prefix_len());
+                    bytes.extend_from_slice(&n.addr().octets());
+                }
+            }
+        }
+        Entries { bytes: bytes.into_boxed_slice(), len: u32::try_from(list.len()).unwrap_or(u32::MAX) }
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// `true` when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The entries in order.
+    pub fn iter(&self) -> EntriesIter<'_> {
+        EntriesIter { rest: &self.bytes, left: self.len() }
+    }
+
+    /// The entries as a vector.
+    pub fn to_vec(&self) -> Vec<Entry> {
+        self.iter().collect()
+    }
+
+    /// Bytes held on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl<'a> IntoIterator for &'a Entries {
+    type Item = Entry;
+    type IntoIter = EntriesIter<'a>;
+    fn into_iter(self) -> EntriesIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterates over [`Entries`].
+#[derive(Clone, Debug)]
+pub struct EntriesIter<'a> {
+    rest: &'a [u8],
+    left: usize,
+}
+
+impl Iterator for EntriesIter<'_> {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        let (&tag, rest) = self.rest.split_first()?;
+        let net = if tag < V6_TAG {
+            let (addr, rest) = rest.split_first_chunk::<4>()?;
+            self.rest = rest;
+            IpNet::V4(Ipv4Net::new(Ipv4Addr::from(*addr), tag).ok()?)
+        } else {
+            let (addr, rest) = rest.split_first_chunk::<16>()?;
+            self.rest = rest;
+            IpNet::V6(Ipv6Net::new(Ipv6Addr::from(*addr), tag - V6_TAG).ok()?)
+        };
+        self.left = self.left.saturating_sub(1);
+        Some(Entry(net))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for EntriesIter<'_> {}
+
 /// A client address in the form the matcher compares: IPv4-mapped IPv6
 /// addresses are IPv4.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -548,6 +646,17 @@ mod tests {
         assert!(Entry::from_canonical("10.0.0.1/8".parse().unwrap()).is_none());
         assert!(Entry::from_canonical("::ffff:10.0.0.0/104".parse().unwrap()).is_none());
         assert!(Entry::from_canonical("::/0".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn packed_entries_keep_order_and_values() {
+        let list = parse_entries([b"10.0.0.1,::1,0.0.0.0/0,2001:db8::/32,::/0,255.255.255.255".as_slice()]).unwrap();
+        let packed = Entries::new(&list);
+        assert_eq!(packed.len(), 6);
+        assert_eq!(packed.to_vec(), list);
+        assert_eq!(packed.heap_bytes(), 3 * 5 + 3 * 17);
+        assert_eq!(packed.iter().len(), 6);
+        assert!(Entries::new(&[]).is_empty());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use crate::entry::{Addr, Entry};
+use crate::entry::{Addr, Entries, Entry};
 
 /// Marks an interval that no entry covers, and a dropped group in a remap.
 pub const NONE: u32 = u32::MAX;
@@ -53,30 +53,28 @@ impl Key for u32 {
     }
 }
 
-/// A 128-bit IPv6 key as two words: 8-byte aligned, so a record is 24 bytes
-/// rather than the 32 a 16-byte aligned `u128` would take.
+/// A 128-bit IPv6 key as four big-endian words: 4-byte aligned, so a record
+/// is 20 bytes rather than the 32 a 16-byte aligned `u128` would take.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Debug, Hash)]
-pub(crate) struct Wide {
-    hi: u64,
-    lo: u64,
-}
+pub(crate) struct Wide([u32; 4]);
 
 impl From<u128> for Wide {
     #[inline]
     fn from(v: u128) -> Self {
-        Wide { hi: (v >> 64) as u64, lo: v as u64 }
+        Wide([(v >> 96) as u32, (v >> 64) as u32, (v >> 32) as u32, v as u32])
     }
 }
 
 impl From<Wide> for u128 {
     #[inline]
     fn from(w: Wide) -> Self {
-        (u128::from(w.hi) << 64) | u128::from(w.lo)
+        let [a, b, c, d] = w.0.map(u128::from);
+        (a << 96) | (b << 64) | (c << 32) | d
     }
 }
 
 impl Key for Wide {
-    const MAX: Self = Wide { hi: u64::MAX, lo: u64::MAX };
+    const MAX: Self = Wide([u32::MAX; 4]);
     #[inline]
     fn last(self, len: u8) -> Self {
         Wide::from(u128::from(self) | u128::MAX.checked_shr(u32::from(len)).unwrap_or(0))
@@ -87,12 +85,38 @@ impl Key for Wide {
     }
 }
 
-/// One entry of one group, as the matcher sorts it.
+/// One entry of one group, as the matcher sorts it: by start, then prefix
+/// length, then group, which is the order of `(start, key)` with the length
+/// in the top byte of `key` and the group below it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) struct Rec<K> {
     start: K,
-    len: u8,
-    group: u32,
+    key: u32,
+}
+
+/// Groups a record can name: 24 bits.
+pub const MAX_GROUPS: usize = 1 << 24;
+
+impl<K: Key> Rec<K> {
+    #[inline]
+    fn new(start: K, len: u8, group: u32) -> Self {
+        Rec { start, key: (u32::from(len) << 24) | (group & 0x00ff_ffff) }
+    }
+
+    #[inline]
+    fn len(&self) -> u8 {
+        (self.key >> 24) as u8
+    }
+
+    #[inline]
+    fn group(&self) -> u32 {
+        self.key & 0x00ff_ffff
+    }
+
+    #[inline]
+    fn with_group(&self, group: u32) -> Self {
+        Rec::new(self.start, self.len(), group)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -123,27 +147,37 @@ impl<K: Key> Family<K> {
     }
 
     /// Keeps the records whose group `remap` maps to a new index, merges in
-    /// `added` and sweeps again; when nothing is dropped or added, only the
-    /// group numbers are rewritten.
+    /// `added`, and recomputes the intervals where records came or went
+    /// (see [`patch`]); when nothing is dropped or added, only the group
+    /// numbers are rewritten.
     fn rebuild(&self, remap: &[u32], mut added: Vec<Rec<K>>) -> Self {
         let map = |g: u32| remap.get(g as usize).copied().unwrap_or(NONE);
-        let drops = self.recs.iter().any(|r| map(r.group) == NONE);
-        if !drops && added.is_empty() {
+        // Groups keep their numbers unless one was created or deleted before
+        // them: then every number is rewritten; otherwise copies are plain.
+        let same_numbers = remap.iter().enumerate().all(|(i, &g)| g == NONE || g as usize == i);
+        let mut kept = Vec::with_capacity(self.recs.len() + added.len());
+        let mut removed = Vec::new();
+        for r in &self.recs {
+            match map(r.group()) {
+                NONE => removed.push(*r),
+                _ if same_numbers => kept.push(*r),
+                group => kept.push(r.with_group(group)),
+            }
+        }
+        if removed.is_empty() && added.is_empty() {
             return self.renumbered(map);
         }
-        let mut kept = Vec::with_capacity(self.recs.len() + added.len());
-        kept.extend(self.recs.iter().filter_map(|r| {
-            let group = map(r.group);
-            (group != NONE).then_some(Rec { group, ..*r })
-        }));
         added.sort_unstable();
         let recs = if added.is_empty() { kept } else { merge(&kept, &added) };
-        Family::from_sorted(recs)
+        let dirty = dirty_ranges(removed.iter().chain(&added));
+        let map_slot = |s: u32| if s == NONE { NONE } else { pack(map(s >> 8), s as u8) };
+        let (starts, slots) = patch(self, &recs, &dirty, (!same_numbers).then_some(&map_slot));
+        Family { recs, starts, slots }
     }
 
     /// The same family with every group number passed through `map`.
     fn renumbered(&self, map: impl Fn(u32) -> u32) -> Self {
-        let recs = self.recs.iter().map(|r| Rec { group: map(r.group), ..*r }).collect();
+        let recs = self.recs.iter().map(|r| r.with_group(map(r.group()))).collect();
         let slots = self.slots.iter().map(|&s| if s == NONE { NONE } else { pack(map(s >> 8), s as u8) }).collect();
         Family { recs, starts: self.starts.clone(), slots }
     }
@@ -181,96 +215,274 @@ fn merge<K: Key>(kept: &[Rec<K>], added: &[Rec<K>]) -> Vec<Rec<K>> {
     out
 }
 
-/// Turns sorted, laminar records into intervals and their winners.
-fn sweep<K: Key>(recs: &[Rec<K>]) -> (Vec<K>, Vec<u32>) {
-    // Every record opens one interval and closes at most one: at most 2n + 1,
-    // so the buffers never grow inside the loop.
-    let mut out = Intervals {
-        starts: Vec::with_capacity(2 * recs.len() + 1),
-        slots: Vec::with_capacity(2 * recs.len() + 1),
-        last_start: K::default(),
-        last_slot: NONE,
-    };
-    out.starts.push(K::default());
-    out.slots.push(NONE);
-    // The prefixes open at the current position, innermost last: (last
-    // address, winner). The innermost one is kept in `top`.
-    let mut outer: Vec<(K, u32)> = Vec::with_capacity(130);
-    let mut top: Option<(K, u32)> = None;
-    let (mut prev_start, mut prev_len) = (K::MAX, u8::MAX);
-    for r in recs {
-        // The same block in a later group: the first group in name order wins.
-        if r.len == prev_len && r.start == prev_start {
-            continue;
-        }
-        (prev_start, prev_len) = (r.start, r.len);
-        while let Some((last, _)) = top {
-            if last >= r.start {
-                break;
-            }
-            top = outer.pop();
-            out.emit(last.succ(), top.map_or(NONE, |t| t.1));
-        }
-        let slot = pack(r.group, r.len);
-        out.emit(r.start, slot);
-        if let Some(t) = top.replace((r.start.last(r.len), slot)) {
-            outer.push(t);
+/// The address ranges covered by the given records, sorted, with nested
+/// and adjacent ones merged.
+fn dirty_ranges<'a, K: Key + 'a>(recs: impl Iterator<Item = &'a Rec<K>>) -> Vec<(K, K)> {
+    let mut ranges: Vec<(K, K)> = recs.map(|r| (r.start, r.start.last(r.len()))).collect();
+    ranges.sort_unstable();
+    let mut merged: Vec<(K, K)> = Vec::with_capacity(ranges.len());
+    for (start, last) in ranges {
+        match merged.last_mut() {
+            Some(m) if start <= m.1 || (m.1 != K::MAX && start == m.1.succ()) => m.1 = m.1.max(last),
+            _ => merged.push((start, last)),
         }
     }
-    while let Some((last, _)) = top {
-        // Everything still open ends at the top of the space too.
-        if last == K::MAX {
-            break;
-        }
-        top = outer.pop();
-        out.emit(last.succ(), top.map_or(NONE, |t| t.1));
-    }
-    out.finish()
+    merged
 }
 
-struct Intervals<K> {
+/// Intervals under construction, merging neighbours with the same winner.
+struct Out<K> {
     starts: Vec<K>,
     slots: Vec<u32>,
-    last_start: K,
-    last_slot: u32,
 }
 
-impl<K: Key> Intervals<K> {
-    #[inline(always)]
+impl<K: Key> Out<K> {
+    #[inline]
     fn emit(&mut self, at: K, slot: u32) {
-        if slot == self.last_slot {
-            return;
-        }
-        if at != self.last_start {
-            self.starts.push(at);
-            self.slots.push(slot);
-            self.last_start = at;
-            self.last_slot = slot;
-            return;
-        }
-        // A block that starts where the last interval starts takes it over;
-        // merge it with the interval before if they now have the same winner.
         let n = self.slots.len();
-        if n >= 2 && self.slots.get(n - 2) == Some(&slot) {
-            self.starts.pop();
-            self.slots.pop();
-            self.last_start = self.starts.last().copied().unwrap_or_default();
-        } else if let Some(s) = self.slots.last_mut() {
-            *s = slot;
+        match (self.starts.last().copied(), self.slots.last().copied()) {
+            (_, Some(last)) if last == slot => {}
+            (Some(start), Some(_)) if start == at => {
+                // The new winner takes the last interval over from its start.
+                if n >= 2 && self.slots.get(n - 2) == Some(&slot) {
+                    self.starts.pop();
+                    self.slots.pop();
+                } else if let Some(w) = self.slots.last_mut() {
+                    *w = slot;
+                }
+            }
+            _ => {
+                self.starts.push(at);
+                self.slots.push(slot);
+            }
         }
-        self.last_slot = slot;
+    }
+}
+
+/// The records open at some address while sweeping: innermost last, as
+/// (last address, winner), plus the last record taken (equal blocks of
+/// later groups lose and are skipped).
+#[derive(Default)]
+struct Open<K> {
+    stack: Vec<(K, u32)>,
+    previous: Option<(K, u8)>,
+}
+
+impl<K: Key> Open<K> {
+    fn top(&self) -> u32 {
+        self.stack.last().map_or(NONE, |t| t.1)
     }
 
-    fn finish(mut self) -> (Vec<K>, Vec<u32>) {
-        // Give back a buffer that is mostly unused (adjacent blocks merged);
-        // shrinking a nearly full one would only copy it.
-        let n = self.starts.len();
-        if n + n / 4 < self.starts.capacity() {
-            self.starts.shrink_to_fit();
-            self.slots.shrink_to_fit();
+    /// Takes record `r` in: closes what ends before it (reporting each end
+    /// and the winner after it to `ended`) and opens it. Returns its winner,
+    /// or `None` for an equal block of a later group.
+    #[inline]
+    fn take(&mut self, r: &Rec<K>, mut ended: impl FnMut(K, u32)) -> Option<u32> {
+        let len = r.len();
+        if self.previous == Some((r.start, len)) {
+            return None;
         }
-        (self.starts, self.slots)
+        self.previous = Some((r.start, len));
+        self.close_before(r.start, &mut ended);
+        let slot = pack(r.group(), len);
+        self.stack.push((r.start.last(len), slot));
+        Some(slot)
     }
+
+    /// Closes every open record that ends before `at`.
+    #[inline]
+    fn close_before(&mut self, at: K, mut ended: impl FnMut(K, u32)) {
+        while let Some(&(last, _)) = self.stack.last() {
+            if last >= at {
+                break;
+            }
+            self.stack.pop();
+            ended(last.succ(), self.top());
+        }
+    }
+}
+
+/// How far back a change looks for an uncovered interval to restart the
+/// sweep from before it carries the running sweep forward instead.
+const RESYNC_LOOKBACK: usize = 32;
+
+/// The new intervals after a change: outside the changed (`dirty`) ranges
+/// every address has the same covering records as before, so the old
+/// intervals are copied; inside them the new records are swept again. A
+/// sweep must start where it knows which records are open: at an interval
+/// that no record covered (nothing open), found close before the range, or
+/// else by carrying the sweep along from where the last one stopped.
+fn patch<K: Key>(
+    old: &Family<K>,
+    recs: &[Rec<K>],
+    dirty: &[(K, K)],
+    map_slot: Option<&dyn Fn(u32) -> u32>,
+) -> (Vec<K>, Vec<u32>) {
+    let capacity = old.starts.len() + 2 * recs.len().min(4 * dirty.len() + 64) + 1;
+    let mut out = Out { starts: Vec::with_capacity(capacity), slots: Vec::with_capacity(capacity) };
+    // The running sweep: records before `next` are taken; `open` is right
+    // for every address from `open_at` up to the start of `recs[next]`.
+    let mut open = Open::default();
+    let mut next = 0;
+    let mut copy_from = Some(K::default());
+    for &(first, last) in dirty {
+        let from = copy_from.unwrap_or(K::MAX);
+        if first > from {
+            copy_old(&mut out, old, from, Some(first), map_slot);
+        }
+        // Restart after an uncovered interval close before the range if the
+        // running sweep is further back than that.
+        let at = old.starts.partition_point(|s| *s <= first).saturating_sub(1);
+        let lowest = at.saturating_sub(RESYNC_LOOKBACK);
+        let restart = (lowest..=at).rev().find_map(|i| {
+            let start = *old.starts.get(i)?;
+            (start >= from && *old.slots.get(i)? == NONE).then(|| {
+                if i == at {
+                    first
+                } else {
+                    old.starts.get(i + 1).copied().unwrap_or(first)
+                }
+            })
+        });
+        if let Some(restart) = restart {
+            let skip_to = recs.partition_point(|r| r.start < restart);
+            if skip_to > next {
+                open = Open::default();
+                next = skip_to;
+            }
+        }
+        // Carry the sweep to the range without writing (the copy covers it).
+        while let Some(r) = recs.get(next).filter(|r| r.start < first) {
+            open.take(r, |_, _| {});
+            next += 1;
+        }
+        open.close_before(first, |_, _| {});
+        out.emit(first, open.top());
+        while let Some(r) = recs.get(next).filter(|r| r.start <= last) {
+            if let Some(slot) = open.take(r, |at, under| out.emit(at, under)) {
+                out.emit(r.start, slot);
+            }
+            next += 1;
+        }
+        // Records that end inside the range end there; past it the old
+        // intervals are right again.
+        open.close_before(last, |at, under| out.emit(at, under));
+        if last == K::MAX {
+            copy_from = None;
+            break;
+        }
+        open.close_before(last.succ(), |_, _| {});
+        copy_from = Some(last.succ());
+    }
+    if let Some(from) = copy_from {
+        copy_old(&mut out, old, from, None, map_slot);
+    }
+    let n = out.starts.len();
+    if n + n / 4 < out.starts.capacity() {
+        out.starts.shrink_to_fit();
+        out.slots.shrink_to_fit();
+    }
+    (out.starts, out.slots)
+}
+
+/// Copies the old intervals from address `from` up to (not including) `to`,
+/// renumbering groups through `map_slot` if given.
+fn copy_old<K: Key>(out: &mut Out<K>, old: &Family<K>, from: K, to: Option<K>, map_slot: Option<&dyn Fn(u32) -> u32>) {
+    let map = |s: u32| map_slot.map_or(s, |f| f(s));
+    let first = old.starts.partition_point(|s| *s <= from).saturating_sub(1);
+    let end = match to {
+        Some(to) => old.starts.partition_point(|s| *s < to),
+        None => old.starts.len(),
+    };
+    if let Some(&slot) = old.slots.get(first) {
+        out.emit(from, map(slot));
+    }
+    // Old neighbours already differ, so the rest needs no merging.
+    let rest = (first + 1).min(end)..end;
+    if let (Some(starts), Some(slots)) = (old.starts.get(rest.clone()), old.slots.get(rest)) {
+        out.starts.extend_from_slice(starts);
+        match map_slot {
+            None => out.slots.extend_from_slice(slots),
+            Some(f) => out.slots.extend(slots.iter().map(|&s| f(s))),
+        }
+    }
+}
+
+/// Turns sorted, laminar records into intervals and their winners.
+fn sweep<K: Key>(recs: &[Rec<K>]) -> (Vec<K>, Vec<u32>) {
+    // Every record opens one interval and closes at most one: at most 2n + 1.
+    // The output is written by index into buffers of that size, with the
+    // count and the last interval in locals: no growth checks, no reloads.
+    let cap = 2 * recs.len() + 1;
+    let mut starts: Vec<K> = vec![K::default(); cap];
+    let mut slots: Vec<u32> = vec![NONE; cap];
+    let mut n = 1;
+    let (mut last_start, mut last_slot) = (K::default(), NONE);
+    macro_rules! emit {
+        ($at:expr, $slot:expr) => {{
+            let (at, slot) = ($at, $slot);
+            if slot != last_slot {
+                if at != last_start {
+                    if let (Some(s), Some(w)) = (starts.get_mut(n), slots.get_mut(n)) {
+                        *s = at;
+                        *w = slot;
+                        n += 1;
+                    }
+                    last_start = at;
+                } else if n >= 2 && slots.get(n - 2) == Some(&slot) {
+                    // A block that starts where the last interval starts takes
+                    // it over, and now shares its winner with the one before.
+                    n -= 1;
+                    last_start = starts.get(n - 1).copied().unwrap_or_default();
+                } else if let Some(w) = slots.get_mut(n - 1) {
+                    // A block that starts where the last interval starts takes it over.
+                    *w = slot;
+                }
+                last_slot = slot;
+            }
+        }};
+    }
+    // The prefixes open at the current position: the innermost one in
+    // `top_last`/`top_slot` (NONE when none is open), the ones around it in
+    // `outer`, innermost last.
+    let mut outer: Vec<(K, u32)> = Vec::with_capacity(130);
+    let (mut top_last, mut top_slot) = (K::default(), NONE);
+    let (mut prev_start, mut prev_len) = (K::MAX, u8::MAX);
+    for r in recs {
+        let len = r.len();
+        // The same block in a later group: the first group in name order wins.
+        if len == prev_len && r.start == prev_start {
+            continue;
+        }
+        (prev_start, prev_len) = (r.start, len);
+        while top_slot != NONE && top_last < r.start {
+            let ended = top_last;
+            (top_last, top_slot) = outer.pop().unwrap_or((K::default(), NONE));
+            emit!(ended.succ(), top_slot);
+        }
+        let slot = pack(r.group(), len);
+        emit!(r.start, slot);
+        if top_slot != NONE {
+            outer.push((top_last, top_slot));
+        }
+        (top_last, top_slot) = (r.start.last(len), slot);
+    }
+    // Everything still open ends, innermost first; at the top of the space
+    // nothing follows.
+    while top_slot != NONE && top_last != K::MAX {
+        let ended = top_last;
+        (top_last, top_slot) = outer.pop().unwrap_or((K::default(), NONE));
+        emit!(ended.succ(), top_slot);
+    }
+    starts.truncate(n);
+    slots.truncate(n);
+    // Give back a buffer that is mostly unused (adjacent blocks merged);
+    // shrinking a nearly full one would only copy it.
+    if n + n / 4 < cap {
+        starts.shrink_to_fit();
+        slots.shrink_to_fit();
+    }
+    (starts, slots)
 }
 
 /// The compiled form of every group's entries.
@@ -281,20 +493,18 @@ pub struct Matcher {
 }
 
 /// Records of `entries` for group `group`, split by family.
-fn records(group: u32, entries: &[Entry], v4: &mut Vec<Rec<u32>>, v6: &mut Vec<Rec<Wide>>) {
-    v4.extend(entries.iter().filter_map(|e| match e.net() {
-        IpNet::V4(n) => Some(Rec { start: u32::from(n.network()), len: n.prefix_len(), group }),
-        IpNet::V6(_) => None,
-    }));
-    v6.extend(entries.iter().filter_map(|e| match e.net() {
-        IpNet::V6(n) => Some(Rec { start: Wide::from(u128::from(n.network())), len: n.prefix_len(), group }),
-        IpNet::V4(_) => None,
-    }));
+fn records(group: u32, entries: &Entries, v4: &mut Vec<Rec<u32>>, v6: &mut Vec<Rec<Wide>>) {
+    for e in entries {
+        match e.net() {
+            IpNet::V4(n) => v4.push(Rec::new(u32::from(n.network()), n.prefix_len(), group)),
+            IpNet::V6(n) => v6.push(Rec::new(Wide::from(u128::from(n.network())), n.prefix_len(), group)),
+        }
+    }
 }
 
 fn rebuild_family<K: Key>(old: &Arc<Family<K>>, remap: &[u32], identity: bool, added: Vec<Rec<K>>) -> Arc<Family<K>> {
     // Untouched and not renumbered: share it.
-    let touched = !added.is_empty() || old.recs.iter().any(|r| remap.get(r.group as usize) != Some(&r.group));
+    let touched = !added.is_empty() || old.recs.iter().any(|r| remap.get(r.group() as usize) != Some(&r.group()));
     if identity && !touched {
         return Arc::clone(old);
     }
@@ -306,7 +516,7 @@ impl Matcher {
     /// (groups in name order).
     pub fn build<'a, I>(groups: I) -> Matcher
     where
-        I: IntoIterator<Item = &'a [Entry]>,
+        I: IntoIterator<Item = &'a Entries>,
     {
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
         for (i, entries) in groups.into_iter().enumerate() {
@@ -320,7 +530,7 @@ impl Matcher {
     /// lists each changed group's new index and its entries.
     pub fn rebuild<'a, I>(&self, remap: &[u32], changed: I) -> Matcher
     where
-        I: IntoIterator<Item = (u32, &'a [Entry])>,
+        I: IntoIterator<Item = (u32, &'a Entries)>,
     {
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
         for (group, entries) in changed {
@@ -374,8 +584,8 @@ mod tests {
     use super::*;
     use crate::entry::{parse_address, parse_entry};
 
-    fn entries(list: &[&str]) -> Vec<Entry> {
-        list.iter().map(|s| parse_entry(s.as_bytes()).unwrap()).collect()
+    fn entries(list: &[&str]) -> Entries {
+        Entries::new(&list.iter().map(|s| parse_entry(s.as_bytes()).unwrap()).collect::<Vec<_>>())
     }
 
     fn addr(s: &str) -> Addr {
@@ -399,7 +609,7 @@ mod tests {
     fn most_specific_prefix_wins() {
         let g0 = entries(&["10.0.0.0/8", "10.1.0.0/16"]);
         let g1 = entries(&["10.1.2.0/24", "10.1.2.3"]);
-        let m = Matcher::build([g0.as_slice(), g1.as_slice()]);
+        let m = Matcher::build([&g0, &g1]);
         assert_eq!(found(&m, "10.1.2.3"), Some((1, "10.1.2.3".into())));
         assert_eq!(found(&m, "10.1.2.4"), Some((1, "10.1.2.0/24".into())));
         assert_eq!(found(&m, "10.1.3.4"), Some((0, "10.1.0.0/16".into())));
@@ -414,7 +624,7 @@ mod tests {
         let g0 = entries(&["192.0.2.0/24"]);
         let g1 = entries(&["192.0.2.0/24", "198.51.100.7"]);
         let g2 = entries(&["198.51.100.7"]);
-        let m = Matcher::build([g0.as_slice(), g1.as_slice(), g2.as_slice()]);
+        let m = Matcher::build([&g0, &g1, &g2]);
         assert_eq!(found(&m, "192.0.2.9"), Some((0, "192.0.2.0/24".into())));
         assert_eq!(found(&m, "198.51.100.7"), Some((1, "198.51.100.7".into())));
     }
@@ -429,7 +639,7 @@ mod tests {
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
             "::",
         ]);
-        let m = Matcher::build([g.as_slice()]);
+        let m = Matcher::build([&g]);
         assert_eq!(found(&m, "0.0.0.0"), Some((0, "0.0.0.0".into())));
         assert_eq!(found(&m, "0.0.0.1"), Some((0, "0.0.0.0/0".into())));
         assert_eq!(found(&m, "255.255.255.255"), Some((0, "255.255.255.255".into())));
@@ -445,11 +655,11 @@ mod tests {
     #[test]
     fn families_are_separate() {
         let g = entries(&["::/0"]);
-        let m = Matcher::build([g.as_slice()]);
+        let m = Matcher::build([&g]);
         assert_eq!(found(&m, "10.0.0.1"), None);
         assert_eq!(found(&m, "::ffff:10.0.0.1"), None);
         let g = entries(&["0.0.0.0/0"]);
-        let m = Matcher::build([g.as_slice()]);
+        let m = Matcher::build([&g]);
         assert_eq!(found(&m, "::ffff:10.0.0.1"), Some((0, "0.0.0.0/0".into())));
         assert_eq!(found(&m, "2001:db8::1"), None);
     }
@@ -457,7 +667,7 @@ mod tests {
     #[test]
     fn adjacent_blocks() {
         let g = entries(&["10.0.0.0/25", "10.0.0.128/25", "10.0.1.0/24"]);
-        let m = Matcher::build([g.as_slice()]);
+        let m = Matcher::build([&g]);
         assert_eq!(found(&m, "10.0.0.127"), Some((0, "10.0.0.0/25".into())));
         assert_eq!(found(&m, "10.0.0.128"), Some((0, "10.0.0.128/25".into())));
         assert_eq!(found(&m, "10.0.1.255"), Some((0, "10.0.1.0/24".into())));
@@ -469,13 +679,13 @@ mod tests {
         let a = entries(&["10.0.0.0/8", "2001:db8::/32"]);
         let b = entries(&["10.1.0.0/16", "10.9.9.9"]);
         let c = entries(&["10.1.0.0/16", "2001:db8::1"]);
-        let m = Matcher::build([a.as_slice(), b.as_slice(), c.as_slice()]);
+        let m = Matcher::build([&a, &b, &c]);
         // Insert a new group between a and b, change c, delete nothing.
         let new = entries(&["10.1.2.0/24", "2001:db8::/48"]);
         let c2 = entries(&["10.9.9.9"]);
         // old 0 -> 0, old 1 -> 2, old 2 (changed) -> dropped; new group at 1, c at 3
-        let rebuilt = m.rebuild(&[0, 2, NONE], [(1, new.as_slice()), (3, c2.as_slice())]);
-        let fresh = Matcher::build([a.as_slice(), new.as_slice(), b.as_slice(), c2.as_slice()]);
+        let rebuilt = m.rebuild(&[0, 2, NONE], [(1, &new), (3, &c2)]);
+        let fresh = Matcher::build([&a, &new, &b, &c2]);
         for probe in
             ["10.0.0.1", "10.1.2.3", "10.1.3.3", "10.9.9.9", "2001:db8::1", "2001:db8:1::1", "2001:db9::", "11.0.0.0"]
         {
@@ -491,7 +701,7 @@ mod tests {
     #[test]
     fn intervals_stay_within_two_per_entry() {
         let g: Vec<Entry> = (0..1000u32).map(|i| Entry::host(Addr::V4(0x0a00_0000 + i * 2))).collect();
-        let m = Matcher::build([g.as_slice()]);
+        let m = Matcher::build([&Entries::new(&g)]);
         assert!(m.intervals() <= 2 * g.len() + 2, "{}", m.intervals());
     }
 }

@@ -5,12 +5,12 @@
 //! next state, so the caller can judge it (lock-out protection) before it
 //! commits by swapping it in. Nothing is half-applied, whatever fails.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::entry::{Addr, Entry};
-use crate::matcher::{Matcher, NONE};
+use crate::entry::{Addr, Entries, Entry};
+use crate::matcher::{Matcher, MAX_GROUPS, NONE};
 use crate::name::{Attribute, GroupName};
 
 /// One named group.
@@ -18,7 +18,7 @@ use crate::name::{Attribute, GroupName};
 pub struct Group {
     name: GroupName,
     attribute: Attribute,
-    entries: Arc<[Entry]>,
+    entries: Arc<Entries>,
     hits: u64,
 }
 
@@ -34,7 +34,7 @@ impl Group {
     }
 
     /// Its entries, in the order they were added.
-    pub fn entries(&self) -> &[Entry] {
+    pub fn entries(&self) -> &Entries {
         &self.entries
     }
 
@@ -235,11 +235,21 @@ pub struct Whitelist {
     matcher: Matcher,
 }
 
+/// Refuses more groups than the configured limit, and, for every origin,
+/// more than the matcher can number.
+fn check_group_count(would: usize, limits: Option<&Limits>) -> Result<(), LimitError> {
+    let limit = limits.map_or(MAX_GROUPS, |l| l.max_groups.min(MAX_GROUPS));
+    if would > limit {
+        return Err(LimitError::Groups { would, limit });
+    }
+    Ok(())
+}
+
 /// A group's new attribute and entries.
-type Content = (Attribute, Arc<[Entry]>);
+type Content = (Attribute, Arc<Entries>);
 
 fn dedup(entries: Vec<Entry>) -> Vec<Entry> {
-    let mut seen = HashSet::with_capacity(entries.len());
+    let mut seen = HashSet::with_capacity_and_hasher(entries.len(), Default::default());
     entries.into_iter().filter(|e| seen.insert(*e)).collect()
 }
 
@@ -250,7 +260,12 @@ impl Whitelist {
     pub fn restore(groups: Vec<GroupSpec>, version: u64) -> Whitelist {
         let groups: Vec<Group> = groups
             .into_iter()
-            .map(|g| Group { name: g.name, attribute: g.attribute, entries: g.entries.into(), hits: 0 })
+            .map(|g| Group {
+                name: g.name,
+                attribute: g.attribute,
+                entries: Arc::new(Entries::new(&g.entries)),
+                hits: 0,
+            })
             .collect();
         let matcher = Matcher::build(groups.iter().map(|g| &*g.entries));
         let entries = groups.iter().map(|g| g.entries.len()).sum();
@@ -342,12 +357,7 @@ impl Whitelist {
     }
 
     fn check_new_group(&self, limits: Option<&Limits>) -> Result<(), LimitError> {
-        match limits {
-            Some(l) if self.groups.len() + 1 > l.max_groups => {
-                Err(LimitError::Groups { would: self.groups.len() + 1, limit: l.max_groups })
-            }
-            _ => Ok(()),
-        }
+        check_group_count(self.groups.len() + 1, limits)
     }
 
     fn check_size(group: &GroupName, would: usize, limits: Option<&Limits>) -> Result<(), LimitError> {
@@ -372,10 +382,10 @@ impl Whitelist {
             self.check_new_group(limits)?;
         }
         Self::check_size(&name, entries.len(), limits)?;
-        let old: &[Entry] = existing.map_or(&[], |g| &g.entries);
+        let old: Vec<Entry> = existing.map_or_else(Vec::new, |g| g.entries.to_vec());
         let attr = attribute.or(existing.map(|g| g.attribute)).unwrap_or_default();
         let reply = entries.len();
-        let unchanged = existing.is_some_and(|g| g.attribute == attr && *g.entries == *entries);
+        let unchanged = existing.is_some_and(|g| g.attribute == attr && old == entries);
         if unchanged {
             return Ok(Plan { next: None, outcome: Outcome { reply, added: 0, removed: 0 } });
         }
@@ -383,13 +393,13 @@ impl Whitelist {
         let new_set: HashSet<&Entry> = entries.iter().collect();
         let added = entries.iter().filter(|e| !old_set.contains(e)).count();
         let removed = old.iter().filter(|e| !new_set.contains(e)).count();
-        let next = self.with_group(name, Some((attr, entries.into())));
+        let next = self.with_group(name, Some((attr, Arc::new(Entries::new(&entries)))));
         Ok(Plan { next: Some(next), outcome: Outcome { reply, added, removed } })
     }
 
     fn plan_add(&self, name: GroupName, entries: Vec<Entry>, limits: Option<&Limits>) -> Result<Plan, LimitError> {
         let existing = self.group(&name);
-        let old: &[Entry] = existing.map_or(&[], |g| &g.entries);
+        let old: Vec<Entry> = existing.map_or_else(Vec::new, |g| g.entries.to_vec());
         let held: HashSet<&Entry> = old.iter().collect();
         let fresh: Vec<Entry> = dedup(entries).into_iter().filter(|e| !held.contains(e)).collect();
         if existing.is_none() {
@@ -401,10 +411,9 @@ impl Whitelist {
             return Ok(Plan { next: None, outcome: Outcome::default() });
         }
         let attr = existing.map(|g| g.attribute).unwrap_or_default();
-        let mut all = Vec::with_capacity(old.len() + added);
-        all.extend_from_slice(old);
+        let mut all = old;
         all.extend(fresh);
-        let next = self.with_group(name, Some((attr, all.into())));
+        let next = self.with_group(name, Some((attr, Arc::new(Entries::new(&all)))));
         Ok(Plan { next: Some(next), outcome: Outcome { reply: added, added, removed: 0 } })
     }
 
@@ -413,12 +422,12 @@ impl Whitelist {
             return Plan { next: None, outcome: Outcome::default() };
         };
         let gone: HashSet<Entry> = entries.into_iter().collect();
-        let kept: Vec<Entry> = existing.entries.iter().filter(|e| !gone.contains(e)).copied().collect();
+        let kept: Vec<Entry> = existing.entries.iter().filter(|e| !gone.contains(e)).collect();
         let removed = existing.entries.len() - kept.len();
         if removed == 0 {
             return Plan { next: None, outcome: Outcome::default() };
         }
-        let next = self.with_group(name, Some((existing.attribute, kept.into())));
+        let next = self.with_group(name, Some((existing.attribute, Arc::new(Entries::new(&kept)))));
         Plan { next: Some(next), outcome: Outcome { reply: removed, added: 0, removed } }
     }
 
@@ -436,27 +445,25 @@ impl Whitelist {
     }
 
     fn plan_replace(&self, groups: Vec<GroupSpec>, version: u64, limits: Option<&Limits>) -> Result<Plan, LimitError> {
-        if let Some(l) = limits {
-            if groups.len() > l.max_groups {
-                return Err(LimitError::Groups { would: groups.len(), limit: l.max_groups });
-            }
-            for g in &groups {
-                Self::check_size(&g.name, g.entries.len(), limits)?;
-            }
+        check_group_count(groups.len(), limits)?;
+        for g in &groups {
+            Self::check_size(&g.name, g.entries.len(), limits)?;
         }
         let reply = groups.len();
         let same = groups.len() == self.groups.len()
             && groups.iter().zip(&self.groups).all(|(new, old)| {
-                new.name == old.name && new.attribute == old.attribute && *new.entries == *old.entries
+                new.name == old.name
+                    && new.attribute == old.attribute
+                    && old.entries.iter().eq(new.entries.iter().copied())
             });
         let version = if same { self.version.max(version) } else { self.version.saturating_add(1).max(version) };
         if same && version == self.version {
             return Ok(Plan { next: None, outcome: Outcome { reply, added: 0, removed: 0 } });
         }
-        let old: HashSet<(&GroupName, &Entry)> =
+        let old: HashSet<(&GroupName, Entry)> =
             self.groups.iter().flat_map(|g| g.entries.iter().map(move |e| (&g.name, e))).collect();
-        let new: HashSet<(&GroupName, &Entry)> =
-            groups.iter().flat_map(|g| g.entries.iter().map(move |e| (&g.name, e))).collect();
+        let new: HashSet<(&GroupName, Entry)> =
+            groups.iter().flat_map(|g| g.entries.iter().map(move |e| (&g.name, *e))).collect();
         let added = new.difference(&old).count();
         let removed = old.difference(&new).count();
         let mut next = Whitelist::restore(groups, version);
@@ -515,7 +522,7 @@ mod tests {
     }
 
     fn shown(w: &Whitelist, g: &str) -> Vec<String> {
-        w.group(&name(g)).unwrap().entries().iter().map(Entry::to_string).collect()
+        w.group(&name(g)).unwrap().entries().iter().map(|e| e.to_string()).collect()
     }
 
     const OPEN: Policy = Policy { allow_loopback: true, allow_unixsocket: true };

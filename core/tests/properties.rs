@@ -72,7 +72,7 @@ fn naive(w: &Whitelist, a: Addr) -> Option<(String, Entry)> {
                     Some((blen, bgi, _)) => len > blen || (len == blen && gi < bgi),
                 };
                 if better {
-                    best = Some((len, gi, *e));
+                    best = Some((len, gi, e));
                 }
             }
         }
@@ -195,5 +195,63 @@ proptest! {
         prop_assert_eq!(v.allowed, !w.is_enabled());
         let v = w.verdict(Peer::Unix, Policy { allow_loopback: false, allow_unixsocket: true });
         prop_assert!(v.allowed);
+    }
+}
+
+/// Addresses at and around the edges of every entry: where interval
+/// boundaries are, and where a wrong patch shows.
+fn edge_probes(w: &Whitelist) -> Vec<Addr> {
+    let mut probes = Vec::new();
+    for g in w.groups() {
+        for e in g.entries() {
+            match e.net() {
+                ipnet::IpNet::V4(n) => {
+                    let (first, last) = (u32::from(n.network()), u32::from(n.broadcast()));
+                    for a in [first.wrapping_sub(1), first, last, last.wrapping_add(1)] {
+                        probes.push(Addr::V4(a));
+                    }
+                }
+                ipnet::IpNet::V6(n) => {
+                    let (first, last) = (u128::from(n.network()), u128::from(n.broadcast()));
+                    for a in [first.wrapping_sub(1), first, last, last.wrapping_add(1)] {
+                        // Mapped addresses are IPv4 clients; keep the probe IPv6.
+                        if let Addr::V6(_) = Addr::from(std::net::IpAddr::V6(a.into())) {
+                            probes.push(Addr::V6(a));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    probes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Long runs of small changes: after every step the incrementally
+    /// patched matcher answers like a fresh build and like a linear scan, at
+    /// every entry edge of the state before and after the step.
+    #[test]
+    fn incremental_patches_match_fresh_builds_at_every_edge(changes in prop::collection::vec(change(), 1..40)) {
+        let mut w = Whitelist::default();
+        for c in changes {
+            let before = edge_probes(&w);
+            if let Some(next) = w.plan(c, None).unwrap().next {
+                w = next;
+            }
+            let fresh = Whitelist::restore(
+                w.groups().iter().map(|g| whitelist_core::GroupSpec {
+                    name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(),
+                }).collect(),
+                w.version(),
+            );
+            for a in before.into_iter().chain(edge_probes(&w)) {
+                let got = w.check(a, STRICT).1.map(|(g, e)| (g.name().to_string(), e));
+                let want = fresh.check(a, STRICT).1.map(|(g, e)| (g.name().to_string(), e));
+                prop_assert_eq!(&got, &want, "address {}", a);
+                prop_assert_eq!(&got, &naive(&w, a), "address {}", a);
+            }
+        }
     }
 }
