@@ -44,6 +44,23 @@ integration:
 bench: deps
 	$(CARGO) bench -p redis-whitelist-core --bench matcher
 
+# Whole-server figures: Redis with the module against Redis without it, and
+# the floor module, in the same run (see BENCHMARKS.md).
+bench-server: deps
+	@scripts/deps.sh valgrind
+	$(CARGO) build --release --lib --example floor
+	scripts/bench-server.sh
+
+# Bounded fuzzing of entry parsing, command parsing and aux decoding.
+fuzz: deps
+	scripts/fuzz.sh
+
+# The long soak: allowed clients at work while denied connections flood in
+# and the rules change (the tests run a 10-second version).
+soak: deps
+	$(CARGO) build --release --lib
+	scripts/soak.sh
+
 clean:
 	$(CARGO) clean
 	rm -rf run
