@@ -278,7 +278,58 @@ impl std::error::Error for AddressError {}
 /// Parses one entry (`10.0.0.1`, `10.0.0.0/8`, `2001:db8::/32` ...) into its
 /// canonical form.
 pub fn parse_entry(item: &[u8]) -> Result<Entry, EntryError> {
+    if let Some(entry) = parse_plain_ipv4(item) {
+        return Ok(entry);
+    }
     parse_entry_inner(item).map_err(|problem| EntryError { item: Shown::new(item), problem })
+}
+
+/// One pass over the common case, a well-formed IPv4 address or block in
+/// canonical spelling; `None` for anything else, which the full parser then
+/// accepts or names the problem of.
+#[inline]
+fn parse_plain_ipv4(item: &[u8]) -> Option<Entry> {
+    let mut addr: u32 = 0;
+    let mut octet: u32 = 0;
+    let mut digits = 0;
+    let mut dots = 0;
+    let mut bytes = item.iter();
+    let mut prefix = None;
+    for &b in bytes.by_ref() {
+        match b {
+            b'0'..=b'9' if !(digits == 1 && octet == 0) && digits < 3 => {
+                octet = octet * 10 + u32::from(b - b'0');
+                digits += 1;
+            }
+            b'.' if digits > 0 && dots < 3 && octet <= 255 => {
+                addr = (addr << 8) | octet;
+                (octet, digits) = (0, 0);
+                dots += 1;
+            }
+            b'/' => {
+                prefix = Some(0u32);
+                break;
+            }
+            _ => return None,
+        }
+    }
+    if dots != 3 || digits == 0 || octet > 255 {
+        return None;
+    }
+    addr = (addr << 8) | octet;
+    let len = match prefix {
+        None => 32,
+        Some(_) => {
+            let rest = bytes.as_slice();
+            match rest {
+                [d @ b'0'..=b'9'] => u32::from(d - b'0'),
+                [a @ b'1'..=b'9', b @ b'0'..=b'9'] => u32::from(a - b'0') * 10 + u32::from(b - b'0'),
+                _ => return None,
+            }
+        }
+    };
+    let net = Ipv4Net::new(Ipv4Addr::from(addr), u8::try_from(len).ok()?).ok()?;
+    (net.network() == net.addr()).then_some(Entry(IpNet::V4(net)))
 }
 
 /// Parses entry arguments, each of which may hold several comma-separated
@@ -646,6 +697,52 @@ mod tests {
         assert!(Entry::from_canonical("10.0.0.1/8".parse().unwrap()).is_none());
         assert!(Entry::from_canonical("::ffff:10.0.0.0/104".parse().unwrap()).is_none());
         assert!(Entry::from_canonical("::/0".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn the_ipv4_fast_path_agrees_with_the_full_parser() {
+        for text in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.0.1",
+            "10.0.0.0/8",
+            "0.0.0.0/0",
+            "10.1.2.3/32",
+            "192.168.1.0/24",
+            "010.0.0.1",
+            "10.0.0.01",
+            "256.0.0.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "10.1.2.3/8",
+            "10.0.0.0/33",
+            "10.0.0.0/08",
+            "10.0.0.0/",
+            "10.0.0.0/123",
+            "1.2.3.4/x",
+            " 1.2.3.4",
+            "1.2.3.4 ",
+            "1.2.3.0/24/1",
+            "1.2.3.4%",
+        ] {
+            let fast = parse_plain_ipv4(text.as_bytes());
+            let full = parse_entry_inner(text.as_bytes()).ok();
+            if let Some(f) = fast {
+                assert_eq!(Some(f), full, "{text}");
+            }
+            // Whatever the fast path turns down, the full parser decides.
+            assert_eq!(parse_entry(text.as_bytes()).ok(), full, "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ipv4_fast_path_never_disagrees(text in "[0-9./]{1,20}") {
+            if let Some(fast) = parse_plain_ipv4(text.as_bytes()) {
+                proptest::prop_assert_eq!(Some(fast), parse_entry_inner(text.as_bytes()).ok());
+            }
+        }
     }
 
     #[test]

@@ -3,15 +3,18 @@
 //!
 //! Entries are prefixes, and any two prefixes are either nested or disjoint, so
 //! the address space splits into intervals that each have one winner: the most
-//! specific covering entry, and among equal entries the one of the first group
+//! specific covering entry, and among equal entries the one of the group first
 //! in name order. Per family the matcher keeps the entries as records sorted by
-//! (start, prefix length, group) and the interval starts with their winners; a
-//! lookup is one binary search over the starts.
+//! (start, prefix length, group id) and the interval starts with their
+//! winners; a lookup is one binary search over the starts.
 //!
-//! A change to some groups rebuilds in linear passes with no full sort: the
-//! records of the unchanged groups are kept (already sorted), the changed
-//! groups' records are sorted and merged in as runs, and the intervals are
-//! swept again. A family the change does not touch is shared, not copied.
+//! Groups are known by ids that stay the same while a group exists; their
+//! order by name (their rank) only breaks ties between equal entries. A
+//! change drops the records of the groups it changes or deletes and merges in
+//! their new ones (no full sort), then sweeps again only the address ranges
+//! those records cover: everywhere else the covering records, and so the
+//! winners, are what they were. A family the change does not touch is shared,
+//! not copied.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -20,8 +23,19 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::entry::{Addr, Entries, Entry};
 
-/// Marks an interval that no entry covers, and a dropped group in a remap.
+/// Marks an interval that no entry covers, and a free group id.
 pub const NONE: u32 = u32::MAX;
+
+/// A group's id: stable while the group exists, below [`MAX_GROUPS`].
+pub type GroupId = u32;
+
+/// Each group id's position in name order (its rank), [`NONE`] for free ids.
+pub type Ranks = [u32];
+
+#[inline]
+fn rank(ranks: &Ranks, id: GroupId) -> u32 {
+    ranks.get(id as usize).copied().unwrap_or(NONE)
+}
 
 /// An interval's winner packed in one word: the group index above, the prefix
 /// length in the low byte. The winning entry is the interval's addresses
@@ -86,8 +100,8 @@ impl Key for Wide {
 }
 
 /// One entry of one group, as the matcher sorts it: by start, then prefix
-/// length, then group, which is the order of `(start, key)` with the length
-/// in the top byte of `key` and the group below it.
+/// length, then group id, which is the order of `(start, key)` with the
+/// length in the top byte of `key` and the id below it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) struct Rec<K> {
     start: K,
@@ -112,11 +126,6 @@ impl<K: Key> Rec<K> {
     fn group(&self) -> u32 {
         self.key & 0x00ff_ffff
     }
-
-    #[inline]
-    fn with_group(&self, group: u32) -> Self {
-        Rec::new(self.start, self.len(), group)
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -136,50 +145,34 @@ impl<K: Key> Default for Family<K> {
 }
 
 impl<K: Key> Family<K> {
-    fn from_sorted(recs: Vec<Rec<K>>) -> Self {
-        let (starts, slots) = sweep(&recs);
+    fn build(mut recs: Vec<Rec<K>>, ranks: &Ranks) -> Self {
+        recs.sort_unstable();
+        let (starts, slots) = sweep(&recs, ranks);
         Family { recs, starts, slots }
     }
 
-    fn build(mut recs: Vec<Rec<K>>) -> Self {
-        recs.sort_unstable();
-        Family::from_sorted(recs)
-    }
-
-    /// Keeps the records whose group `remap` maps to a new index, merges in
-    /// `added`, and recomputes the intervals where records came or went
-    /// (see [`patch`]); when nothing is dropped or added, only the group
-    /// numbers are rewritten.
-    fn rebuild(&self, remap: &[u32], mut added: Vec<Rec<K>>) -> Self {
-        let map = |g: u32| remap.get(g as usize).copied().unwrap_or(NONE);
-        // Groups keep their numbers unless one was created or deleted before
-        // them: then every number is rewritten; otherwise copies are plain.
-        let same_numbers = remap.iter().enumerate().all(|(i, &g)| g == NONE || g as usize == i);
+    /// Drops the records of the `dropped` groups, merges in `added`, and
+    /// recomputes the intervals where records came or went (see [`patch`]);
+    /// `None` when neither touches this family.
+    fn rebuild(&self, dropped: &[bool], mut added: Vec<Rec<K>>, ranks: &Ranks) -> Option<Self> {
+        let is_dropped = |r: &Rec<K>| dropped.get(r.group() as usize).copied().unwrap_or(false);
         let mut kept = Vec::with_capacity(self.recs.len() + added.len());
         let mut removed = Vec::new();
         for r in &self.recs {
-            match map(r.group()) {
-                NONE => removed.push(*r),
-                _ if same_numbers => kept.push(*r),
-                group => kept.push(r.with_group(group)),
+            if is_dropped(r) {
+                removed.push(*r);
+            } else {
+                kept.push(*r);
             }
         }
         if removed.is_empty() && added.is_empty() {
-            return self.renumbered(map);
+            return None;
         }
         added.sort_unstable();
         let recs = if added.is_empty() { kept } else { merge(&kept, &added) };
-        let dirty = dirty_ranges(removed.iter().chain(&added));
-        let map_slot = |s: u32| if s == NONE { NONE } else { pack(map(s >> 8), s as u8) };
-        let (starts, slots) = patch(self, &recs, &dirty, (!same_numbers).then_some(&map_slot));
-        Family { recs, starts, slots }
-    }
-
-    /// The same family with every group number passed through `map`.
-    fn renumbered(&self, map: impl Fn(u32) -> u32) -> Self {
-        let recs = self.recs.iter().map(|r| r.with_group(map(r.group()))).collect();
-        let slots = self.slots.iter().map(|&s| if s == NONE { NONE } else { pack(map(s >> 8), s as u8) }).collect();
-        Family { recs, starts: self.starts.clone(), slots }
+        let dirty = dirty_ranges(&removed, &added);
+        let (starts, slots) = patch(self, &recs, &dirty, ranks);
+        Some(Family { recs, starts, slots })
     }
 
     /// The winner of the interval holding `key`.
@@ -215,19 +208,47 @@ fn merge<K: Key>(kept: &[Rec<K>], added: &[Rec<K>]) -> Vec<Rec<K>> {
     out
 }
 
-/// The address ranges covered by the given records, sorted, with nested
-/// and adjacent ones merged.
-fn dirty_ranges<'a, K: Key + 'a>(recs: impl Iterator<Item = &'a Rec<K>>) -> Vec<(K, K)> {
-    let mut ranges: Vec<(K, K)> = recs.map(|r| (r.start, r.start.last(r.len()))).collect();
-    ranges.sort_unstable();
-    let mut merged: Vec<(K, K)> = Vec::with_capacity(ranges.len());
-    for (start, last) in ranges {
+/// The address ranges covered by the records of two sorted lists, sorted,
+/// with nested and adjacent ones merged.
+fn dirty_ranges<K: Key>(a: &[Rec<K>], b: &[Rec<K>]) -> Vec<(K, K)> {
+    let mut merged: Vec<(K, K)> = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    loop {
+        let r = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x <= y => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        };
+        let Some(r) = r else {
+            return merged;
+        };
+        let (start, last) = (r.start, r.start.last(r.len()));
         match merged.last_mut() {
             Some(m) if start <= m.1 || (m.1 != K::MAX && start == m.1.succ()) => m.1 = m.1.max(last),
             _ => merged.push((start, last)),
         }
     }
-    merged
+}
+
+/// The index of the last of `starts` at or below `key`, looking forward from
+/// index `from` (whose start is at or below `key`): a galloping search, cheap
+/// when the answer is near.
+fn seek<K: Key>(starts: &[K], from: usize, key: K) -> usize {
+    let mut step = 1;
+    let mut lo = from;
+    loop {
+        let probe = lo + step;
+        match starts.get(probe) {
+            Some(s) if *s <= key => {
+                lo = probe;
+                step *= 2;
+            }
+            _ => break,
+        }
+    }
+    let hi = (lo + step).min(starts.len());
+    lo + starts.get(lo..hi).map_or(1, |window| window.partition_point(|s| *s <= key)).max(1) - 1
 }
 
 /// Intervals under construction, merging neighbours with the same winner.
@@ -260,8 +281,8 @@ impl<K: Key> Out<K> {
 }
 
 /// The records open at some address while sweeping: innermost last, as
-/// (last address, winner), plus the last record taken (equal blocks of
-/// later groups lose and are skipped).
+/// (last address, winner), plus the block last taken (an equal block of
+/// another group wins it only if that group comes first in name order).
 #[derive(Default)]
 struct Open<K> {
     stack: Vec<(K, u32)>,
@@ -274,12 +295,20 @@ impl<K: Key> Open<K> {
     }
 
     /// Takes record `r` in: closes what ends before it (reporting each end
-    /// and the winner after it to `ended`) and opens it. Returns its winner,
-    /// or `None` for an equal block of a later group.
+    /// and the winner after it to `ended`) and opens it. Returns the new
+    /// winner from its start, or `None` when an equal block of a group first
+    /// in name order keeps it.
     #[inline]
-    fn take(&mut self, r: &Rec<K>, mut ended: impl FnMut(K, u32)) -> Option<u32> {
+    fn take(&mut self, r: &Rec<K>, ranks: &Ranks, mut ended: impl FnMut(K, u32)) -> Option<u32> {
         let len = r.len();
         if self.previous == Some((r.start, len)) {
+            // Equal blocks are adjacent in the records: the open one on top is
+            // the winner so far.
+            let top = self.stack.last_mut()?;
+            if rank(ranks, r.group()) < rank(ranks, top.1 >> 8) {
+                top.1 = pack(r.group(), len);
+                return Some(top.1);
+            }
             return None;
         }
         self.previous = Some((r.start, len));
@@ -312,31 +341,28 @@ const RESYNC_LOOKBACK: usize = 32;
 /// sweep must start where it knows which records are open: at an interval
 /// that no record covered (nothing open), found close before the range, or
 /// else by carrying the sweep along from where the last one stopped.
-fn patch<K: Key>(
-    old: &Family<K>,
-    recs: &[Rec<K>],
-    dirty: &[(K, K)],
-    map_slot: Option<&dyn Fn(u32) -> u32>,
-) -> (Vec<K>, Vec<u32>) {
+fn patch<K: Key>(old: &Family<K>, recs: &[Rec<K>], dirty: &[(K, K)], ranks: &Ranks) -> (Vec<K>, Vec<u32>) {
     let capacity = old.starts.len() + 2 * recs.len().min(4 * dirty.len() + 64) + 1;
     let mut out = Out { starts: Vec::with_capacity(capacity), slots: Vec::with_capacity(capacity) };
-    // The running sweep: records before `next` are taken; `open` is right
-    // for every address from `open_at` up to the start of `recs[next]`.
+    // The running sweep: records before `next` are taken, `open` holds those
+    // that cover the current position.
     let mut open = Open::default();
     let mut next = 0;
-    let mut copy_from = Some(K::default());
+    // The old intervals are copied from address `from`, in interval `from_at`.
+    let (mut from, mut from_at) = (Some(K::default()), 0);
     for &(first, last) in dirty {
-        let from = copy_from.unwrap_or(K::MAX);
-        if first > from {
-            copy_old(&mut out, old, from, Some(first), map_slot);
+        let Some(copy_from) = from else {
+            break;
+        };
+        let at = seek(&old.starts, from_at, first);
+        if first > copy_from {
+            let below_first = at + usize::from(old.starts.get(at).is_some_and(|s| *s < first));
+            copy_old(&mut out, old, copy_from, from_at, below_first);
         }
         // Restart after an uncovered interval close before the range if the
         // running sweep is further back than that.
-        let at = old.starts.partition_point(|s| *s <= first).saturating_sub(1);
-        let lowest = at.saturating_sub(RESYNC_LOOKBACK);
-        let restart = (lowest..=at).rev().find_map(|i| {
-            let start = *old.starts.get(i)?;
-            (start >= from && *old.slots.get(i)? == NONE).then(|| {
+        let restart = (at.saturating_sub(RESYNC_LOOKBACK).max(from_at)..=at).rev().find_map(|i| {
+            (*old.slots.get(i)? == NONE).then(|| {
                 if i == at {
                     first
                 } else {
@@ -345,7 +371,7 @@ fn patch<K: Key>(
             })
         });
         if let Some(restart) = restart {
-            let skip_to = recs.partition_point(|r| r.start < restart);
+            let skip_to = next + recs.get(next..).map_or(0, |rest| rest.partition_point(|r| r.start < restart));
             if skip_to > next {
                 open = Open::default();
                 next = skip_to;
@@ -353,13 +379,13 @@ fn patch<K: Key>(
         }
         // Carry the sweep to the range without writing (the copy covers it).
         while let Some(r) = recs.get(next).filter(|r| r.start < first) {
-            open.take(r, |_, _| {});
+            open.take(r, ranks, |_, _| {});
             next += 1;
         }
         open.close_before(first, |_, _| {});
         out.emit(first, open.top());
         while let Some(r) = recs.get(next).filter(|r| r.start <= last) {
-            if let Some(slot) = open.take(r, |at, under| out.emit(at, under)) {
+            if let Some(slot) = open.take(r, ranks, |at, under| out.emit(at, under)) {
                 out.emit(r.start, slot);
             }
             next += 1;
@@ -368,14 +394,15 @@ fn patch<K: Key>(
         // intervals are right again.
         open.close_before(last, |at, under| out.emit(at, under));
         if last == K::MAX {
-            copy_from = None;
+            from = None;
             break;
         }
         open.close_before(last.succ(), |_, _| {});
-        copy_from = Some(last.succ());
+        from = Some(last.succ());
+        from_at = seek(&old.starts, at, last.succ());
     }
-    if let Some(from) = copy_from {
-        copy_old(&mut out, old, from, None, map_slot);
+    if let Some(copy_from) = from {
+        copy_old(&mut out, old, copy_from, from_at, old.starts.len());
     }
     let n = out.starts.len();
     if n + n / 4 < out.starts.capacity() {
@@ -385,31 +412,22 @@ fn patch<K: Key>(
     (out.starts, out.slots)
 }
 
-/// Copies the old intervals from address `from` up to (not including) `to`,
-/// renumbering groups through `map_slot` if given.
-fn copy_old<K: Key>(out: &mut Out<K>, old: &Family<K>, from: K, to: Option<K>, map_slot: Option<&dyn Fn(u32) -> u32>) {
-    let map = |s: u32| map_slot.map_or(s, |f| f(s));
-    let first = old.starts.partition_point(|s| *s <= from).saturating_sub(1);
-    let end = match to {
-        Some(to) => old.starts.partition_point(|s| *s < to),
-        None => old.starts.len(),
-    };
+/// Copies the old intervals from address `from` (in interval `first`) up to
+/// interval `end` (not included).
+fn copy_old<K: Key>(out: &mut Out<K>, old: &Family<K>, from: K, first: usize, end: usize) {
     if let Some(&slot) = old.slots.get(first) {
-        out.emit(from, map(slot));
+        out.emit(from, slot);
     }
     // Old neighbours already differ, so the rest needs no merging.
     let rest = (first + 1).min(end)..end;
     if let (Some(starts), Some(slots)) = (old.starts.get(rest.clone()), old.slots.get(rest)) {
         out.starts.extend_from_slice(starts);
-        match map_slot {
-            None => out.slots.extend_from_slice(slots),
-            Some(f) => out.slots.extend(slots.iter().map(|&s| f(s))),
-        }
+        out.slots.extend_from_slice(slots);
     }
 }
 
 /// Turns sorted, laminar records into intervals and their winners.
-fn sweep<K: Key>(recs: &[Rec<K>]) -> (Vec<K>, Vec<u32>) {
+fn sweep<K: Key>(recs: &[Rec<K>], ranks: &Ranks) -> (Vec<K>, Vec<u32>) {
     // Every record opens one interval and closes at most one: at most 2n + 1.
     // The output is written by index into buffers of that size, with the
     // count and the last interval in locals: no growth checks, no reloads.
@@ -450,8 +468,13 @@ fn sweep<K: Key>(recs: &[Rec<K>]) -> (Vec<K>, Vec<u32>) {
     let (mut prev_start, mut prev_len) = (K::MAX, u8::MAX);
     for r in recs {
         let len = r.len();
-        // The same block in a later group: the first group in name order wins.
+        // The same block in another group (adjacent in the records, and the
+        // one open on top): the group first in name order wins it.
         if len == prev_len && r.start == prev_start {
+            if rank(ranks, r.group()) < rank(ranks, top_slot >> 8) {
+                top_slot = pack(r.group(), len);
+                emit!(r.start, top_slot);
+            }
             continue;
         }
         (prev_start, prev_len) = (r.start, len);
@@ -493,7 +516,7 @@ pub struct Matcher {
 }
 
 /// Records of `entries` for group `group`, split by family.
-fn records(group: u32, entries: &Entries, v4: &mut Vec<Rec<u32>>, v6: &mut Vec<Rec<Wide>>) {
+fn records(group: GroupId, entries: &Entries, v4: &mut Vec<Rec<u32>>, v6: &mut Vec<Rec<Wide>>) {
     for e in entries {
         match e.net() {
             IpNet::V4(n) => v4.push(Rec::new(u32::from(n.network()), n.prefix_len(), group)),
@@ -502,47 +525,47 @@ fn records(group: u32, entries: &Entries, v4: &mut Vec<Rec<u32>>, v6: &mut Vec<R
     }
 }
 
-fn rebuild_family<K: Key>(old: &Arc<Family<K>>, remap: &[u32], identity: bool, added: Vec<Rec<K>>) -> Arc<Family<K>> {
-    // Untouched and not renumbered: share it.
-    let touched = !added.is_empty() || old.recs.iter().any(|r| remap.get(r.group() as usize) != Some(&r.group()));
-    if identity && !touched {
-        return Arc::clone(old);
-    }
-    Arc::new(old.rebuild(remap, added))
-}
-
 impl Matcher {
-    /// Compiles groups from scratch; `groups[i]` holds the entries of group `i`
-    /// (groups in name order).
-    pub fn build<'a, I>(groups: I) -> Matcher
+    /// Compiles groups from scratch: each group's id and entries; `ranks`
+    /// gives each id's position in name order.
+    pub fn build<'a, I>(groups: I, ranks: &Ranks) -> Matcher
     where
-        I: IntoIterator<Item = &'a Entries>,
+        I: IntoIterator<Item = (GroupId, &'a Entries)>,
     {
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
-        for (i, entries) in groups.into_iter().enumerate() {
-            records(u32::try_from(i).unwrap_or(NONE), entries, &mut v4, &mut v6);
+        for (id, entries) in groups {
+            records(id, entries, &mut v4, &mut v6);
         }
-        Matcher { v4: Arc::new(Family::build(v4)), v6: Arc::new(Family::build(v6)) }
+        Matcher { v4: Arc::new(Family::build(v4, ranks)), v6: Arc::new(Family::build(v6, ranks)) }
     }
 
-    /// A new matcher after some groups changed. `remap[old]` is the new index of
-    /// each unchanged group, or [`NONE`] for groups deleted or changed; `changed`
-    /// lists each changed group's new index and its entries.
-    pub fn rebuild<'a, I>(&self, remap: &[u32], changed: I) -> Matcher
+    /// The matcher after a change: the records of the `dropped` groups (ids of
+    /// the groups changed or deleted) go, `added` brings each changed or new
+    /// group's id and entries, and `ranks` gives every id's position in name
+    /// order after the change.
+    pub fn rebuild<'a, I>(&self, dropped: &[GroupId], added: I, ranks: &Ranks) -> Matcher
     where
-        I: IntoIterator<Item = (u32, &'a Entries)>,
+        I: IntoIterator<Item = (GroupId, &'a Entries)>,
     {
-        let (mut v4, mut v6) = (Vec::new(), Vec::new());
-        for (group, entries) in changed {
-            records(group, entries, &mut v4, &mut v6);
+        let mut is_dropped = vec![false; dropped.iter().map(|&d| d as usize + 1).max().unwrap_or(0)];
+        for &d in dropped {
+            if let Some(flag) = is_dropped.get_mut(d as usize) {
+                *flag = true;
+            }
         }
-        let identity = remap.iter().enumerate().all(|(i, &g)| g == NONE || g as usize == i);
-        Matcher { v4: rebuild_family(&self.v4, remap, identity, v4), v6: rebuild_family(&self.v6, remap, identity, v6) }
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for (id, entries) in added {
+            records(id, entries, &mut v4, &mut v6);
+        }
+        Matcher {
+            v4: self.v4.rebuild(&is_dropped, v4, ranks).map_or_else(|| Arc::clone(&self.v4), Arc::new),
+            v6: self.v6.rebuild(&is_dropped, v6, ranks).map_or_else(|| Arc::clone(&self.v6), Arc::new),
+        }
     }
 
-    /// The index of the group whose entry wins for `addr`.
+    /// The id of the group whose entry wins for `addr`.
     #[inline]
-    pub fn lookup_group(&self, addr: Addr) -> Option<u32> {
+    pub fn lookup_group(&self, addr: Addr) -> Option<GroupId> {
         let slot = match addr {
             Addr::V4(a) => self.v4.lookup(a),
             Addr::V6(a) => self.v6.lookup(Wide::from(a)),
@@ -550,8 +573,8 @@ impl Matcher {
         (slot != NONE).then_some(slot >> 8)
     }
 
-    /// The winning group index and entry for `addr`.
-    pub fn lookup(&self, addr: Addr) -> Option<(u32, Entry)> {
+    /// The winning group's id and entry for `addr`.
+    pub fn lookup(&self, addr: Addr) -> Option<(GroupId, Entry)> {
         let (slot, net) = match addr {
             Addr::V4(a) => {
                 let slot = self.v4.lookup(a);
@@ -596,12 +619,18 @@ mod tests {
         m.lookup(addr(a)).map(|(g, e)| (g, e.to_string()))
     }
 
+    /// Groups with ids 0, 1, 2... in name order.
+    fn build(groups: &[&Entries]) -> Matcher {
+        let ranks: Vec<u32> = (0..groups.len() as u32).collect();
+        Matcher::build(groups.iter().enumerate().map(|(i, e)| (i as u32, *e)), &ranks)
+    }
+
     #[test]
     fn empty_matcher_matches_nothing() {
         let m = Matcher::default();
         assert_eq!(m.lookup(addr("10.0.0.1")), None);
         assert_eq!(m.lookup(addr("::1")), None);
-        let m = Matcher::build(std::iter::empty());
+        let m = build(&[]);
         assert_eq!(m.lookup_group(addr("0.0.0.0")), None);
     }
 
@@ -609,7 +638,7 @@ mod tests {
     fn most_specific_prefix_wins() {
         let g0 = entries(&["10.0.0.0/8", "10.1.0.0/16"]);
         let g1 = entries(&["10.1.2.0/24", "10.1.2.3"]);
-        let m = Matcher::build([&g0, &g1]);
+        let m = build(&[&g0, &g1]);
         assert_eq!(found(&m, "10.1.2.3"), Some((1, "10.1.2.3".into())));
         assert_eq!(found(&m, "10.1.2.4"), Some((1, "10.1.2.0/24".into())));
         assert_eq!(found(&m, "10.1.3.4"), Some((0, "10.1.0.0/16".into())));
@@ -624,7 +653,7 @@ mod tests {
         let g0 = entries(&["192.0.2.0/24"]);
         let g1 = entries(&["192.0.2.0/24", "198.51.100.7"]);
         let g2 = entries(&["198.51.100.7"]);
-        let m = Matcher::build([&g0, &g1, &g2]);
+        let m = build(&[&g0, &g1, &g2]);
         assert_eq!(found(&m, "192.0.2.9"), Some((0, "192.0.2.0/24".into())));
         assert_eq!(found(&m, "198.51.100.7"), Some((1, "198.51.100.7".into())));
     }
@@ -639,7 +668,7 @@ mod tests {
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
             "::",
         ]);
-        let m = Matcher::build([&g]);
+        let m = build(&[&g]);
         assert_eq!(found(&m, "0.0.0.0"), Some((0, "0.0.0.0".into())));
         assert_eq!(found(&m, "0.0.0.1"), Some((0, "0.0.0.0/0".into())));
         assert_eq!(found(&m, "255.255.255.255"), Some((0, "255.255.255.255".into())));
@@ -655,11 +684,11 @@ mod tests {
     #[test]
     fn families_are_separate() {
         let g = entries(&["::/0"]);
-        let m = Matcher::build([&g]);
+        let m = build(&[&g]);
         assert_eq!(found(&m, "10.0.0.1"), None);
         assert_eq!(found(&m, "::ffff:10.0.0.1"), None);
         let g = entries(&["0.0.0.0/0"]);
-        let m = Matcher::build([&g]);
+        let m = build(&[&g]);
         assert_eq!(found(&m, "::ffff:10.0.0.1"), Some((0, "0.0.0.0/0".into())));
         assert_eq!(found(&m, "2001:db8::1"), None);
     }
@@ -667,7 +696,7 @@ mod tests {
     #[test]
     fn adjacent_blocks() {
         let g = entries(&["10.0.0.0/25", "10.0.0.128/25", "10.0.1.0/24"]);
-        let m = Matcher::build([&g]);
+        let m = build(&[&g]);
         assert_eq!(found(&m, "10.0.0.127"), Some((0, "10.0.0.0/25".into())));
         assert_eq!(found(&m, "10.0.0.128"), Some((0, "10.0.0.128/25".into())));
         assert_eq!(found(&m, "10.0.1.255"), Some((0, "10.0.1.0/24".into())));
@@ -676,32 +705,51 @@ mod tests {
 
     #[test]
     fn rebuild_matches_a_fresh_build() {
-        let a = entries(&["10.0.0.0/8", "2001:db8::/32"]);
+        // Ids 0, 1, 2 for groups a, b, c (in name order).
+        let a = entries(&["10.0.0.0/8", "2001:db8::/32", "10.9.9.9"]);
         let b = entries(&["10.1.0.0/16", "10.9.9.9"]);
         let c = entries(&["10.1.0.0/16", "2001:db8::1"]);
-        let m = Matcher::build([&a, &b, &c]);
-        // Insert a new group between a and b, change c, delete nothing.
-        let new = entries(&["10.1.2.0/24", "2001:db8::/48"]);
+        let m = build(&[&a, &b, &c]);
+        // A new group gets id 3 but comes second in name order; c changes.
+        let new = entries(&["10.1.2.0/24", "2001:db8::/48", "10.9.9.9"]);
         let c2 = entries(&["10.9.9.9"]);
-        // old 0 -> 0, old 1 -> 2, old 2 (changed) -> dropped; new group at 1, c at 3
-        let rebuilt = m.rebuild(&[0, 2, NONE], [(1, &new), (3, &c2)]);
-        let fresh = Matcher::build([&a, &new, &b, &c2]);
+        let ranks = [0, 2, 3, 1];
+        let rebuilt = m.rebuild(&[2], [(3, &new), (2, &c2)], &ranks);
+        let fresh = Matcher::build([(0, &a), (3, &new), (1, &b), (2, &c2)], &ranks);
         for probe in
             ["10.0.0.1", "10.1.2.3", "10.1.3.3", "10.9.9.9", "2001:db8::1", "2001:db8:1::1", "2001:db9::", "11.0.0.0"]
         {
             assert_eq!(found(&rebuilt, probe), found(&fresh, probe), "{probe}");
         }
-        assert_eq!(found(&rebuilt, "10.9.9.9"), Some((2, "10.9.9.9".into())));
-        // Deleting group 0 drops its records and shifts the rest down.
-        let dropped = rebuilt.rebuild(&[NONE, 0, 1, 2], std::iter::empty());
+        // 10.9.9.9 is in a, b, c and the new group: a is first by name.
+        assert_eq!(found(&rebuilt, "10.9.9.9"), Some((0, "10.9.9.9".into())));
+        // Deleting a leaves the new group (second by name) the winner.
+        let ranks = [NONE, 1, 2, 0];
+        let dropped = rebuilt.rebuild(&[0], std::iter::empty(), &ranks);
         assert_eq!(found(&dropped, "10.0.0.1"), None);
-        assert_eq!(found(&dropped, "10.1.2.3"), Some((0, "10.1.2.0/24".into())));
+        assert_eq!(found(&dropped, "10.1.2.3"), Some((3, "10.1.2.0/24".into())));
+        assert_eq!(found(&dropped, "10.9.9.9"), Some((3, "10.9.9.9".into())));
+    }
+
+    #[test]
+    fn equal_entries_follow_name_order_not_ids() {
+        // Group id 0 sorts after group id 1 by name.
+        let x = entries(&["192.0.2.0/24"]);
+        let y = entries(&["192.0.2.0/24"]);
+        let m = Matcher::build([(0, &x), (1, &y)], &[1, 0]);
+        assert_eq!(found(&m, "192.0.2.1"), Some((1, "192.0.2.0/24".into())));
+        let m = Matcher::build([(0, &x), (1, &y)], &[0, 1]);
+        assert_eq!(found(&m, "192.0.2.1"), Some((0, "192.0.2.0/24".into())));
+        // A third group, first by name, takes it over through a rebuild.
+        let z = entries(&["192.0.2.0/24", "192.0.3.0/24"]);
+        let m = m.rebuild(&[], [(2, &z)], &[1, 2, 0]);
+        assert_eq!(found(&m, "192.0.2.1"), Some((2, "192.0.2.0/24".into())));
     }
 
     #[test]
     fn intervals_stay_within_two_per_entry() {
         let g: Vec<Entry> = (0..1000u32).map(|i| Entry::host(Addr::V4(0x0a00_0000 + i * 2))).collect();
-        let m = Matcher::build([&Entries::new(&g)]);
+        let m = build(&[&Entries::new(&g)]);
         assert!(m.intervals() <= 2 * g.len() + 2, "{}", m.intervals());
     }
 }

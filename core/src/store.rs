@@ -10,12 +10,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::entry::{Addr, Entries, Entry};
-use crate::matcher::{Matcher, MAX_GROUPS, NONE};
+use crate::matcher::{GroupId, Matcher, MAX_GROUPS, NONE};
 use crate::name::{Attribute, GroupName};
 
 /// One named group.
 #[derive(Clone, Debug)]
 pub struct Group {
+    /// The matcher's id for it, stable while it exists.
+    id: GroupId,
     name: GroupName,
     attribute: Attribute,
     entries: Arc<Entries>,
@@ -222,8 +224,8 @@ pub struct Verdict {
     pub allowed: bool,
     /// Why.
     pub reason: Reason,
-    /// The index of the group whose entry admitted it.
-    pub group: Option<u32>,
+    /// The id of the group whose entry admitted it (for [`Whitelist::record_hit`]).
+    pub group: Option<GroupId>,
 }
 
 /// The whole whitelist: groups sorted by name, the version, the matcher.
@@ -233,6 +235,9 @@ pub struct Whitelist {
     version: u64,
     entries: usize,
     matcher: Matcher,
+    /// For each group id, the group's index in `groups` (its rank in name
+    /// order), or [`NONE`] for a free id.
+    ranks: Vec<u32>,
 }
 
 /// Refuses more groups than the configured limit, and, for every origin,
@@ -260,16 +265,19 @@ impl Whitelist {
     pub fn restore(groups: Vec<GroupSpec>, version: u64) -> Whitelist {
         let groups: Vec<Group> = groups
             .into_iter()
-            .map(|g| Group {
+            .enumerate()
+            .map(|(i, g)| Group {
+                id: u32::try_from(i).unwrap_or(NONE),
                 name: g.name,
                 attribute: g.attribute,
                 entries: Arc::new(Entries::new(&g.entries)),
                 hits: 0,
             })
             .collect();
-        let matcher = Matcher::build(groups.iter().map(|g| &*g.entries));
+        let ranks: Vec<u32> = (0..groups.len()).map(|i| u32::try_from(i).unwrap_or(NONE)).collect();
+        let matcher = Matcher::build(groups.iter().map(|g| (g.id, &*g.entries)), &ranks);
         let entries = groups.iter().map(|g| g.entries.len()).sum();
-        Whitelist { groups, version, entries, matcher }
+        Whitelist { groups, version, entries, matcher, ranks }
     }
 
     /// Every group, sorted by name.
@@ -328,18 +336,23 @@ impl Whitelist {
     pub fn check(&self, addr: Addr, policy: Policy) -> (Verdict, Option<(&Group, Entry)>) {
         let verdict = self.verdict(Peer::Ip(addr), policy);
         let matched = match verdict.reason {
-            Reason::Entry => {
-                self.matcher.lookup(addr).and_then(|(g, e)| self.groups.get(g as usize).map(|group| (group, e)))
-            }
+            Reason::Entry => self.matcher.lookup(addr).and_then(|(id, e)| self.group_by_id(id).map(|group| (group, e))),
             _ => None,
         };
         (verdict, matched)
     }
 
-    /// Counts a connection admitted by group `group`.
+    fn group_by_id(&self, id: GroupId) -> Option<&Group> {
+        self.groups.get(*self.ranks.get(id as usize)? as usize)
+    }
+
+    /// Counts a connection admitted by the group with id `group`.
     #[inline]
-    pub fn record_hit(&mut self, group: u32) {
-        if let Some(g) = self.groups.get_mut(group as usize) {
+    pub fn record_hit(&mut self, group: GroupId) {
+        let Some(&index) = self.ranks.get(group as usize) else {
+            return;
+        };
+        if let Some(g) = self.groups.get_mut(index as usize) {
             g.hits = g.hits.wrapping_add(1);
         }
     }
@@ -481,30 +494,53 @@ impl Whitelist {
     /// groups; `edits` sorted by name without duplicates. The version rises by one.
     fn with_edits(&self, edits: Vec<(GroupName, Option<Content>)>) -> Whitelist {
         let mut groups = Vec::with_capacity(self.groups.len() + edits.len());
-        let mut remap = vec![NONE; self.groups.len()];
-        let mut changed = Vec::with_capacity(edits.len());
-        let mut old = self.groups.iter().enumerate().peekable();
-        let to_u32 = |i: usize| u32::try_from(i).unwrap_or(NONE);
+        // Ids whose records go, and the positions of groups with new records.
+        let mut dropped = Vec::with_capacity(edits.len());
+        let mut fresh = Vec::with_capacity(edits.len());
+        let mut old = self.groups.iter().peekable();
         for (name, content) in edits {
-            while let Some((i, g)) = old.next_if(|(_, g)| g.name < name) {
-                remap[i] = to_u32(groups.len());
+            while let Some(g) = old.next_if(|g| g.name < name) {
                 groups.push(g.clone());
             }
-            let hits = old.next_if(|(_, g)| g.name == name).map_or(0, |(_, g)| g.hits);
+            let existing = old.next_if(|g| g.name == name);
+            if let Some(g) = existing {
+                dropped.push(g.id);
+            }
             if let Some((attribute, entries)) = content {
-                changed.push(groups.len());
-                groups.push(Group { name, attribute, entries, hits });
+                fresh.push(groups.len());
+                let (id, hits) = existing.map_or((NONE, 0), |g| (g.id, g.hits));
+                groups.push(Group { id, name, attribute, entries, hits });
             }
         }
-        for (i, g) in old {
-            remap[i] = to_u32(groups.len());
-            groups.push(g.clone());
+        groups.extend(old.cloned());
+        // New groups take the lowest free ids, so ids stay below the number
+        // of groups.
+        let mut used = vec![false; groups.len() + self.ranks.len() + 1];
+        for g in &groups {
+            if let Some(u) = used.get_mut(g.id as usize) {
+                *u = true;
+            }
         }
-        let matcher = self
-            .matcher
-            .rebuild(&remap, changed.iter().filter_map(|&i| groups.get(i).map(|g| (to_u32(i), &*g.entries))));
+        let mut free = (0..used.len()).filter(|&i| !used.get(i).copied().unwrap_or(true));
+        for &i in &fresh {
+            if let Some(g) = groups.get_mut(i).filter(|g| g.id == NONE) {
+                g.id = free.next().and_then(|id| u32::try_from(id).ok()).unwrap_or(NONE);
+            }
+        }
+        let max_id = groups.iter().map(|g| g.id as usize).filter(|&id| id != NONE as usize).max();
+        let mut ranks = vec![NONE; max_id.map_or(0, |m| m + 1)];
+        for (index, g) in groups.iter().enumerate() {
+            if let Some(r) = ranks.get_mut(g.id as usize) {
+                *r = u32::try_from(index).unwrap_or(NONE);
+            }
+        }
+        let matcher = self.matcher.rebuild(
+            &dropped,
+            fresh.iter().filter_map(|&i| groups.get(i)).map(|g| (g.id, &*g.entries)),
+            &ranks,
+        );
         let entries = groups.iter().map(|g| g.entries.len()).sum();
-        Whitelist { groups, version: self.version.saturating_add(1), entries, matcher }
+        Whitelist { groups, version: self.version.saturating_add(1), entries, matcher, ranks }
     }
 }
 
