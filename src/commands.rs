@@ -164,7 +164,8 @@ fn connected_replicas(ctx: &Context) -> Vec<ListedClient> {
 fn shown_addr(conn: &Conn) -> String {
     match conn.peer {
         Peer::Unix => String::from("a unix socket"),
-        _ => conn.addr.as_str().to_string(),
+        Peer::Ip(a) => a.to_string(),
+        Peer::Unknown => String::from("an unreadable address"),
     }
 }
 
@@ -270,7 +271,7 @@ fn audit(ctx: &Context, verb: Verb, target: &str, origin: &Origin, applied: &App
     let by = match &origin.caller {
         _ if origin.trusted => String::from("the primary (replication)"),
         Some(c) if c.peer == Peer::Unix => format!("unix socket (user {})", server::current_user(ctx.ctx)),
-        Some(c) => format!("{}:{} (user {})", c.addr.as_str(), c.port, server::current_user(ctx.ctx)),
+        Some(c) => format!("{} (user {})", c.describe(), server::current_user(ctx.ctx)),
         None => format!("an internal client (user {})", server::current_user(ctx.ctx)),
     };
     let o = applied.outcome;

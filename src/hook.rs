@@ -43,17 +43,15 @@ fn connected(ctx: Ctx, info: &raw::RedisModuleClientInfo) {
 fn describe(id: u64, conn: &Conn) -> String {
     match conn.peer {
         Peer::Unix => format!("unix socket (client id {id}): whitelist.allow-unixsocket is no"),
-        Peer::Ip(_) => format!("{}:{} (client id {id}): no whitelist entry matches", conn.addr.as_str(), conn.port),
-        Peer::Unknown => {
-            format!("{}:{} (client id {id}): the address could not be read", conn.addr.as_str(), conn.port)
-        }
+        Peer::Ip(_) => format!("{} (client id {id}): no whitelist entry matches", conn.describe()),
+        Peer::Unknown => format!("{} (client id {id}): the address could not be read", conn.describe()),
     }
 }
 
 /// Counts a denial and logs it, at most one line per second.
 fn report_denial(ctx: Ctx, s: &mut State, id: u64, conn: &Conn, what: &str) {
     let now = server::milliseconds();
-    s.stats.last_denied = Some((conn.addr, now / 1000));
+    s.stats.last_denied = Some((conn.peer, now / 1000));
     match s.denial_log.admit(now) {
         LogSlot::Log => server::log(ctx, Level::Warning, &format!("{what} {}", describe(id, conn))),
         LogSlot::SuppressAndArm(ms) => server::create_timer(ctx, ms, flush_suppressed),

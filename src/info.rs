@@ -78,7 +78,7 @@ fn write(section: &Section, s: &State) {
     section.unsigned("connections_denied", st.denied);
     section.unsigned("connections_would_deny", st.would_deny);
     section.unsigned("clients_closed_on_change", st.closed_on_change);
-    section.text("last_denied_addr", st.last_denied.as_ref().map_or("", |(a, _)| a.as_str()));
+    section.text("last_denied_addr", &st.last_denied.as_ref().map_or_else(String::new, |(p, _)| state::peer_text(p)));
     section.signed("last_denied_time", st.last_denied.as_ref().map_or(0, |&(_, t)| t));
     for g in w.groups() {
         section.dict(&format!("group_{}", g.name()), |d| {

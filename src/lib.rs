@@ -20,11 +20,10 @@ use std::os::raw::c_int;
 use redis_module::alloc::RedisAlloc;
 use redis_module::raw;
 use whitelist_core::clients::parse_client_list;
-use whitelist_core::Peer;
 
 use crate::persistence::WHITELIST_TYPE;
 use crate::server::{Ctx, Level};
-use crate::state::{AddrText, Conn};
+use crate::state::Conn;
 
 /// Allocations go through Redis, so `used_memory` and `MEMORY` see them.
 #[global_allocator]
@@ -173,11 +172,7 @@ fn adopt_open_connections(ctx: Ctx) {
             if c.is_primary_link || c.is_closing {
                 continue;
             }
-            let addr = match c.peer {
-                Peer::Ip(a) => AddrText::new(a.to_string().as_bytes()),
-                _ => AddrText::new(b"/unixsocket"),
-            };
-            s.conns.insert(c.id, Conn { peer: c.peer, addr, port: c.port });
+            s.conns.insert(c.id, Conn { peer: c.peer, port: c.port });
             n += 1;
         }
         n

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use redis_module::{raw, Context, RedisValue};
 use whitelist_core::{parse_peer, Peer};
 
-use crate::state::{AddrText, Conn};
+use crate::state::Conn;
 
 pub type Ctx = *mut raw::RedisModuleCtx;
 
@@ -121,7 +121,7 @@ pub fn conn_of(info: &raw::RedisModuleClientInfo) -> Conn {
     } else {
         parse_peer(text).map_or(Peer::Unknown, Peer::Ip)
     };
-    Conn { peer, addr: AddrText::new(text), port: info.port }
+    Conn { peer, port: info.port }
 }
 
 /// The connection of client `id`, if it is a connected client.

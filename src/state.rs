@@ -87,29 +87,6 @@ impl Config {
     }
 }
 
-/// The address text of a client exactly as Redis formats it (at most 46 bytes).
-#[derive(Clone, Copy, Debug)]
-pub struct AddrText {
-    bytes: [u8; 46],
-    len: u8,
-}
-
-impl AddrText {
-    pub const EMPTY: AddrText = AddrText { bytes: [0; 46], len: 0 };
-
-    pub fn new(text: &[u8]) -> AddrText {
-        let mut a = AddrText::EMPTY;
-        let n = text.len().min(a.bytes.len());
-        a.bytes[..n].copy_from_slice(&text[..n]);
-        a.len = n as u8;
-        a
-    }
-
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..usize::from(self.len).min(self.bytes.len())]).unwrap_or("?")
-    }
-}
-
 /// Connection counters (INFO).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Stats {
@@ -119,15 +96,35 @@ pub struct Stats {
     pub would_deny: u64,
     pub closed_on_change: u64,
     /// The last denied (or, in monitor mode, would-be denied) client and when.
-    pub last_denied: Option<(AddrText, i64)>,
+    pub last_denied: Option<(Peer, i64)>,
 }
 
-/// One open connection the module knows of.
+/// One open connection the module knows of: what a re-check and a log line
+/// need, and no more (the table holds one per client).
 #[derive(Clone, Copy, Debug)]
 pub struct Conn {
     pub peer: Peer,
-    pub addr: AddrText,
     pub port: u16,
+}
+
+impl Conn {
+    /// `address:port`, or `unix socket`.
+    pub fn describe(&self) -> String {
+        match self.peer {
+            Peer::Ip(a) => format!("{a}:{}", self.port),
+            Peer::Unix => String::from("unix socket"),
+            Peer::Unknown => format!("an unreadable address, port {}", self.port),
+        }
+    }
+}
+
+/// How INFO shows a peer's address.
+pub fn peer_text(peer: &Peer) -> String {
+    match peer {
+        Peer::Ip(a) => a.to_string(),
+        Peer::Unix => String::from("/unixsocket"),
+        Peer::Unknown => String::from("?"),
+    }
 }
 
 /// At most one denial line per second; the rest are counted and reported by
