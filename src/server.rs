@@ -161,34 +161,39 @@ pub fn current_user(ctx: Ctx) -> String {
     text
 }
 
-/// A signed field of an INFO section, read through the server-info API.
-pub fn info_field(ctx: Ctx, section: &CStr, field: &CStr) -> Option<i64> {
-    let (get, field_signed, free) = unsafe {
-        (raw::RedisModule_GetServerInfo?, raw::RedisModule_ServerInfoGetFieldSigned?, raw::RedisModule_FreeServerInfo?)
-    };
+/// Runs `read` on one INFO section, read through the server-info API.
+fn with_server_info<T>(
+    ctx: Ctx,
+    section: &CStr,
+    read: impl FnOnce(*mut raw::RedisModuleServerInfoData) -> Option<T>,
+) -> Option<T> {
+    let (get, free) = unsafe { (raw::RedisModule_GetServerInfo?, raw::RedisModule_FreeServerInfo?) };
     let data = unsafe { get(ctx, section.as_ptr()) };
     if data.is_null() {
         return None;
     }
-    let mut err: c_int = 0;
-    let value = unsafe { field_signed(data, field.as_ptr(), &mut err) };
+    let value = read(data);
     unsafe { free(ctx, data) };
-    (err == 0).then_some(value)
+    value
 }
 
-/// A text field of an INFO section, read through the server-info API.
+/// A signed field of an INFO section.
+pub fn info_field(ctx: Ctx, section: &CStr, field: &CStr) -> Option<i64> {
+    let field_signed = unsafe { raw::RedisModule_ServerInfoGetFieldSigned }?;
+    with_server_info(ctx, section, |data| {
+        let mut err: c_int = 0;
+        let value = unsafe { field_signed(data, field.as_ptr(), &mut err) };
+        (err == 0).then_some(value)
+    })
+}
+
+/// A text field of an INFO section.
 pub fn info_text(ctx: Ctx, section: &CStr, field: &CStr) -> Option<String> {
-    let (get, field_c, free) = unsafe {
-        (raw::RedisModule_GetServerInfo?, raw::RedisModule_ServerInfoGetFieldC?, raw::RedisModule_FreeServerInfo?)
-    };
-    let data = unsafe { get(ctx, section.as_ptr()) };
-    if data.is_null() {
-        return None;
-    }
-    let value = unsafe { field_c(data, field.as_ptr()) };
-    let text = (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned());
-    unsafe { free(ctx, data) };
-    text
+    let field_c = unsafe { raw::RedisModule_ServerInfoGetFieldC }?;
+    with_server_info(ctx, section, |data| {
+        let value = unsafe { field_c(data, field.as_ptr()) };
+        (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned())
+    })
 }
 
 /// The text reply of a command run through `RM_Call`; `None` for other

@@ -6,10 +6,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
 
-use common::{module_path, Client, Options, Reply, Server, DEADLINE};
+use common::{module_path, reap, wait_until_ready, Client, Options, Reply, Server};
 use tempfile::TempDir;
 
 /// A `redis-server` started from a config file (the first argument, as Redis
@@ -17,7 +15,6 @@ use tempfile::TempDir;
 struct FileServer {
     child: Option<Child>,
     socket: PathBuf,
-    log: PathBuf,
 }
 
 impl FileServer {
@@ -48,23 +45,9 @@ impl FileServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed");
-        let mut server = FileServer { child: Some(child), socket: dir.join("redis.sock"), log };
-        let start = Instant::now();
-        loop {
-            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                server.child = None;
-                return Err(format!("exited with {status}\n{}", server.log()));
-            }
-            if let Ok(mut c) = Client::unix(&server.socket) {
-                if matches!(c.try_call(&["PING"]), Ok(Reply::Status(s)) if s == "PONG") {
-                    return Ok(server);
-                }
-            }
-            if start.elapsed() > DEADLINE {
-                return Err(format!("not ready after {DEADLINE:?}\n{}", server.log()));
-            }
-            sleep(Duration::from_millis(20));
-        }
+        let mut child = Some(child);
+        wait_until_ready(&mut child, &dir.join("redis.sock"), &log)?;
+        Ok(FileServer { child, socket: dir.join("redis.sock") })
     }
 
     fn start(config: &Path) -> FileServer {
@@ -75,25 +58,13 @@ impl FileServer {
         Client::unix(&self.socket).expect("the admin socket accepts connections")
     }
 
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        if self.child.is_some() {
             if let Ok(mut c) = Client::unix(&self.socket) {
                 let _ = c.send(&[b"SHUTDOWN", b"NOSAVE"]);
             }
-            let start = Instant::now();
-            while child.try_wait().ok().flatten().is_none() {
-                if start.elapsed() > DEADLINE {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                sleep(Duration::from_millis(10));
-            }
         }
+        reap(&mut self.child);
     }
 }
 

@@ -120,27 +120,10 @@ impl Server {
         }
         cmd.args(&options.args);
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        let child = cmd.spawn().expect("redis-server is installed (make deps)");
-        let mut server = Server { port, dir, child: Some(child), options };
-        let start = Instant::now();
-        loop {
-            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                server.child = None;
-                return Err(format!("exited with {status}\n{}", server.log()));
-            }
-            if let Ok(mut c) = Client::unix(&server.socket()) {
-                if let Ok(reply) = c.try_call(&["PING"]) {
-                    if reply == Reply::Status("PONG".into()) {
-                        return Ok(server);
-                    }
-                }
-            }
-            if start.elapsed() > DEADLINE {
-                let log = server.log();
-                return Err(format!("not ready after {DEADLINE:?}\n{log}"));
-            }
-            sleep(Duration::from_millis(20));
-        }
+        let mut child = Some(cmd.spawn().expect("redis-server is installed (make deps)"));
+        let ready = wait_until_ready(&mut child, &dir.path().join("redis.sock"), &log);
+        let server = Server { port, dir, child, options };
+        ready.map(|()| server)
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -204,17 +187,7 @@ impl Server {
     }
 
     fn reap(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let start = Instant::now();
-            while child.try_wait().ok().flatten().is_none() {
-                if start.elapsed() > DEADLINE {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                sleep(Duration::from_millis(10));
-            }
-        }
+        reap(&mut self.child);
     }
 
     /// Whether the process is still running.
@@ -239,6 +212,44 @@ impl Server {
         options.dir = Some(Arc::clone(&self.dir));
         options.port = Some(self.port);
         Server::try_start(options)
+    }
+}
+
+/// Waits until a just-started server answers PING on `socket`; `Err` holds
+/// its log if it exits or the deadline passes first.
+pub fn wait_until_ready(child: &mut Option<Child>, socket: &Path, log: &Path) -> Result<(), String> {
+    let read_log = || std::fs::read_to_string(log).unwrap_or_default();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            *child = None;
+            return Err(format!("exited with {status}\n{}", read_log()));
+        }
+        if let Ok(mut c) = Client::unix(socket) {
+            if matches!(c.try_call(&["PING"]), Ok(Reply::Status(s)) if s == "PONG") {
+                return Ok(());
+            }
+        }
+        if start.elapsed() > DEADLINE {
+            return Err(format!("not ready after {DEADLINE:?}\n{}", read_log()));
+        }
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (with the deadline) for a stopping server to exit, killing it if it
+/// does not.
+pub fn reap(child: &mut Option<Child>) {
+    if let Some(mut child) = child.take() {
+        let start = Instant::now();
+        while child.try_wait().ok().flatten().is_none() {
+            if start.elapsed() > DEADLINE {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            sleep(Duration::from_millis(10));
+        }
     }
 }
 
