@@ -2,8 +2,9 @@
 //! check; the calls do not exist before Redis 7.0), read from redis.conf and
 //! the command line by `LoadConfigs`, changed by `CONFIG SET`.
 //!
-//! Setters only store the value: a multi-parameter `CONFIG SET` may still roll
-//! back. Open connections are re-checked from the config-change event.
+//! Setters store the value and, when `mode` or an `allow-*` changes, have the
+//! open connections re-checked at the end of the event-loop turn: a
+//! multi-parameter `CONFIG SET` may still roll the value back.
 
 use std::ffi::{c_char, c_void};
 use std::os::raw::{c_int, c_longlong};
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use whitelist_core::settings::{problem, scan_command_line, scan_config, Given};
 
+use crate::hook;
 use crate::server::{self, Ctx, Level};
 use crate::state::{self, Mode};
 
@@ -195,7 +197,13 @@ unsafe extern "C" fn set_mode(
     _err: *mut *mut raw::RedisModuleString,
 ) -> c_int {
     server::guard(ERR, || match Mode::from_code(val) {
-        Some(mode) => state::with(|s| s.config.mode = mode).map_or(ERR, |()| OK),
+        Some(mode) => state::with(|s| {
+            if s.config.mode != mode {
+                s.config.mode = mode;
+                hook::recheck_soon(s);
+            }
+        })
+        .map_or(ERR, |()| OK),
         None => ERR,
     })
 }
@@ -223,11 +231,17 @@ unsafe extern "C" fn set_bool(
     server::guard(ERR, || {
         state::with_or(ERR, |s| match Key::of(privdata) {
             Some(Key::AllowLoopback) => {
-                s.config.allow_loopback = val != 0;
+                if s.config.allow_loopback != (val != 0) {
+                    s.config.allow_loopback = val != 0;
+                    hook::recheck_soon(s);
+                }
                 OK
             }
             Some(Key::AllowUnixsocket) => {
-                s.config.allow_unixsocket = val != 0;
+                if s.config.allow_unixsocket != (val != 0) {
+                    s.config.allow_unixsocket = val != 0;
+                    hook::recheck_soon(s);
+                }
                 OK
             }
             _ => ERR,

@@ -1,6 +1,6 @@
 //! Server events: connections, loading, configuration changes and forks.
 
-use std::ffi::{c_void, CStr};
+use std::ffi::c_void;
 
 use redis_module::{raw, Context, RedisValue};
 use whitelist_core::{document, Peer, Whitelist};
@@ -126,29 +126,27 @@ pub unsafe extern "C" fn on_loading(ctx: Ctx, _eid: raw::RedisModuleEvent, subev
     });
 }
 
+/// Re-checks the open connections once the current command is over: a
+/// config setter runs before a `CONFIG SET` of several parameters may still
+/// roll it back, so the check waits for the final values. A zero-delay timer
+/// fires at the end of the same event-loop turn. (A timer rather than the
+/// config-change event: every event subscription costs Redis a dispatch step
+/// on each turn of its event loop, and this one would serve a rare change.)
+pub fn recheck_soon(s: &mut State) {
+    if !s.recheck_due {
+        s.recheck_due = true;
+        server::create_timer(std::ptr::null_mut(), 0, recheck);
+    }
+}
+
 /// # Safety
-/// Called by Redis for `REDISMODULE_EVENT_CONFIG`, with `data` pointing to a
-/// `RedisModuleConfigChangeV1`.
-pub unsafe extern "C" fn on_config_change(ctx: Ctx, _eid: raw::RedisModuleEvent, _subevent: u64, data: *mut c_void) {
-    // SAFETY: for this event Redis passes the list of changed names.
-    let change = unsafe { data.cast::<raw::RedisModuleConfigChange>().as_ref() };
+/// Called by Redis as a timer callback.
+unsafe extern "C" fn recheck(ctx: Ctx, _data: *mut c_void) {
     server::guard((), || {
-        let Some(change) = change else {
-            return;
-        };
-        let names: &[*const std::os::raw::c_char] = if change.config_names.is_null() {
-            &[]
-        } else {
-            // SAFETY: Redis passes `num_changes` names.
-            unsafe { std::slice::from_raw_parts(change.config_names, change.num_changes as usize) }
-        };
-        let ours = names.iter().any(|&n| {
-            // SAFETY: each name is a NUL-terminated string owned by Redis.
-            !n.is_null() && unsafe { CStr::from_ptr(n) }.to_bytes().starts_with(b"whitelist.")
+        state::with(|s| {
+            s.recheck_due = false;
+            enforce_on_open_connections(ctx, s);
         });
-        if ours {
-            state::with(|s| enforce_on_open_connections(ctx, s));
-        }
     });
 }
 

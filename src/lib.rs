@@ -63,7 +63,6 @@ type EventFn = unsafe extern "C" fn(Ctx, raw::RedisModuleEvent, u64, *mut c_void
 const EVENTS: &[(u64, EventFn)] = &[
     (raw::REDISMODULE_EVENT_CLIENT_CHANGE, hook::on_client_change),
     (raw::REDISMODULE_EVENT_LOADING, hook::on_loading),
-    (raw::REDISMODULE_EVENT_CONFIG, hook::on_config_change),
     (raw::REDISMODULE_EVENT_FORK_CHILD, hook::on_fork_child),
 ];
 

@@ -112,14 +112,13 @@ pub fn milliseconds() -> i64 {
 /// The connection described by Redis's client info.
 #[inline]
 pub fn conn_of(info: &raw::RedisModuleClientInfo) -> Conn {
-    // SAFETY: `addr` is a NUL-terminated array inside the struct; if Redis ever
-    // filled it completely, the slice stops at its end.
-    let raw_addr: &[u8] = unsafe { std::slice::from_raw_parts(info.addr.as_ptr().cast::<u8>(), info.addr.len()) };
-    let text = raw_addr.split(|&b| b == 0).next().unwrap_or(&[]);
     let peer = if u64::from(raw::REDISMODULE_CLIENTINFO_FLAG_UNIXSOCKET) & info.flags != 0 {
         Peer::Unix
     } else {
-        parse_peer(text).map_or(Peer::Unknown, Peer::Ip)
+        // SAFETY: `addr` is an array inside the struct; the text in it ends at
+        // its first NUL, which `parse_peer` stops at.
+        let raw_addr = unsafe { std::slice::from_raw_parts(info.addr.as_ptr().cast::<u8>(), info.addr.len()) };
+        parse_peer(raw_addr).map_or(Peer::Unknown, Peer::Ip)
     };
     Conn { peer, port: info.port }
 }
@@ -228,6 +227,6 @@ pub fn replicate_one(ctx: Ctx, command: &CStr, payload: &[u8], aof_only: bool) -
 pub fn create_timer(ctx: Ctx, ms: i64, callback: unsafe extern "C" fn(Ctx, *mut c_void)) {
     let ctx = or_detached(ctx);
     if let (Some(create), false) = (unsafe { raw::RedisModule_CreateTimer }, ctx.is_null()) {
-        unsafe { create(ctx, ms.max(1), Some(callback), std::ptr::null_mut()) };
+        unsafe { create(ctx, ms.max(0), Some(callback), std::ptr::null_mut()) };
     }
 }

@@ -173,6 +173,9 @@ pub struct State {
     /// Open TCP and unix-socket connections by client id.
     pub conns: FxHashMap<u64, Conn>,
     pub denial_log: LogLimiter,
+    /// A re-check of the open connections is due at the end of this
+    /// event-loop turn (a config change).
+    pub recheck_due: bool,
 }
 
 /// What the connection hook does with a new client.
@@ -252,6 +255,7 @@ static STATE: LazyLock<Mutex<State>> = LazyLock::new(|| {
         stats: Stats::default(),
         conns: FxHashMap::default(),
         denial_log: LogLimiter::default(),
+        recheck_due: false,
     })
 });
 

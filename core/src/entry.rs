@@ -359,46 +359,43 @@ pub fn parse_address(arg: &[u8]) -> Result<Addr, AddressError> {
 }
 
 /// Parses the peer address string that Redis formats for a connection
-/// (`inet_ntop` output). Lenient where Redis's output is already canonical, but
-/// never panics on any input; `None` when it is not an address.
+/// (`inet_ntop` output), which ends at the first NUL byte if there is one (the
+/// fixed-size array of Redis's client info can be passed as it is). Lenient
+/// where Redis's output is already canonical, but never panics on any input;
+/// `None` when it is not an address.
+#[inline]
 pub fn parse_peer(s: &[u8]) -> Option<Addr> {
     if let Some(v4) = parse_ipv4_fast(s) {
         return Some(Addr::V4(v4));
     }
-    let text = std::str::from_utf8(s).ok()?;
+    let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+    let text = std::str::from_utf8(s.get(..end)?).ok()?;
     text.parse::<Ipv6Addr>().ok().map(|v6| Addr::from(IpAddr::V6(v6)))
 }
 
+/// A dotted quad, octet by octet, up to the end of `s` or its first NUL.
+#[inline]
 fn parse_ipv4_fast(s: &[u8]) -> Option<u32> {
-    let mut value: u32 = 0;
-    let mut octet: u32 = 0;
-    let mut digits = 0;
-    let mut dots = 0;
-    for &b in s {
-        match b {
-            b'0'..=b'9' => {
-                octet = octet * 10 + u32::from(b - b'0');
-                digits += 1;
-                if digits > 3 || octet > 255 {
-                    return None;
-                }
+    let mut value = 0u32;
+    let mut i = 0;
+    for part in 0..4 {
+        let (mut octet, start) = (0u32, i);
+        while let Some(d) = s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d <= 9) {
+            octet = octet * 10 + u32::from(d);
+            i += 1;
+        }
+        if i == start || i - start > 3 || octet > 255 {
+            return None;
+        }
+        value = (value << 8) | octet;
+        if part < 3 {
+            if s.get(i) != Some(&b'.') {
+                return None;
             }
-            b'.' => {
-                if digits == 0 || dots == 3 {
-                    return None;
-                }
-                value = (value << 8) | octet;
-                octet = 0;
-                digits = 0;
-                dots += 1;
-            }
-            _ => return None,
+            i += 1;
         }
     }
-    if dots != 3 || digits == 0 {
-        return None;
-    }
-    Some((value << 8) | octet)
+    matches!(s.get(i), None | Some(0)).then_some(value)
 }
 
 fn lexical_checks(item: &[u8]) -> Result<(), Problem> {
@@ -667,6 +664,15 @@ mod tests {
         assert_eq!(parse_peer(b"::1"), Some(Addr::V6(1)));
         assert_eq!(parse_peer(b"::ffff:192.0.2.7"), Some(Addr::V4(0xc000_0207)));
         assert_eq!(parse_peer(b"2001:db8::5"), Some(Addr::V6(0x2001_0db8_0000_0000_0000_0000_0000_0005)));
+        // As Redis hands it over: a NUL-terminated fixed-size array.
+        let mut raw = [0u8; 46];
+        raw[..9].copy_from_slice(b"127.0.0.2");
+        assert_eq!(parse_peer(&raw), Some(Addr::V4(0x7f00_0002)));
+        raw[..3].copy_from_slice(b"::1");
+        raw[3] = 0;
+        assert_eq!(parse_peer(&raw), Some(Addr::V6(1)));
+        assert_eq!(parse_peer(&[0u8; 46]), None);
+        assert_eq!(parse_peer(b"10.0.0.1\0garbage"), Some(Addr::V4(0x0a00_0001)));
         for bad in [
             &b""[..],
             b"/unixsocket",

@@ -26,6 +26,13 @@ use crate::entry::{Addr, Entries, Entry};
 /// Marks an interval that no entry covers, and a free group id.
 pub const NONE: u32 = u32::MAX;
 
+/// IPv4 intervals are indexed by the top bits of the address, about one
+/// bucket per four intervals (at most 16 bits, a 256 KiB index): a lookup
+/// searches only the few intervals of its bucket.
+const MAX_BUCKET_BITS: u32 = 16;
+/// Below this many intervals one binary search is as quick as the index.
+const INDEX_FROM: usize = 256;
+
 /// A group's id: stable while the group exists, below [`MAX_GROUPS`].
 pub type GroupId = u32;
 
@@ -49,6 +56,9 @@ fn pack(group: u32, len: u8) -> u32 {
 /// An address family's key: `u32` for IPv4, [`Wide`] for IPv6.
 pub(crate) trait Key: Copy + Ord + Default {
     const MAX: Self;
+    /// Which of `2^bits` equal slices of the space the key is in, for
+    /// families that index their intervals by it.
+    fn bucket(self, bits: u32) -> Option<usize>;
     /// The last address of the block that starts at `self` with prefix `len`.
     fn last(self, len: u8) -> Self;
     /// The next address; never called on `MAX`.
@@ -57,6 +67,10 @@ pub(crate) trait Key: Copy + Ord + Default {
 
 impl Key for u32 {
     const MAX: Self = u32::MAX;
+    #[inline]
+    fn bucket(self, bits: u32) -> Option<usize> {
+        Some(self.checked_shr(32 - bits).unwrap_or(0) as usize)
+    }
     #[inline]
     fn last(self, len: u8) -> Self {
         self | u32::MAX.checked_shr(u32::from(len)).unwrap_or(0)
@@ -89,6 +103,11 @@ impl From<Wide> for u128 {
 
 impl Key for Wide {
     const MAX: Self = Wide([u32::MAX; 4]);
+    /// IPv6 entries crowd into a few prefixes, where equal slices of the
+    /// space would not split the intervals.
+    fn bucket(self, _bits: u32) -> Option<usize> {
+        None
+    }
     #[inline]
     fn last(self, len: u8) -> Self {
         Wide::from(u128::from(self) | u128::MAX.checked_shr(u32::from(len)).unwrap_or(0))
@@ -136,11 +155,16 @@ struct Family<K> {
     starts: Vec<K>,
     /// For each interval, its winner (see [`pack`]), or [`NONE`].
     slots: Vec<u32>,
+    /// For each bucket and the end, how many intervals start below the
+    /// bucket; empty when the family has few intervals or no buckets.
+    index: Vec<u32>,
+    /// The buckets are the top `bucket_bits` of the key.
+    bucket_bits: u32,
 }
 
 impl<K: Key> Default for Family<K> {
     fn default() -> Self {
-        Family { recs: Vec::new(), starts: vec![K::default()], slots: vec![NONE] }
+        Family { recs: Vec::new(), starts: vec![K::default()], slots: vec![NONE], index: Vec::new(), bucket_bits: 0 }
     }
 }
 
@@ -148,7 +172,8 @@ impl<K: Key> Family<K> {
     fn build(mut recs: Vec<Rec<K>>, ranks: &Ranks) -> Self {
         recs.sort_unstable();
         let (starts, slots) = sweep(&recs, ranks);
-        Family { recs, starts, slots }
+        let (index, bucket_bits) = build_index(&starts);
+        Family { recs, starts, slots, index, bucket_bits }
     }
 
     /// Drops the records of the `dropped` groups, merges in `added`, and
@@ -172,13 +197,22 @@ impl<K: Key> Family<K> {
         let recs = if added.is_empty() { kept } else { merge(&kept, &added) };
         let dirty = dirty_ranges(&removed, &added);
         let (starts, slots) = patch(self, &recs, &dirty, ranks);
-        Some(Family { recs, starts, slots })
+        let (index, bucket_bits) = build_index(&starts);
+        Some(Family { recs, starts, slots, index, bucket_bits })
     }
 
     /// The winner of the interval holding `key`.
     #[inline]
     fn lookup(&self, key: K) -> u32 {
-        let i = self.starts.partition_point(|s| *s <= key);
+        // The interval holding `key` starts in its bucket, or it is the last
+        // one before the bucket (the one just before the window).
+        let bucket = key.bucket(self.bucket_bits);
+        let (lo, hi) = match bucket.and_then(|b| Some((*self.index.get(b)?, *self.index.get(b + 1)?))) {
+            Some((lo, hi)) => (lo as usize, hi as usize),
+            None => (0, self.starts.len()),
+        };
+        let window = self.starts.get(lo..hi).unwrap_or(&[]);
+        let i = lo + window.partition_point(|s| *s <= key);
         match i.checked_sub(1).and_then(|i| self.slots.get(i)) {
             Some(&slot) => slot,
             None => NONE,
@@ -186,10 +220,30 @@ impl<K: Key> Family<K> {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.recs.capacity() * std::mem::size_of::<Rec<K>>()
+        self.index.capacity() * std::mem::size_of::<u32>()
+            + self.recs.capacity() * std::mem::size_of::<Rec<K>>()
             + self.starts.capacity() * std::mem::size_of::<K>()
             + self.slots.capacity() * std::mem::size_of::<u32>()
     }
+}
+
+/// For each bucket (and the end), how many of `starts` lie below it, and
+/// the bucket bits; empty for few intervals or a family without buckets.
+fn build_index<K: Key>(starts: &[K]) -> (Vec<u32>, u32) {
+    if starts.len() < INDEX_FROM || K::default().bucket(1).is_none() {
+        return (Vec::new(), 0);
+    }
+    let bits = (usize::BITS - (starts.len() / 4).leading_zeros()).min(MAX_BUCKET_BITS);
+    let buckets = 1usize << bits;
+    let mut index = Vec::with_capacity(buckets + 1);
+    let mut below = 0;
+    for bucket in 0..=buckets {
+        while starts.get(below).and_then(|s| s.bucket(bits)).is_some_and(|b| b < bucket) {
+            below += 1;
+        }
+        index.push(u32::try_from(below).unwrap_or(u32::MAX));
+    }
+    (index, bits)
 }
 
 /// Merges the few sorted `added` records into the many sorted `kept` ones,

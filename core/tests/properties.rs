@@ -133,6 +133,13 @@ proptest! {
     }
 
     #[test]
+    fn peer_strings_parse_as_redis_formats_them(ip in any::<IpAddr>(), pad in 0usize..8) {
+        let mut raw = ip.to_string().into_bytes();
+        raw.extend(std::iter::repeat(0).take(pad));
+        prop_assert_eq!(whitelist_core::parse_peer(&raw), Some(Addr::from(ip)));
+    }
+
+    #[test]
     fn encoding_round_trips(changes in prop::collection::vec(change(), 0..20)) {
         let w = build(changes);
         let back = decode(&encode(&w)).unwrap();
@@ -252,6 +259,48 @@ proptest! {
                 prop_assert_eq!(&got, &want, "address {}", a);
                 prop_assert_eq!(&got, &naive(&w, a), "address {}", a);
             }
+        }
+    }
+}
+
+/// IPv4 entries spread over the whole space, blocks of every size.
+fn spread_v4_entry() -> impl Strategy<Value = Entry> {
+    (any::<u32>(), prop_oneof![Just(32u8), 8u8..=32]).prop_map(|(a, len)| {
+        let masked = a & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+        parse_entry(format!("{}/{}", Ipv4Addr::from(masked), len).as_bytes()).unwrap()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Whitelists large enough for the IPv4 bucket index, changed a few
+    /// times: lookups agree with a linear scan at every entry edge, at every
+    /// bucket boundary and at random addresses.
+    #[test]
+    fn large_whitelists_agree_with_a_linear_scan(
+        groups in prop::collection::vec(prop::collection::vec(spread_v4_entry(), 100..600), 1..4),
+        later in prop::collection::vec(prop::collection::vec(spread_v4_entry(), 1..50), 0..4),
+        random in prop::collection::vec(any::<u32>(), 64),
+        boundaries in prop::collection::vec(0u32..65536, 128),
+    ) {
+        let names = ["aa", "bb", "cc", "dd"];
+        let mut w = Whitelist::default();
+        for (i, entries) in groups.into_iter().enumerate() {
+            let group = GroupName::parse(names[i].as_bytes()).unwrap();
+            w = w.plan(Change::Set { group, entries, attribute: None }, None).unwrap().next.unwrap_or(w);
+        }
+        for (i, entries) in later.into_iter().enumerate() {
+            let group = GroupName::parse(names[i % names.len()].as_bytes()).unwrap();
+            if let Some(next) = w.plan(Change::Add { group, entries }, None).unwrap().next {
+                w = next;
+            }
+        }
+        // Boundaries of 16-bit buckets are boundaries of every coarser width.
+        let buckets = boundaries.into_iter().flat_map(|b| [(b << 16).wrapping_sub(1), b << 16]).map(Addr::V4);
+        for a in edge_probes(&w).into_iter().chain(buckets).chain(random.into_iter().map(Addr::V4)) {
+            let got = w.check(a, STRICT).1.map(|(g, e)| (g.name().to_string(), e));
+            prop_assert_eq!(&got, &naive(&w, a), "address {}", a);
         }
     }
 }
