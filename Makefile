@@ -15,16 +15,15 @@ deps:
 build: deps
 	$(CARGO) build --release
 
-# Starts redis-server in the foreground with redis.conf.example and the module;
-# data goes to ./run. Stop it with Ctrl-C.
+# Starts redis-server in the foreground with redis.conf.example and the module
+# (its dump.rdb lands in this directory). Stop it with Ctrl-C.
 run: build
-	@mkdir -p run
 	@if (exec 3<>/dev/tcp/127.0.0.1/$(PORT)) 2>/dev/null; then \
 		echo "Port $(PORT) is already in use (Debian starts its own redis-server service)." >&2; \
 		echo "Stop it with 'sudo systemctl stop redis-server', or use another port: make run PORT=6380" >&2; \
 		exit 1; \
 	fi
-	redis-server redis.conf.example --port $(PORT) --dir "$(CURDIR)/run"
+	redis-server redis.conf.example --port $(PORT)
 
 # The whole gate: formatting, lints, unit and property tests, integration tests.
 test: deps
@@ -63,4 +62,4 @@ soak: deps
 
 clean:
 	$(CARGO) clean
-	rm -rf run
+	rm -rf dump.rdb appendonlydir
