@@ -50,7 +50,8 @@ bench-server: deps
 	$(CARGO) build --release --lib --example floor
 	scripts/bench-server.sh
 
-# Bounded fuzzing of entry parsing, command parsing and aux decoding.
+# Bounded fuzzing of the parsers (entries, commands, JSON documents, CLIENT
+# LIST, config lines) and the aux decoder; FUZZ_SECONDS per target (default 60).
 fuzz: deps
 	scripts/fuzz.sh
 

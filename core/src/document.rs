@@ -15,11 +15,10 @@ use serde_json::{json, Map, Value};
 
 use crate::entry::parse_entry;
 use crate::name::{Attribute, GroupName};
+use crate::shown::Shown;
 use crate::store::{GroupSpec, Whitelist};
 
-/// The largest version a document may carry: replies and INFO show it as a
-/// signed 64-bit integer.
-pub const MAX_VERSION: u64 = i64::MAX as u64;
+pub use crate::store::MAX_VERSION;
 
 /// A refused document.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,7 +60,7 @@ fn fail<T>(what: impl Into<String>) -> Result<T, DocumentError> {
 
 fn only_fields(obj: &Map<String, Value>, allowed: &[&str], context: &str) -> Result<(), DocumentError> {
     match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => fail(format!("unknown field '{}' in {context}", k.chars().take(64).collect::<String>())),
+        Some(k) => fail(format!("unknown field '{}' in {context}", Shown::new(k.as_bytes()))),
         None => Ok(()),
     }
 }

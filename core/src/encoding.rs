@@ -22,7 +22,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::entry::Entry;
 use crate::name::{Attribute, GroupName};
-use crate::store::{GroupSpec, Whitelist};
+use crate::store::{GroupSpec, Whitelist, MAX_VERSION};
 
 /// The encoding version this build writes and the newest it reads.
 pub const ENCODING_VERSION: u8 = 1;
@@ -186,6 +186,9 @@ pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
     }
     let mut r = Reader { data: body, pos: 5 };
     let version = r.u64()?;
+    if version > MAX_VERSION {
+        return Err(r.invalid(format!("version {version} is above the largest, {MAX_VERSION}")));
+    }
     let count = r.u32()? as usize;
     if count > crate::matcher::MAX_GROUPS {
         return Err(r.invalid(format!("{count} groups is more than any whitelist can hold")));

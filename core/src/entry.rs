@@ -381,10 +381,13 @@ fn parse_ipv4_fast(s: &[u8]) -> Option<u32> {
     for part in 0..4 {
         let (mut octet, start) = (0u32, i);
         while let Some(d) = s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d <= 9) {
+            if i - start == 3 {
+                return None;
+            }
             octet = octet * 10 + u32::from(d);
             i += 1;
         }
-        if i == start || i - start > 3 || octet > 255 {
+        if i == start || octet > 255 {
             return None;
         }
         value = (value << 8) | octet;

@@ -27,9 +27,10 @@ use crate::entry::{Addr, Entries, Entry};
 pub const NONE: u32 = u32::MAX;
 
 /// IPv4 intervals are indexed by the top bits of the address, about one
-/// bucket per four intervals (at most 16 bits, a 256 KiB index): a lookup
-/// searches only the few intervals of its bucket.
-const MAX_BUCKET_BITS: u32 = 16;
+/// bucket per four intervals up to 12 bits (a 16 KiB index): a lookup
+/// searches only the intervals of its bucket. More buckets would save a few
+/// steps a lookup but cost every change more to rebuild the index.
+const MAX_BUCKET_BITS: u32 = 12;
 /// Below this many intervals one binary search is as quick as the index.
 const INDEX_FROM: usize = 256;
 
@@ -236,11 +237,18 @@ fn build_index<K: Key>(starts: &[K]) -> (Vec<u32>, u32) {
     let bits = (usize::BITS - (starts.len() / 4).leading_zeros()).min(MAX_BUCKET_BITS);
     let buckets = 1usize << bits;
     let mut index = Vec::with_capacity(buckets + 1);
-    let mut below = 0;
+    // Bucket boundaries are found by galloping from the previous one: the
+    // cost grows with the buckets, not with the intervals.
+    let mut below = 0usize;
     for bucket in 0..=buckets {
-        while starts.get(below).and_then(|s| s.bucket(bits)).is_some_and(|b| b < bucket) {
-            below += 1;
+        let before_bucket = |s: &K| s.bucket(bits).is_some_and(|b| b < bucket);
+        let mut step = 1;
+        while starts.get(below + step - 1).is_some_and(before_bucket) {
+            below += step;
+            step *= 2;
         }
+        let window = starts.get(below..(below + step).min(starts.len())).unwrap_or(&[]);
+        below += window.partition_point(before_bucket);
         index.push(u32::try_from(below).unwrap_or(u32::MAX));
     }
     (index, bits)

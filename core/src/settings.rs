@@ -122,7 +122,7 @@ pub fn problem(g: &Given) -> Option<String> {
             .then_some("a whole number from 1 to 1000000"),
         _ => Some("nothing: there is no such setting"),
     }?;
-    Some(format!("invalid {} '{}': expected {accepted}", g.name, v.escape_debug()))
+    Some(format!("invalid {} '{}': expected {accepted}", g.name.escape_debug(), v.escape_debug()))
 }
 
 #[cfg(test)]

@@ -13,6 +13,10 @@ use crate::entry::{Addr, Entries, Entry};
 use crate::matcher::{GroupId, Matcher, MAX_GROUPS, NONE};
 use crate::name::{Attribute, GroupName};
 
+/// The largest version: replies, INFO and documents show it as a signed
+/// 64-bit integer. Past it the version stays there.
+pub const MAX_VERSION: u64 = i64::MAX as u64;
+
 /// One named group.
 #[derive(Clone, Debug)]
 pub struct Group {
@@ -342,6 +346,11 @@ impl Whitelist {
         (verdict, matched)
     }
 
+    /// The version after a change.
+    fn bumped(&self) -> u64 {
+        self.version.saturating_add(1).min(MAX_VERSION)
+    }
+
     fn group_by_id(&self, id: GroupId) -> Option<&Group> {
         self.groups.get(*self.ranks.get(id as usize)? as usize)
     }
@@ -469,7 +478,7 @@ impl Whitelist {
                     && new.attribute == old.attribute
                     && old.entries.iter().eq(new.entries.iter().copied())
             });
-        let version = if same { self.version.max(version) } else { self.version.saturating_add(1).max(version) };
+        let version = if same { self.version.max(version) } else { self.bumped().max(version) }.min(MAX_VERSION);
         if same && version == self.version {
             return Ok(Plan { next: None, outcome: Outcome { reply, added: 0, removed: 0 } });
         }
@@ -540,7 +549,7 @@ impl Whitelist {
             &ranks,
         );
         let entries = groups.iter().map(|g| g.entries.len()).sum();
-        Whitelist { groups, version: self.version.saturating_add(1), entries, matcher, ranks }
+        Whitelist { groups, version: self.bumped(), entries, matcher, ranks }
     }
 }
 
@@ -756,6 +765,21 @@ mod tests {
         // A replacement never lowers the version.
         let plan = next.plan(Change::Replace { groups: vec![], version: 0 }, None).unwrap();
         assert_eq!(plan.next.unwrap().version(), 3);
+    }
+
+    #[test]
+    fn the_version_stops_at_its_largest_value() {
+        let spec = |e: &str| vec![GroupSpec { name: name("aa"), attribute: Attribute::Show, entries: list(&[e]) }];
+        let w = Whitelist::default()
+            .plan(Change::Replace { groups: spec("10.0.0.1"), version: MAX_VERSION }, None)
+            .unwrap()
+            .next
+            .unwrap();
+        assert_eq!(w.version(), MAX_VERSION);
+        let (w, _) = apply(&w, Change::Add { group: name("aa"), entries: list(&["10.0.0.2"]) });
+        assert_eq!(w.version(), MAX_VERSION);
+        let plan = w.plan(Change::Replace { groups: spec("10.0.0.3"), version: u64::MAX }, None).unwrap();
+        assert_eq!(plan.next.unwrap().version(), MAX_VERSION);
     }
 
     #[test]
