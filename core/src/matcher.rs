@@ -27,10 +27,10 @@ use crate::entry::{Addr, Entries, Entry};
 pub const NONE: u32 = u32::MAX;
 
 /// IPv4 intervals are indexed by the top bits of the address, about one
-/// bucket per four intervals up to 12 bits (a 16 KiB index): a lookup
-/// searches only the intervals of its bucket. More buckets would save a few
-/// steps a lookup but cost every change more to rebuild the index.
-const MAX_BUCKET_BITS: u32 = 12;
+/// bucket per four intervals up to 14 bits (a 64 KiB index): a lookup
+/// searches only the intervals of its bucket. A change rebuilds the index
+/// from the previous one (see [`build_index`]).
+const MAX_BUCKET_BITS: u32 = 14;
 /// Below this many intervals one binary search is as quick as the index.
 const INDEX_FROM: usize = 256;
 
@@ -60,6 +60,9 @@ pub(crate) trait Key: Copy + Ord + Default {
     /// Which of `2^bits` equal slices of the space the key is in, for
     /// families that index their intervals by it.
     fn bucket(self, bits: u32) -> Option<usize>;
+    /// The first key of slice `bucket` of `2^bits`; `None` past the last one
+    /// or for families without slices.
+    fn bucket_start(bucket: usize, bits: u32) -> Option<Self>;
     /// The last address of the block that starts at `self` with prefix `len`.
     fn last(self, len: u8) -> Self;
     /// The next address; never called on `MAX`.
@@ -71,6 +74,10 @@ impl Key for u32 {
     #[inline]
     fn bucket(self, bits: u32) -> Option<usize> {
         Some(self.checked_shr(32 - bits).unwrap_or(0) as usize)
+    }
+    fn bucket_start(bucket: usize, bits: u32) -> Option<Self> {
+        let bucket = u32::try_from(bucket).ok().filter(|b| u64::from(*b) < 1u64 << bits)?;
+        Some(bucket.checked_shl(32 - bits).unwrap_or(0))
     }
     #[inline]
     fn last(self, len: u8) -> Self {
@@ -107,6 +114,9 @@ impl Key for Wide {
     /// IPv6 entries crowd into a few prefixes, where equal slices of the
     /// space would not split the intervals.
     fn bucket(self, _bits: u32) -> Option<usize> {
+        None
+    }
+    fn bucket_start(_bucket: usize, _bits: u32) -> Option<Self> {
         None
     }
     #[inline]
@@ -173,32 +183,23 @@ impl<K: Key> Family<K> {
     fn build(mut recs: Vec<Rec<K>>, ranks: &Ranks) -> Self {
         recs.sort_unstable();
         let (starts, slots) = sweep(&recs, ranks);
-        let (index, bucket_bits) = build_index(&starts);
+        let (index, bucket_bits) = build_index(&starts, None);
         Family { recs, starts, slots, index, bucket_bits }
     }
 
-    /// Drops the records of the `dropped` groups, merges in `added`, and
-    /// recomputes the intervals where records came or went (see [`patch`]);
-    /// `None` when neither touches this family.
-    fn rebuild(&self, dropped: &[bool], mut added: Vec<Rec<K>>, ranks: &Ranks) -> Option<Self> {
-        let is_dropped = |r: &Rec<K>| dropped.get(r.group() as usize).copied().unwrap_or(false);
-        let mut kept = Vec::with_capacity(self.recs.len() + added.len());
-        let mut removed = Vec::new();
-        for r in &self.recs {
-            if is_dropped(r) {
-                removed.push(*r);
-            } else {
-                kept.push(*r);
-            }
-        }
+    /// Drops the `removed` records, merges in `added`, and recomputes the
+    /// intervals where records came or went (see [`patch`]); `None` when
+    /// neither touches this family.
+    fn rebuild(&self, mut removed: Vec<Rec<K>>, mut added: Vec<Rec<K>>, ranks: &Ranks) -> Option<Self> {
         if removed.is_empty() && added.is_empty() {
             return None;
         }
+        removed.sort_unstable();
         added.sort_unstable();
-        let recs = if added.is_empty() { kept } else { merge(&kept, &added) };
+        let recs = splice(&self.recs, &removed, &added);
         let dirty = dirty_ranges(&removed, &added);
         let (starts, slots) = patch(self, &recs, &dirty, ranks);
-        let (index, bucket_bits) = build_index(&starts);
+        let (index, bucket_bits) = build_index(&starts, Some((&self.index, self.bucket_bits)));
         Some(Family { recs, starts, slots, index, bucket_bits })
     }
 
@@ -230,43 +231,81 @@ impl<K: Key> Family<K> {
 
 /// For each bucket (and the end), how many of `starts` lie below it, and
 /// the bucket bits; empty for few intervals or a family without buckets.
-fn build_index<K: Key>(starts: &[K]) -> (Vec<u32>, u32) {
+///
+/// With the index of the family before a change (same bits), each bucket's
+/// position is guessed from its old one plus the drift of the bucket before
+/// and checked with a search around the guess: a change moves few intervals,
+/// so most guesses are right at the first two comparisons.
+fn build_index<K: Key>(starts: &[K], previous: Option<(&[u32], u32)>) -> (Vec<u32>, u32) {
     if starts.len() < INDEX_FROM || K::default().bucket(1).is_none() {
         return (Vec::new(), 0);
     }
     let bits = (usize::BITS - (starts.len() / 4).leading_zeros()).min(MAX_BUCKET_BITS);
     let buckets = 1usize << bits;
+    let previous = previous.filter(|(index, old_bits)| *old_bits == bits && index.len() == buckets + 1);
     let mut index = Vec::with_capacity(buckets + 1);
-    // Bucket boundaries are found by galloping from the previous one: the
-    // cost grows with the buckets, not with the intervals.
-    let mut below = 0usize;
-    for bucket in 0..=buckets {
-        let before_bucket = |s: &K| s.bucket(bits).is_some_and(|b| b < bucket);
-        let mut step = 1;
-        while starts.get(below + step - 1).is_some_and(before_bucket) {
-            below += step;
-            step *= 2;
+    let mut at = 0usize;
+    let mut drift = 0isize;
+    for bucket in 0..buckets {
+        let Some(first) = K::bucket_start(bucket, bits) else {
+            return (Vec::new(), 0);
+        };
+        if let Some(old) = previous.and_then(|(old, _)| old.get(bucket)) {
+            at = (*old as isize + drift).clamp(at as isize, starts.len() as isize) as usize;
         }
-        let window = starts.get(below..(below + step).min(starts.len())).unwrap_or(&[]);
-        below += window.partition_point(before_bucket);
-        index.push(u32::try_from(below).unwrap_or(u32::MAX));
+        at = locate(starts, at, first);
+        if let Some(old) = previous.and_then(|(old, _)| old.get(bucket)) {
+            drift = at as isize - *old as isize;
+        }
+        index.push(u32::try_from(at).unwrap_or(u32::MAX));
     }
+    index.push(u32::try_from(starts.len()).unwrap_or(u32::MAX));
     (index, bits)
 }
 
-/// Merges the few sorted `added` records into the many sorted `kept` ones,
-/// copying the runs in between whole.
-fn merge<K: Key>(kept: &[Rec<K>], added: &[Rec<K>]) -> Vec<Rec<K>> {
-    let mut out = Vec::with_capacity(kept.len() + added.len());
-    let mut rest = kept;
-    for a in added {
-        let at = rest.partition_point(|r| r < a);
-        let (before, after) = rest.split_at(at);
-        out.extend_from_slice(before);
-        out.push(*a);
-        rest = after;
+/// How many of `starts` lie below `key`, searched outwards from `guess`.
+fn locate<K: Key>(starts: &[K], guess: usize, key: K) -> usize {
+    let (mut lo, mut hi, mut step) = (guess.min(starts.len()), guess.min(starts.len()), 1usize);
+    while lo > 0 && starts.get(lo - 1).is_some_and(|s| *s >= key) {
+        lo = lo.saturating_sub(step);
+        step *= 2;
     }
-    out.extend_from_slice(rest);
+    step = 1;
+    while starts.get(hi).is_some_and(|s| *s < key) {
+        hi = (hi + step).min(starts.len());
+        step *= 2;
+    }
+    lo + starts.get(lo..hi).map_or(0, |window| window.partition_point(|s| *s < key))
+}
+
+/// The sorted records `old` without the sorted `removed` ones (found by
+/// binary search) and with the sorted `added` ones merged in: the runs in
+/// between are copied whole.
+fn splice<K: Key>(old: &[Rec<K>], removed: &[Rec<K>], added: &[Rec<K>]) -> Vec<Rec<K>> {
+    let mut out = Vec::with_capacity((old.len() + added.len()).saturating_sub(removed.len()));
+    let mut added = added.iter().peekable();
+    let mut run_start = 0;
+    let mut copy_run = |out: &mut Vec<Rec<K>>, run: &[Rec<K>]| {
+        let mut pos = 0;
+        while let Some(a) = added.next_if(|a| run.last().is_some_and(|l| *a < l)) {
+            let at = pos + run.get(pos..).map_or(0, |rest| rest.partition_point(|r| r < a));
+            out.extend_from_slice(run.get(pos..at).unwrap_or(&[]));
+            out.push(*a);
+            pos = at;
+        }
+        out.extend_from_slice(run.get(pos..).unwrap_or(&[]));
+    };
+    for gone in removed {
+        let at = run_start + old.get(run_start..).map_or(0, |rest| rest.partition_point(|r| r < gone));
+        if old.get(at) != Some(gone) {
+            // Not there (nothing a caller should pass): nothing to drop.
+            continue;
+        }
+        copy_run(&mut out, old.get(run_start..at).unwrap_or(&[]));
+        run_start = at + 1;
+    }
+    copy_run(&mut out, old.get(run_start..).unwrap_or(&[]));
+    out.extend(added);
     out
 }
 
@@ -601,27 +640,26 @@ impl Matcher {
         Matcher { v4: Arc::new(Family::build(v4, ranks)), v6: Arc::new(Family::build(v6, ranks)) }
     }
 
-    /// The matcher after a change: the records of the `dropped` groups (ids of
-    /// the groups changed or deleted) go, `added` brings each changed or new
-    /// group's id and entries, and `ranks` gives every id's position in name
-    /// order after the change.
-    pub fn rebuild<'a, I>(&self, dropped: &[GroupId], added: I, ranks: &Ranks) -> Matcher
+    /// The matcher after a change: `removed` gives the id and the old entries
+    /// of each group changed or deleted, `added` the id and the new entries
+    /// of each group changed or created, and `ranks` every id's position in
+    /// name order after the change.
+    pub fn rebuild<'a, 'b, R, A>(&self, removed: R, added: A, ranks: &Ranks) -> Matcher
     where
-        I: IntoIterator<Item = (GroupId, &'a Entries)>,
+        R: IntoIterator<Item = (GroupId, &'a Entries)>,
+        A: IntoIterator<Item = (GroupId, &'b Entries)>,
     {
-        let mut is_dropped = vec![false; dropped.iter().map(|&d| d as usize + 1).max().unwrap_or(0)];
-        for &d in dropped {
-            if let Some(flag) = is_dropped.get_mut(d as usize) {
-                *flag = true;
-            }
+        let (mut gone4, mut gone6) = (Vec::new(), Vec::new());
+        for (id, entries) in removed {
+            records(id, entries, &mut gone4, &mut gone6);
         }
-        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        let (mut new4, mut new6) = (Vec::new(), Vec::new());
         for (id, entries) in added {
-            records(id, entries, &mut v4, &mut v6);
+            records(id, entries, &mut new4, &mut new6);
         }
         Matcher {
-            v4: self.v4.rebuild(&is_dropped, v4, ranks).map_or_else(|| Arc::clone(&self.v4), Arc::new),
-            v6: self.v6.rebuild(&is_dropped, v6, ranks).map_or_else(|| Arc::clone(&self.v6), Arc::new),
+            v4: self.v4.rebuild(gone4, new4, ranks).map_or_else(|| Arc::clone(&self.v4), Arc::new),
+            v6: self.v6.rebuild(gone6, new6, ranks).map_or_else(|| Arc::clone(&self.v6), Arc::new),
         }
     }
 
@@ -776,7 +814,7 @@ mod tests {
         let new = entries(&["10.1.2.0/24", "2001:db8::/48", "10.9.9.9"]);
         let c2 = entries(&["10.9.9.9"]);
         let ranks = [0, 2, 3, 1];
-        let rebuilt = m.rebuild(&[2], [(3, &new), (2, &c2)], &ranks);
+        let rebuilt = m.rebuild([(2, &c)], [(3, &new), (2, &c2)], &ranks);
         let fresh = Matcher::build([(0, &a), (3, &new), (1, &b), (2, &c2)], &ranks);
         for probe in
             ["10.0.0.1", "10.1.2.3", "10.1.3.3", "10.9.9.9", "2001:db8::1", "2001:db8:1::1", "2001:db9::", "11.0.0.0"]
@@ -787,7 +825,7 @@ mod tests {
         assert_eq!(found(&rebuilt, "10.9.9.9"), Some((0, "10.9.9.9".into())));
         // Deleting a leaves the new group (second by name) the winner.
         let ranks = [NONE, 1, 2, 0];
-        let dropped = rebuilt.rebuild(&[0], std::iter::empty(), &ranks);
+        let dropped = rebuilt.rebuild([(0, &a)], std::iter::empty(), &ranks);
         assert_eq!(found(&dropped, "10.0.0.1"), None);
         assert_eq!(found(&dropped, "10.1.2.3"), Some((3, "10.1.2.0/24".into())));
         assert_eq!(found(&dropped, "10.9.9.9"), Some((3, "10.9.9.9".into())));
@@ -804,7 +842,7 @@ mod tests {
         assert_eq!(found(&m, "192.0.2.1"), Some((0, "192.0.2.0/24".into())));
         // A third group, first by name, takes it over through a rebuild.
         let z = entries(&["192.0.2.0/24", "192.0.3.0/24"]);
-        let m = m.rebuild(&[], [(2, &z)], &[1, 2, 0]);
+        let m = m.rebuild(std::iter::empty(), [(2, &z)], &[1, 2, 0]);
         assert_eq!(found(&m, "192.0.2.1"), Some((2, "192.0.2.0/24".into())));
     }
 

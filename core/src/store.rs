@@ -503,8 +503,8 @@ impl Whitelist {
     /// groups; `edits` sorted by name without duplicates. The version rises by one.
     fn with_edits(&self, edits: Vec<(GroupName, Option<Content>)>) -> Whitelist {
         let mut groups = Vec::with_capacity(self.groups.len() + edits.len());
-        // Ids whose records go, and the positions of groups with new records.
-        let mut dropped = Vec::with_capacity(edits.len());
+        // Groups whose records go, and the positions of groups with new records.
+        let mut dropped: Vec<(GroupId, &Entries)> = Vec::with_capacity(edits.len());
         let mut fresh = Vec::with_capacity(edits.len());
         let mut old = self.groups.iter().peekable();
         for (name, content) in edits {
@@ -513,7 +513,7 @@ impl Whitelist {
             }
             let existing = old.next_if(|g| g.name == name);
             if let Some(g) = existing {
-                dropped.push(g.id);
+                dropped.push((g.id, &*g.entries));
             }
             if let Some((attribute, entries)) = content {
                 fresh.push(groups.len());
@@ -544,7 +544,7 @@ impl Whitelist {
             }
         }
         let matcher = self.matcher.rebuild(
-            &dropped,
+            dropped,
             fresh.iter().filter_map(|&i| groups.get(i)).map(|g| (g.id, &*g.entries)),
             &ranks,
         );
