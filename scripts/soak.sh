@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${SOAK_SECONDS:-300}
+case "$seconds" in
+    '' | *[!0-9]*) echo "SOAK_SECONDS must be a whole number of seconds, not '$seconds'" >&2; exit 2 ;;
+esac
 module="$PWD/target/release/libredis_whitelist.so"
 [ -f "$module" ] || { echo "build the module first: make soak (or cargo build --release)" >&2; exit 1; }
 

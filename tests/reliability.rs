@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -22,8 +23,19 @@ fn info_section(c: &mut Client, section: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// A numeric field of `INFO <section>`.
+fn info_number(c: &mut Client, section: &str, field: &str) -> i64 {
+    let info = info_section(c, section);
+    let value = info.get(field).unwrap_or_else(|| panic!("INFO {section} has no {field}"));
+    value.parse().unwrap_or_else(|e| panic!("INFO {section} {field}:{value}: {e}"))
+}
+
 fn export(c: &mut Client) -> Reply {
     c.call(&["WHITELIST.EXPORT"])
+}
+
+fn pong() -> Reply {
+    Reply::Status("PONG".into())
 }
 
 /// A whitelist with groups of both families, a hidden one, and a version above 1.
@@ -35,70 +47,123 @@ fn populate(c: &mut Client) {
 
 // --- Damaged persisted data -------------------------------------------------
 
-/// Where the whitelist payload starts in a file (its magic), and its length
-/// up to and including the CRC (the payload ends with a CRC-32 the decoder
-/// checks; the length comes from the encoder's layout, found by decoding).
-fn payload_at(bytes: &[u8]) -> usize {
-    bytes.windows(5).position(|w| w == b"WLST\x01").expect("the whitelist payload is in the file")
+/// Ways to damage the whitelist record of a file.
+#[derive(Clone, Copy, Debug)]
+enum Damage {
+    /// The file ends inside the record.
+    Truncated,
+    /// One address byte flipped: the entry still looks valid, only the CRC tells.
+    Flipped,
+    /// The encoding-version byte says 2 (which breaks the CRC too; the version
+    /// is checked first).
+    NewerEncoding,
 }
 
-/// Saves an RDB with the whitelist uncompressed and unchecked by Redis's own
-/// checksum, so single bytes can be damaged; returns the stopped server.
-fn saved(args: &[&str]) -> Server {
-    let mut s = Server::start(args);
+const DAMAGES: [Damage; 3] = [Damage::Truncated, Damage::Flipped, Damage::NewerEncoding];
+
+impl Damage {
+    /// `bytes` (a file holding the record `populate` wrote) damaged, and the
+    /// line the module must log when it refuses it.
+    fn apply(self, bytes: &[u8]) -> (Vec<u8>, &'static str) {
+        let at = bytes.windows(5).position(|w| w == b"WLST\x01").expect("the whitelist record is in the file");
+        // The layout of encoding version 1 (core/src/encoding.rs): a 17-byte
+        // header, then group `prod` (1 + 4 + 1 + 4 bytes), then its entries of
+        // 6 bytes each (kind, prefix, 4 address bytes) for IPv4: the second is
+        // 192.0.2.7.
+        let second = at + 17 + 10 + 6;
+        assert_eq!(&bytes[second..second + 6], &[4, 32, 192, 0, 2, 7], "the record's layout moved");
+        let mut out = bytes.to_vec();
+        match self {
+            Damage::Truncated => {
+                out.truncate(second + 3);
+                (out, "refusing the whitelist in this data: it is truncated")
+            }
+            Damage::Flipped => {
+                // 192.0.2.7 becomes 192.0.2.6.
+                out[second + 5] ^= 1;
+                (out, "refusing the whitelist in this data: checksum mismatch: the data is corrupt")
+            }
+            Damage::NewerEncoding => {
+                out[at + 4] = 2;
+                (
+                    out,
+                    "refusing the whitelist in this data: encoding version 2 is newer than this module reads (1); \
+                     upgrade the module",
+                )
+            }
+        }
+    }
+}
+
+/// Redis's own byte-level checks off, so single bytes can be damaged.
+const RAW_RDB: &[&str] = &["--rdbcompression", "no", "--rdbchecksum", "no"];
+
+/// For each damage: writes the damaged copy of `file`, and checks that the
+/// server refuses to start (the process exits) with the module's line, and
+/// never reaches "Ready to accept connections". Then restores the intact file
+/// and checks that it loads `expected`: the damage alone was the cause.
+fn refuses_each_damage(s: &mut Server, args: &[&str], file: &Path, damages: &[Damage], expected: &Reply) {
+    let intact = std::fs::read(file).expect("the saved file");
+    for &damage in damages {
+        let (bytes, line) = damage.apply(&intact);
+        std::fs::write(file, &bytes).expect("write the damaged file");
+        let log_before = s.log().len();
+        match s.try_start_again(args) {
+            Ok(started) => {
+                let served = export(&mut started.admin());
+                panic!("{damage:?}: the server started on damaged data, serving {served:?}");
+            }
+            Err(log) => assert!(log.starts_with("exited with"), "{damage:?}: the server did not exit:\n{log}"),
+        }
+        let log = s.log();
+        let this_start = &log[log_before..];
+        assert!(this_start.contains(line), "{damage:?}: {line:?} missing from\n{this_start}");
+        assert!(!this_start.contains("Ready to accept connections"), "{damage:?}:\n{this_start}");
+    }
+    std::fs::write(file, &intact).expect("restore the file");
+    let again = s.start_again(args);
+    assert_eq!(&export(&mut again.admin()), expected);
+}
+
+/// Saves an RDB of the populated whitelist and stops the server.
+fn saved_rdb() -> (Server, Reply) {
+    let mut s = Server::start(RAW_RDB);
     let mut a = s.admin();
     populate(&mut a);
+    let expected = export(&mut a);
     assert_eq!(a.call(&["SAVE"]), Reply::ok());
     s.stop(false);
-    s
+    (s, expected)
 }
 
-fn refuses_to_start(s: &mut Server, args: &[&str], expected: &str) {
-    let log = match s.try_start_again(args) {
-        Ok(_) => panic!("the server started on damaged whitelist data"),
-        Err(log) => log,
-    };
-    assert!(log.contains(expected), "{expected:?} missing from\n{log}");
+fn damaged_rdb_stops_the_server(damage: Damage) {
+    let (mut s, expected) = saved_rdb();
+    let file = s.dir.path().join("dump.rdb");
+    refuses_each_damage(&mut s, RAW_RDB, &file, &[damage], &expected);
 }
-
-const RAW_RDB: &[&str] = &["--rdbcompression", "no", "--rdbchecksum", "no"];
 
 #[test]
 fn a_truncated_whitelist_record_stops_the_server() {
-    let mut s = saved(RAW_RDB);
-    let path = s.dir.path().join("dump.rdb");
-    let bytes = std::fs::read(&path).expect("dump.rdb");
-    let at = payload_at(&bytes);
-    std::fs::write(&path, &bytes[..at + 20]).expect("write the damaged file");
-    refuses_to_start(&mut s, RAW_RDB, "refusing the whitelist in this data: it is truncated");
+    damaged_rdb_stops_the_server(Damage::Truncated);
 }
 
 #[test]
 fn a_corrupt_whitelist_record_stops_the_server() {
-    let mut s = saved(RAW_RDB);
-    let path = s.dir.path().join("dump.rdb");
-    let mut bytes = std::fs::read(&path).expect("dump.rdb");
-    let at = payload_at(&bytes);
-    // An address byte of the first entry: still a valid-looking entry, so
-    // only the checksum can tell.
-    bytes[at + 30] ^= 0x01;
-    std::fs::write(&path, &bytes).expect("write the damaged file");
-    refuses_to_start(&mut s, RAW_RDB, "refusing the whitelist in this data: checksum mismatch: the data is corrupt");
+    damaged_rdb_stops_the_server(Damage::Flipped);
 }
 
 #[test]
 fn a_whitelist_record_from_a_newer_encoding_stops_the_server() {
-    let mut s = saved(RAW_RDB);
-    let path = s.dir.path().join("dump.rdb");
-    let mut bytes = std::fs::read(&path).expect("dump.rdb");
-    let at = payload_at(&bytes);
-    bytes[at + 4] = 2;
-    std::fs::write(&path, &bytes).expect("write the damaged file");
-    refuses_to_start(
-        &mut s,
-        RAW_RDB,
-        "refusing the whitelist in this data: encoding version 2 is newer than this module reads (1); upgrade the module",
-    );
+    damaged_rdb_stops_the_server(Damage::NewerEncoding);
+}
+
+fn base_rdb(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir.join("appendonlydir"))
+        .expect("appendonlydir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".base.rdb"))
+        .expect("an RDB base file")
 }
 
 #[test]
@@ -108,6 +173,7 @@ fn damage_in_an_aof_preamble_stops_the_server_too() {
     let mut s = Server::start(&args);
     let mut a = s.admin();
     populate(&mut a);
+    let expected = export(&mut a);
     // The rewrite puts the whitelist into the base file's RDB preamble.
     assert_eq!(a.call(&["BGREWRITEAOF"]), Reply::Status("Background append only file rewriting started".into()));
     wait_for("the AOF rewrite", || {
@@ -115,22 +181,8 @@ fn damage_in_an_aof_preamble_stops_the_server_too() {
         (p["aof_rewrite_in_progress"] == "0" && p["aof_rewrite_scheduled"] == "0").then_some(())
     });
     s.stop(false);
-    let dir = s.dir.path().join("appendonlydir");
-    let base = std::fs::read_dir(&dir)
-        .expect("appendonlydir")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with(".base.rdb"))
-        .expect("an RDB base file");
-    let mut bytes = std::fs::read(&base).expect("the base file");
-    let at = payload_at(&bytes);
-    bytes[at + 4] = 9;
-    std::fs::write(&base, &bytes).expect("write the damaged file");
-    refuses_to_start(
-        &mut s,
-        &args,
-        "refusing the whitelist in this data: encoding version 9 is newer than this module reads (1); upgrade the module",
-    );
+    let base = base_rdb(s.dir.path());
+    refuses_each_damage(&mut s, &args, &base, &DAMAGES, &expected);
 }
 
 // --- Faults --------------------------------------------------------------------
@@ -140,25 +192,44 @@ fn kill_9_after_fsynced_changes_loses_none_of_them() {
     let args = ["--appendonly", "yes", "--appendfsync", "always"];
     let mut s = Server::start(&args);
     let mut a = s.admin();
+    // How many changes of each kind changed something: SET, ADD, REMOVE,
+    // DEL, IMPORT.
+    let mut effective = [0i64; 5];
     for i in 0..50u32 {
         let group = format!("g{}", i % 7);
-        let entry = format!("10.{}.{}.0/24", i / 250, i % 250);
-        let reply = match i % 5 {
-            0 => a.call(&["WHITELIST.SET", &group, &entry, "FORCE"]),
-            1 | 2 => a.call(&["WHITELIST.ADD", &group, &entry, &format!("2001:db8:{i:x}::/48")]),
-            3 => a.call(&["WHITELIST.REMOVE", &group, &entry, "FORCE"]),
-            _ => a.call(&["WHITELIST.DEL", &format!("g{}", (i + 3) % 7), "FORCE"]),
+        let other = format!("g{}", (i + 3) % 7);
+        let net = format!("10.{}.{i}.0/24", i % 3);
+        let host = format!("2001:db8:{i:x}::1");
+        let (kind, reply) = match i % 10 {
+            0 => {
+                let version = counter(&mut a, "whitelist_version");
+                let doc =
+                    format!(r#"{{"groups":[{{"name":"{group}","entries":["192.0.2.{i}","2001:db8:{i:x}::/48"]}},"#)
+                        + &format!(r#"{{"name":"sys","attribute":"hidden","entries":["198.51.100.{i}"]}}]}}"#);
+                let reply = a.call(&["WHITELIST.IMPORT", &doc, "IFVERSION", &version.to_string(), "FORCE"]);
+                assert_eq!(reply, Reply::Int(version as i64 + 1), "change {i}");
+                (4, Reply::Int(1))
+            }
+            1 | 5 => {
+                // A block no group held before: always a change.
+                let attribute = if i % 3 == 0 { "hidden" } else { "show" };
+                (0, a.call(&["WHITELIST.SET", &group, &net, &host, "ATTRIBUTE", attribute, "FORCE"]))
+            }
+            2 | 6 | 8 => (1, a.call(&["WHITELIST.ADD", &group, &format!("{net},{host}"), "203.0.113.9"])),
+            // What the ADD just before added.
+            3 | 7 => {
+                let added = format!("g{}", (i - 1) % 7);
+                (2, a.call(&["WHITELIST.REMOVE", &added, "203.0.113.9", "192.0.2.20", "FORCE"]))
+            }
+            _ => (3, a.call(&["WHITELIST.DEL", &other, "FORCE"])),
         };
-        assert!(!reply.is_error(), "change {i}: {reply:?}");
+        effective[kind] += i64::from(reply.int() > 0);
     }
-    let version = counter(&mut a, "whitelist_version");
-    let doc = r#"{"groups":[{"name":"imported","entries":["192.0.2.1","2001:db8::1"]},{"name":"g1","entries":[]}]}"#;
-    assert_eq!(
-        a.call(&["WHITELIST.IMPORT", doc, "IFVERSION", &version.to_string(), "FORCE"]),
-        Reply::Int(version as i64 + 1)
-    );
-    assert_eq!(a.call(&["WHITELIST.ADD", "g1", "10.9.9.9"]), Reply::Int(1));
+    assert!(effective.iter().all(|&n| n > 0), "every kind of change changed something: {effective:?}");
     let before = export(&mut a);
+    // One version per effective change: all 50 reached the server.
+    assert_eq!(counter(&mut a, "whitelist_version") as i64, effective.iter().sum::<i64>());
+    assert!(counter(&mut a, "whitelist_groups") >= 3, "{before:?}");
     s.kill();
     let s = s.start_again(&args);
     assert_eq!(export(&mut s.admin()), before);
@@ -169,11 +240,15 @@ fn replica_of(master: &Server, args: &[&str]) -> Server {
     let mut all = vec!["--replicaof", link.as_str()];
     all.extend_from_slice(args);
     let r = Server::start(&all);
-    let mut a = r.admin();
-    wait_for("the replica's link", || {
-        (info_section(&mut a, "replication")["master_link_status"] == "up").then_some(())
-    });
+    wait_link(&mut r.admin(), "up");
     r
+}
+
+fn wait_link(replica: &mut Client, status: &str) {
+    wait_for(&format!("master_link_status:{status}"), || {
+        (info_section(replica, "replication").get("master_link_status").map(String::as_str) == Some(status))
+            .then_some(())
+    });
 }
 
 fn wait_same_whitelist(master: &mut Client, replica: &mut Client) {
@@ -184,39 +259,79 @@ fn wait_same_whitelist(master: &mut Client, replica: &mut Client) {
 fn a_promoted_replica_enforces_the_same_whitelist() {
     let m = Server::start(&["--repl-diskless-sync-delay", "0"]);
     let mut ma = m.admin();
-    assert_eq!(ma.call(&["WHITELIST.SET", "app", "127.0.0.2,127.0.0.1"]), Reply::Int(2));
+    assert_eq!(ma.call(&["WHITELIST.SET", "app", "127.0.0.2"]), Reply::Int(1));
     let r = replica_of(&m, &["--whitelist.allow-loopback", "no"]);
     let mut ra = r.admin();
     wait_same_whitelist(&mut ma, &mut ra);
+    let mut app = r.connect_from("127.0.0.2");
+    assert_eq!(app.call(&["SET", "k", "v"]), Reply::err("READONLY You can't write against a read only replica."));
     assert_eq!(ra.call(&["REPLICAOF", "NO", "ONE"]), Reply::ok());
+    assert_eq!(info_section(&mut ra, "replication")["role"], "master");
     assert!(r.connect_from("127.0.0.2").is_served());
     assert!(r.connect_from("127.0.0.3").closed_within(Duration::from_secs(5)));
-    // Writes work on the new primary, with lock-out protection in place.
+    // Writes work on the new primary, for data and for the whitelist.
+    assert_eq!(app.call(&["SET", "k", "v"]), Reply::ok());
     assert_eq!(ra.call(&["WHITELIST.ADD", "app", "127.0.0.3"]), Reply::Int(1));
     assert!(r.connect_from("127.0.0.3").is_served());
 }
 
-#[test]
-fn a_replica_that_lost_its_link_converges_when_it_returns() {
+/// The master changes its whitelist three times while the replica's link is
+/// down; `cut` takes the link down, `restore` brings it back. Returns the
+/// master's (full syncs, partial syncs) during the outage and reconnection.
+fn converges_after_an_outage(cut: impl FnOnce(&mut Client), restore: impl FnOnce(&mut Client, u16)) -> (i64, i64) {
     let m = Server::start(&["--repl-diskless-sync-delay", "0"]);
     let mut ma = m.admin();
     populate(&mut ma);
     let r = replica_of(&m, &[]);
     let mut ra = r.admin();
     wait_same_whitelist(&mut ma, &mut ra);
-    // Cut the link and keep it cut while the master changes.
-    assert_eq!(ra.call(&["REPLICAOF", "NO", "ONE"]), Reply::ok());
+    let full = info_number(&mut ma, "stats", "sync_full");
+    let partial = info_number(&mut ma, "stats", "sync_partial_ok");
+
+    cut(&mut ra);
     assert_eq!(ma.call(&["WHITELIST.ADD", "prod", "203.0.113.9"]), Reply::Int(1));
     assert_eq!(ma.call(&["WHITELIST.DEL", "sys"]), Reply::Int(1));
-    assert_eq!(ma.call(&["WHITELIST.SET", "web", "192.0.2.0/25"]), Reply::Int(1));
+    assert_eq!(ma.call(&["WHITELIST.SET", "web", "192.0.2.0/25", "ATTRIBUTE", "hidden"]), Reply::Int(1));
+    // Still cut off after the changes.
+    thread::sleep(Duration::from_millis(300));
+    assert_ne!(info_section(&mut ra, "replication").get("master_link_status").map(String::as_str), Some("up"));
     assert_ne!(export(&mut ma), export(&mut ra));
-    let port = m.port.to_string();
-    assert_eq!(ra.call(&["REPLICAOF", "127.0.0.1", &port]), Reply::ok());
+
+    restore(&mut ra, m.port);
     wait_same_whitelist(&mut ma, &mut ra);
     assert_eq!(counter(&mut ra, "whitelist_version"), counter(&mut ma, "whitelist_version"));
+    wait_link(&mut ra, "up");
     // And the stream goes on.
     assert_eq!(ma.call(&["WHITELIST.REMOVE", "web", "192.0.2.0/25", "FORCE"]), Reply::Int(1));
     wait_same_whitelist(&mut ma, &mut ra);
+    (info_number(&mut ma, "stats", "sync_full") - full, info_number(&mut ma, "stats", "sync_partial_ok") - partial)
+}
+
+#[test]
+fn a_detached_replica_that_diverged_converges_by_a_full_sync() {
+    let (full, partial) = converges_after_an_outage(
+        |r| {
+            assert_eq!(r.call(&["REPLICAOF", "NO", "ONE"]), Reply::ok());
+            // Its own change must not survive: loading replaces, never merges.
+            assert_eq!(r.call(&["WHITELIST.SET", "local", "192.0.2.200"]), Reply::Int(1));
+        },
+        |r, port| assert_eq!(r.call(&["REPLICAOF", "127.0.0.1", &port.to_string()]), Reply::ok()),
+    );
+    assert_eq!((full, partial), (1, 0));
+}
+
+#[test]
+fn a_replica_whose_link_dropped_catches_up_from_the_backlog() {
+    // A wrong masterauth keeps the link down: the master has no password, so
+    // the replica's AUTH fails on every reconnection attempt.
+    let (full, partial) = converges_after_an_outage(
+        |r| {
+            assert_eq!(r.call(&["CONFIG", "SET", "masterauth", "wrong"]), Reply::ok());
+            assert_eq!(r.call(&["CLIENT", "KILL", "TYPE", "master"]), Reply::Int(1));
+        },
+        |r, _| assert_eq!(r.call(&["CONFIG", "SET", "masterauth", ""]), Reply::ok()),
+    );
+    assert_eq!((full, partial), (0, 1));
 }
 
 // --- Load ------------------------------------------------------------------------
@@ -227,20 +342,28 @@ struct Figures {
     allowed_errors: AtomicU64,
     denied_connections: AtomicU64,
     denied_not_closed: AtomicU64,
+    connect_failures: AtomicU64,
     rule_changes: AtomicU64,
+}
+
+fn load(n: &AtomicU64) -> u64 {
+    n.load(Ordering::Relaxed)
 }
 
 /// Allowed clients at work while denied connections flood in and the rules
 /// change every 50 ms, for `SOAK_SECONDS` (10 by default).
 #[test]
 fn soak_allowed_clients_keep_working_through_floods_and_rule_changes() {
-    let seconds: u64 = std::env::var("SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let seconds: u64 = match std::env::var("SOAK_SECONDS") {
+        Ok(s) => s.parse().unwrap_or_else(|e| panic!("SOAK_SECONDS={s:?}: {e}")),
+        Err(_) => 10,
+    };
     let s = Server::start(&["--whitelist.allow-loopback", "no", "--maxclients", "2000"]);
     let mut admin = s.admin();
     assert_eq!(admin.call(&["WHITELIST.SET", "stable", "127.0.0.2"]), Reply::Int(1));
     assert_eq!(admin.call(&["WHITELIST.SET", "churn", "10.0.0.1"]), Reply::Int(1));
-    let baseline_clients: u64 = info_section(&mut admin, "clients")["connected_clients"].parse().expect("a number");
-    let memory_before: i64 = info_section(&mut admin, "memory")["used_memory"].parse().expect("a number");
+    let baseline_clients = info_number(&mut admin, "clients", "connected_clients");
+    let memory_before = info_number(&mut admin, "memory", "used_memory");
     let denied_before = counter(&mut admin, "whitelist_connections_denied");
 
     let figures = Arc::new(Figures::default());
@@ -255,8 +378,9 @@ fn soak_allowed_clients_keep_working_through_floods_and_rule_changes() {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let key = format!("k{w}:{}", i % 100);
-                let ok = c.try_call(&["SET", &key, "v"]).ok() == Some(Reply::ok())
-                    && c.try_call(&["GET", &key]).ok() == Some(Reply::bulk("v"));
+                let value = i.to_string();
+                let ok = c.try_call(&["SET", &key, &value]).ok() == Some(Reply::ok())
+                    && c.try_call(&["GET", &key]).ok() == Some(Reply::bulk(&value));
                 figures.allowed_commands.fetch_add(2, Ordering::Relaxed);
                 if !ok {
                     figures.allowed_errors.fetch_add(1, Ordering::Relaxed);
@@ -272,14 +396,22 @@ fn soak_allowed_clients_keep_working_through_floods_and_rule_changes() {
         workers.push(thread::spawn(move || {
             let mut n = 0u32;
             while !stop.load(Ordering::Relaxed) {
+                // 127.0.0.3 to 127.0.0.60.
                 let source = format!("127.0.0.{}", 3 + (n * 2 + f) % 58);
-                if let Ok(mut c) = server.try_connect_from(&source) {
-                    // Sent at once: a denied client must never run it.
-                    let _ = c.send(&[b"SET", format!("denied:{f}:{n}").as_bytes(), b"x"]);
-                    if !c.closed_within(Duration::from_secs(5)) {
-                        figures.denied_not_closed.fetch_add(1, Ordering::Relaxed);
+                match server.try_connect_from(&source) {
+                    Ok(mut c) => {
+                        // Sent at once: a denied client must never run it. The
+                        // server may already have closed the socket.
+                        let _ = c.send(&[b"SET", format!("denied:{f}:{n}").as_bytes(), b"x"]);
+                        // Panics if the server replied instead of closing.
+                        if !c.closed_within(Duration::from_secs(5)) {
+                            figures.denied_not_closed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        figures.denied_connections.fetch_add(1, Ordering::Relaxed);
                     }
-                    figures.denied_connections.fetch_add(1, Ordering::Relaxed);
+                    Err(_) => {
+                        figures.connect_failures.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 n += 1;
             }
@@ -291,10 +423,17 @@ fn soak_allowed_clients_keep_working_through_floods_and_rule_changes() {
             let mut c = server.admin();
             let mut n = 0u32;
             while !stop.load(Ordering::Relaxed) {
+                // Groups the allowed clients do not depend on: a replaced
+                // group, and one added to and deleted.
                 let entries: Vec<String> = (0..20).map(|i| format!("10.{}.{}.0/24", n % 200, i)).collect();
-                let reply = c.call(&["WHITELIST.SET", "churn", &entries.join(","), "FORCE"]);
-                assert_eq!(reply, Reply::Int(20));
-                figures.rule_changes.fetch_add(1, Ordering::Relaxed);
+                assert_eq!(c.call(&["WHITELIST.SET", "churn", &entries.join(","), "FORCE"]), Reply::Int(20));
+                let reply = if n % 2 == 0 {
+                    c.call(&["WHITELIST.ADD", "flap", "2001:db8::/48", &format!("192.0.2.{}", n % 250)])
+                } else {
+                    c.call(&["WHITELIST.DEL", "flap", "FORCE"])
+                };
+                assert_eq!(reply, Reply::Int(if n % 2 == 0 { 2 } else { 1 }));
+                figures.rule_changes.fetch_add(2, Ordering::Relaxed);
                 n += 1;
                 thread::sleep(Duration::from_millis(50));
             }
@@ -311,199 +450,373 @@ fn soak_allowed_clients_keep_working_through_floods_and_rule_changes() {
     let s = &*server;
     let mut admin = s.admin();
     let f = &*figures;
-    let denied = f.denied_connections.load(Ordering::Relaxed);
+    let denied = load(&f.denied_connections);
     // No denied client ran its command.
     let leaked = admin.call(&["KEYS", "denied:*"]);
+    // The admin connection of before, and this one.
     wait_for("the clients to be freed", || {
-        (info_section(&mut admin, "clients")["connected_clients"].parse::<u64>().ok() == Some(baseline_clients + 1))
-            .then_some(())
+        (info_number(&mut admin, "clients", "connected_clients") == baseline_clients + 1).then_some(())
     });
-    let memory_after: i64 = info_section(&mut admin, "memory")["used_memory"].parse().expect("a number");
-    let info = info_of(&mut admin);
-    eprintln!(
-        "soak {seconds} s: {} commands by allowed clients, {} errors; {} denied connections ({} not closed), \
-         {} commands run by denied clients; {} rule changes; used_memory {} -> {} ({:+} bytes); \
-         clients left behind: {}; whitelist_connections_denied {} -> {}",
-        f.allowed_commands.load(Ordering::Relaxed),
-        f.allowed_errors.load(Ordering::Relaxed),
+    let clients_left = info_number(&mut admin, "clients", "connected_clients") - baseline_clients - 1;
+    let memory_after = info_number(&mut admin, "memory", "used_memory");
+    let denied_counted = counter(&mut admin, "whitelist_connections_denied") - denied_before;
+    println!(
+        "soak {seconds} s: {} commands by allowed clients, {} errors; {} denied connections ({} not closed, \
+         {} connect failures), {} commands run by denied clients; {} rule changes; used_memory {} -> {} \
+         ({:+} bytes); clients left behind: {}; whitelist_connections_denied +{}",
+        load(&f.allowed_commands),
+        load(&f.allowed_errors),
         denied,
-        f.denied_not_closed.load(Ordering::Relaxed),
+        load(&f.denied_not_closed),
+        load(&f.connect_failures),
         match &leaked {
-            Reply::Array(keys) => keys.len(),
-            _ => usize::MAX,
+            Reply::Array(keys) => keys.len().to_string(),
+            other => format!("{other:?}"),
         },
-        f.rule_changes.load(Ordering::Relaxed),
+        load(&f.rule_changes),
         memory_before,
         memory_after,
         memory_after - memory_before,
-        info_section(&mut admin, "clients")["connected_clients"].parse::<u64>().unwrap_or(0) - baseline_clients - 1,
-        denied_before,
-        info["whitelist_connections_denied"],
+        clients_left,
+        denied_counted,
     );
-    assert_eq!(f.allowed_errors.load(Ordering::Relaxed), 0);
-    assert!(f.allowed_commands.load(Ordering::Relaxed) > 0);
-    assert_eq!(f.denied_not_closed.load(Ordering::Relaxed), 0);
-    assert!(denied > 0);
+    assert_eq!(load(&f.allowed_errors), 0);
+    assert!(load(&f.allowed_commands) > 1000);
+    assert_eq!(load(&f.denied_not_closed), 0);
+    assert!(denied > 1000);
     assert_eq!(leaked, Reply::Array(vec![]));
-    assert_eq!(counter(&mut admin, "whitelist_connections_denied"), denied_before + denied);
-    assert!(f.rule_changes.load(Ordering::Relaxed) > 0);
-    // 200 keys and a churned group: a megabyte covers them; a leak per
-    // connection would not fit.
+    assert_eq!(denied_counted, denied);
+    assert!(load(&f.rule_changes) >= seconds * 10);
+    // 200 keys and the churned groups: a megabyte covers them; a leak per
+    // connection or per change would not fit.
     assert!(memory_after - memory_before < 1 << 20, "used_memory grew by {} bytes", memory_after - memory_before);
-    assert_eq!(admin.call(&["PING"]), Reply::Status("PONG".into()));
+    assert_eq!(admin.call(&["PING"]), pong());
 }
 
 // --- Bad input -----------------------------------------------------------------------
 
+const NAME_RULE: &str = "2-32 characters of a-z, 0-9, _; starts with a letter, ends with a letter or digit";
+
+fn bad_name(shown: &str) -> Reply {
+    Reply::Error(format!("ERR invalid group name '{shown}': {NAME_RULE}"))
+}
+
+fn bad_entry(shown: &str) -> Reply {
+    Reply::Error(format!("ERR invalid whitelist entry '{shown}': not an IP address or CIDR block"))
+}
+
+fn arity(command: &str) -> Reply {
+    Reply::Error(format!("ERR wrong number of arguments for '{command}' command"))
+}
+
+fn syntax(what: &str) -> Reply {
+    Reply::Error(format!("ERR syntax error: {what}"))
+}
+
+/// `n` distinct valid IPv4 addresses.
+fn addresses(n: u32) -> Vec<String> {
+    (0..n).map(|i| format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255)).collect()
+}
+
+/// `CONFIG GET whitelist.*`, sorted.
+fn configs(c: &mut Client) -> Vec<(String, String)> {
+    let reply = c.call(&["CONFIG", "GET", "whitelist.*"]);
+    let Reply::Array(items) = reply else { panic!("CONFIG GET: {reply:?}") };
+    let mut pairs: Vec<(String, String)> = items.chunks(2).map(|p| (p[0].text(), p[1].text())).collect();
+    pairs.sort();
+    assert_eq!(pairs.len(), 5, "{pairs:?}");
+    pairs
+}
+
 #[test]
-fn hostile_arguments_get_clear_errors_and_change_nothing() {
+fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
     let s = Server::start(&[]);
     let mut a = s.admin();
     populate(&mut a);
     let before = export(&mut a);
     let version = counter(&mut a, "whitelist_version");
+    let memory_before = info_number(&mut a, "memory", "used_memory");
 
-    let rule = "2-32 characters of a-z, 0-9, _; starts with a letter, ends with a letter or digit";
     let mega = vec![b'1'; 1 << 20];
     let mega_shown = "1".repeat(64) + "...";
-    let many: String =
-        (0..100_000u32).map(|i| format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255)).collect::<Vec<_>>().join(",");
-    let cases: Vec<(Vec<&[u8]>, String)> = vec![
-        // NUL and non-UTF-8 bytes in group names, for every command taking one.
-        (vec![b"WHITELIST.SET", b"pr\0od", b"10.0.0.1"], format!("ERR invalid group name 'pr\\x00od': {rule}")),
-        (vec![b"WHITELIST.ADD", b"pr\xffod", b"10.0.0.1"], format!("ERR invalid group name 'pr\\xffod': {rule}")),
+    let many_list = addresses(100_000);
+    let many = many_list.join(",");
+    let many_args: Vec<&[u8]> = many_list.iter().map(|s| s.as_bytes()).collect();
+    let many_shown = &many[..64];
+    let limit = |g: &str| {
+        Reply::Error(format!(
+            "ERR group '{g}' would hold 100000 entries, the limit is 1000 (whitelist.max-entries-per-group)"
+        ))
+    };
+    let big_doc = format!(r#"{{"groups":[{{"name":"bulk","entries":["{}"]}}]}}"#, many_list.join(r#"",""#));
+    let with = |head: &[&'static [u8]], tail: &[&[u8]]| -> Vec<Vec<u8>> {
+        head.iter().map(|h| h.to_vec()).chain(tail.iter().map(|t| t.to_vec())).collect()
+    };
+
+    let cases: Vec<(Vec<Vec<u8>>, Reply)> = vec![
+        // WHITELIST.SET
+        (with(&[b"WHITELIST.SET", b"pr\0od"], &[b"10.0.0.1"]), bad_name("pr\\x00od")),
+        (with(&[b"WHITELIST.SET", b"prod"], &[b"10.0.0.1\0"]), bad_entry("10.0.0.1\\x00")),
+        (with(&[b"WHITELIST.SET", b"prod"], &[&mega]), bad_entry(&mega_shown)),
         (
-            vec![b"WHITELIST.REMOVE", b"\xc3\xa9t\xc3\xa9", b"10.0.0.1"],
-            format!("ERR invalid group name '\\xc3\\xa9t\\xc3\\xa9': {rule}"),
-        ),
-        (vec![b"WHITELIST.DEL", b"prod", b"\0"], format!("ERR invalid group name '\\x00': {rule}")),
-        (vec![b"WHITELIST.GET", b"prod\n"], format!("ERR invalid group name 'prod\\x0a': {rule}")),
-        (vec![b"WHITELIST.LOADCLIENTS", b"\r\nprod"], format!("ERR invalid group name '\\x0d\\x0aprod': {rule}")),
-        // ... and in entries and addresses.
-        (
-            vec![b"WHITELIST.SET", b"prod", b"10.0.0.1\0"],
-            "ERR invalid whitelist entry '10.0.0.1\\x00': not an IP address or CIDR block".into(),
-        ),
-        (
-            vec![b"WHITELIST.ADD", b"prod", b"10.0.0.1,10.0.0.\xff"],
-            "ERR invalid whitelist entry '10.0.0.\\xff': not an IP address or CIDR block".into(),
-        ),
-        (
-            vec![b"WHITELIST.REMOVE", b"prod", b"\x00"],
-            "ERR invalid whitelist entry '\\x00': not an IP address or CIDR block".into(),
-        ),
-        (vec![b"WHITELIST.CHECK", b"10.0.0.1\0"], "ERR invalid address '10.0.0.1\\x00': not an IP address".into()),
-        (vec![b"WHITELIST.CHECK", b"::1%\xff"], "ERR invalid address '::1%\\xff': zone ids are not allowed".into()),
-        (
-            vec![b"WHITELIST.LIST", b"all\0"],
-            "ERR syntax error: unexpected argument 'all\\x00': WHITELIST.LIST takes only ALL".into(),
+            with(&[b"WHITELIST.SET", b"prod", b"10.0.0.1", b"ATTRIBUTE"], &[&mega]),
+            syntax("ATTRIBUTE must be followed by show or hidden"),
         ),
         (
-            vec![b"WHITELIST.IMPORT", b"{\"groups\":[{\"name\":\"pr\\u0000od\",\"entries\":[]}]}"],
-            format!("ERR invalid whitelist document: invalid group name 'pr\\x00od': {rule}"),
+            with(&[b"WHITELIST.SET", b"prod", b"10.0.0.1", b"ATTRIBUTE", b"hidd\xc3\xa9n"], &[]),
+            syntax("ATTRIBUTE must be followed by show or hidden"),
+        ),
+        (with(&[b"WHITELIST.SET", b"prod"], &[many.as_bytes()]), limit("prod")),
+        (with(&[b"WHITELIST.SET", b"prod"], &many_args), limit("prod")),
+        (
+            with(&[b"WHITELIST.SET", b"prod", b"10.0.0.1", b"FORCE", b"NOW"], &[]),
+            syntax("unexpected argument 'NOW': entries come before ATTRIBUTE and FORCE"),
         ),
         (
-            vec![b"WHITELIST.IMPORT", b"\xff\xfe"],
-            "ERR invalid whitelist document: expected value at line 1 column 1".into(),
+            with(&[b"WHITELIST.SET", b"prod", b"10.0.0.1", b"attribute", b"show", b"ATTRIBUTE", b"show"], &[]),
+            syntax("ATTRIBUTE given twice"),
         ),
-        // A megabyte argument, in every position that takes text.
+        (with(&[b"WHITELIST.SET", b"prod"], &[]), arity("whitelist.set")),
+        // WHITELIST.ADD
+        (with(&[b"WHITELIST.ADD", b"pr\xffod"], &[b"10.0.0.1"]), bad_name("pr\\xffod")),
+        (with(&[b"WHITELIST.ADD", b"prod"], &[b"10.0.0.1,10.0.0.\xff"]), bad_entry("10.0.0.\\xff")),
+        (with(&[b"WHITELIST.ADD"], &[&mega, b"10.0.0.1"]), bad_name(&mega_shown)),
+        (with(&[b"WHITELIST.ADD", b"bulk"], &[many.as_bytes()]), limit("bulk")),
+        (with(&[b"WHITELIST.ADD", b"prod", b"10.0.0.1", b"force", b"FORCE"], &[]), syntax("FORCE given twice")),
         (
-            vec![b"WHITELIST.SET", b"prod", &mega],
-            format!("ERR invalid whitelist entry '{mega_shown}': not an IP address or CIDR block"),
+            with(&[b"WHITELIST.ADD", b"prod", b"10.0.0.1", b"ATTRIBUTE", b"hidden"], &[]),
+            syntax("ATTRIBUTE is only valid for WHITELIST.SET, not WHITELIST.ADD"),
         ),
-        (vec![b"WHITELIST.ADD", &mega, b"10.0.0.1"], format!("ERR invalid group name '{mega_shown}': {rule}")),
-        (vec![b"WHITELIST.CHECK", &mega], format!("ERR invalid address '{mega_shown}': not an IP address")),
+        (with(&[b"WHITELIST.ADD"], &[]), arity("whitelist.add")),
+        // WHITELIST.REMOVE
+        (with(&[b"WHITELIST.REMOVE", b"\xc3\xa9t\xc3\xa9", b"10.0.0.1"], &[]), bad_name("\\xc3\\xa9t\\xc3\\xa9")),
+        (with(&[b"WHITELIST.REMOVE", b"prod", b"\x00"], &[]), bad_entry("\\x00")),
+        (with(&[b"WHITELIST.REMOVE", b"prod"], &[&mega]), bad_entry(&mega_shown)),
+        // 100,000 valid entries the group does not hold: nothing to remove,
+        // no error, and the version stays.
+        (with(&[b"WHITELIST.REMOVE", b"prod"], &[many.as_bytes()]), Reply::Int(0)),
         (
-            vec![b"WHITELIST.IMPORT", &mega],
-            "ERR invalid whitelist document: number out of range at line 1 column 1048576".into(),
+            with(&[b"WHITELIST.REMOVE", b"prod", b"FORCE"], &[]),
+            syntax("WHITELIST.REMOVE needs at least one entry before its options"),
+        ),
+        (with(&[b"WHITELIST.REMOVE", b"prod", b"10.0.0.0/8", b"FORCE", b"FORCE"], &[]), syntax("FORCE given twice")),
+        // WHITELIST.DEL
+        (with(&[b"WHITELIST.DEL", b"prod", b"\0"], &[]), bad_name("\\x00")),
+        (with(&[b"WHITELIST.DEL", b"prod", b"sys\xfe"], &[]), bad_name("sys\\xfe")),
+        (with(&[b"WHITELIST.DEL", b"prod"], &[&mega]), bad_name(&mega_shown)),
+        (with(&[b"WHITELIST.DEL", b"FORCE", b"prod"], &[]), syntax("FORCE must be the last argument")),
+        (with(&[b"WHITELIST.DEL", b"prod", b"FORCE", b"force"], &[]), syntax("FORCE given twice")),
+        (with(&[b"WHITELIST.DEL", b"FORCE"], &[]), syntax("WHITELIST.DEL needs at least one group")),
+        (with(&[b"WHITELIST.DEL"], &[]), arity("whitelist.del")),
+        // WHITELIST.GET
+        (with(&[b"WHITELIST.GET", b"prod\n"], &[]), bad_name("prod\\x0a")),
+        (with(&[b"WHITELIST.GET", b"pr\0d"], &[]), bad_name("pr\\x00d")),
+        (with(&[b"WHITELIST.GET"], &[&mega]), bad_name(&mega_shown)),
+        (with(&[b"WHITELIST.GET", b"prod", b"prod"], &[]), arity("whitelist.get")),
+        // WHITELIST.LIST
+        (with(&[b"WHITELIST.LIST", b"all\0"], &[]), syntax("unexpected argument 'all\\x00': WHITELIST.LIST takes only ALL")),
+        (
+            with(&[b"WHITELIST.LIST"], &[&mega]),
+            syntax(&format!("unexpected argument '{mega_shown}': WHITELIST.LIST takes only ALL")),
+        ),
+        (with(&[b"WHITELIST.LIST", b"ALL", b"ALL"], &[]), arity("whitelist.list")),
+        // WHITELIST.CHECK
+        (
+            with(&[b"WHITELIST.CHECK", b"10.0.0.1\0"], &[]),
+            Reply::err("ERR invalid address '10.0.0.1\\x00': not an IP address"),
         ),
         (
-            vec![b"WHITELIST.SET", b"prod", b"10.0.0.1", b"ATTRIBUTE", &mega],
-            "ERR syntax error: ATTRIBUTE must be followed by show or hidden".into(),
+            with(&[b"WHITELIST.CHECK", b"::1%\xff"], &[]),
+            Reply::err("ERR invalid address '::1%\\xff': zone ids are not allowed"),
         ),
         (
-            vec![b"WHITELIST.IMPORT", b"{\"groups\":[]}", b"IFVERSION", &mega],
-            "ERR syntax error: IFVERSION must be followed by a version from 0 to 9223372036854775807".into(),
-        ),
-        // 100,000 valid items in one argument.
-        (
-            vec![b"WHITELIST.SET", b"prod", many.as_bytes()],
-            "ERR group 'prod' would hold 100000 entries, the limit is 1000 (whitelist.max-entries-per-group)".into(),
+            with(&[b"WHITELIST.CHECK"], &[&mega]),
+            Reply::Error(format!("ERR invalid address '{mega_shown}': not an IP address")),
         ),
         (
-            vec![b"WHITELIST.ADD", b"bulk", many.as_bytes()],
-            "ERR group 'bulk' would hold 100000 entries, the limit is 1000 (whitelist.max-entries-per-group)".into(),
+            with(&[b"WHITELIST.CHECK"], &[many.as_bytes()]),
+            Reply::Error(format!("ERR invalid address '{many_shown}...': not an IP address")),
         ),
-        // Unknown and repeated keywords, wrong arity, for every command.
+        (with(&[b"WHITELIST.CHECK"], &[]), arity("whitelist.check")),
+        (with(&[b"WHITELIST.CHECK", b"10.0.0.1", b"10.0.0.2"], &[]), arity("whitelist.check")),
+        // WHITELIST.LOADCLIENTS
+        (with(&[b"WHITELIST.LOADCLIENTS", b"\r\nprod"], &[]), bad_name("\\x0d\\x0aprod")),
+        (with(&[b"WHITELIST.LOADCLIENTS"], &[&mega]), bad_name(&mega_shown)),
         (
-            vec![b"WHITELIST.SET", b"prod", b"10.0.0.1", b"FORCE", b"NOW"],
-            "ERR syntax error: unexpected argument 'NOW': entries come before ATTRIBUTE and FORCE".into(),
+            with(&[b"WHITELIST.LOADCLIENTS", b"prod", b"F\xd0\x9eRCE"], &[]),
+            syntax("unexpected argument 'F\\xd0\\x9eRCE': only FORCE may follow the group"),
+        ),
+        (with(&[b"WHITELIST.LOADCLIENTS", b"prod", b"FORCE", b"FORCE"], &[]), arity("whitelist.loadclients")),
+        (with(&[b"WHITELIST.LOADCLIENTS"], &[]), arity("whitelist.loadclients")),
+        // WHITELIST.HELP and WHITELIST.EXPORT take nothing.
+        (with(&[b"WHITELIST.HELP", b"\0"], &[]), arity("whitelist.help")),
+        (with(&[b"WHITELIST.HELP"], &[&mega]), arity("whitelist.help")),
+        (with(&[b"WHITELIST.EXPORT", b"\xff"], &[]), arity("whitelist.export")),
+        (with(&[b"WHITELIST.EXPORT"], &[&mega]), arity("whitelist.export")),
+        // WHITELIST.IMPORT
+        (
+            with(&[b"WHITELIST.IMPORT", b"{\"groups\":[{\"name\":\"pr\\u0000od\",\"entries\":[]}]}"], &[]),
+            Reply::Error(format!("ERR invalid whitelist document: invalid group name 'pr\\x00od': {NAME_RULE}")),
         ),
         (
-            vec![b"WHITELIST.ADD", b"prod", b"10.0.0.1", b"force", b"FORCE"],
-            "ERR syntax error: FORCE given twice".into(),
+            with(&[b"WHITELIST.IMPORT", b"{\"groups\":[{\"name\":\"prod\",\"entries\":[\"10.0.0.1\\u0000\"]}]}"], &[]),
+            Reply::err(
+                "ERR invalid whitelist document: group 'prod': invalid whitelist entry '10.0.0.1\\x00': not an IP address or CIDR \
+                 block",
+            ),
         ),
         (
-            vec![b"WHITELIST.REMOVE", b"prod", b"FORCE"],
-            "ERR syntax error: WHITELIST.REMOVE needs at least one entry before its options".into(),
+            with(&[b"WHITELIST.IMPORT", b"\xff\xfe"], &[]),
+            Reply::err("ERR invalid whitelist document: expected value at line 1 column 1"),
         ),
-        (vec![b"WHITELIST.DEL", b"FORCE", b"prod"], "ERR syntax error: FORCE must be the last argument".into()),
         (
-            vec![b"WHITELIST.LOADCLIENTS", b"prod", b"FORCE", b"FORCE"],
-            "ERR wrong number of arguments for 'whitelist.loadclients' command".into(),
+            with(&[b"WHITELIST.IMPORT"], &[&mega]),
+            Reply::err("ERR invalid whitelist document: number out of range at line 1 column 1048576"),
         ),
-        (vec![b"WHITELIST.GET", b"prod", b"prod"], "ERR wrong number of arguments for 'whitelist.get' command".into()),
-        (vec![b"WHITELIST.CHECK"], "ERR wrong number of arguments for 'whitelist.check' command".into()),
-        (vec![b"WHITELIST.HELP", b"me"], "ERR wrong number of arguments for 'whitelist.help' command".into()),
-        (vec![b"WHITELIST.EXPORT", b"all"], "ERR wrong number of arguments for 'whitelist.export' command".into()),
-        (vec![b"WHITELIST.IMPORT"], "ERR wrong number of arguments for 'whitelist.import' command".into()),
+        (with(&[b"WHITELIST.IMPORT"], &[big_doc.as_bytes()]), limit("bulk")),
+        (
+            with(&[b"WHITELIST.IMPORT", b"{\"groups\":[]}", b"IFVERSION"], &[&mega]),
+            syntax("IFVERSION must be followed by a version from 0 to 9223372036854775807"),
+        ),
+        (with(&[b"WHITELIST.IMPORT", b"{\"groups\":[]}", b"FORCE", b"force"], &[]), syntax("FORCE given twice")),
+        (
+            with(&[b"WHITELIST.IMPORT", b"{\"groups\":[]}", b"IFVERSION", b"3", b"IFVERSION", b"3"], &[]),
+            arity("whitelist.import"),
+        ),
+        (
+            with(&[b"WHITELIST.IMPORT", b"{\"groups\":[]}", b"NOW"], &[]),
+            syntax("unexpected argument 'NOW': expected IFVERSION or FORCE"),
+        ),
+        (with(&[b"WHITELIST.IMPORT"], &[]), arity("whitelist.import")),
     ];
+    let mut seen = std::collections::BTreeSet::new();
     for (args, expected) in &cases {
-        let reply = a.call_bytes(args);
-        let name = String::from_utf8_lossy(args[0]);
-        assert_eq!(
-            reply,
-            Reply::Error(expected.clone()),
-            "{name} with {} bytes of arguments",
-            args.iter().map(|x| x.len()).sum::<usize>()
-        );
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let name = String::from_utf8_lossy(args[0]).into_owned();
+        let reply = a.call_bytes(&args);
+        let size: usize = args.iter().map(|x| x.len()).sum();
+        assert_eq!(&reply, expected, "{name} with {} arguments, {size} bytes", args.len());
         assert_eq!(export(&mut a), before, "{name} changed the whitelist");
-        assert_eq!(counter(&mut a, "whitelist_version"), version);
-        assert_eq!(a.call(&["PING"]), Reply::Status("PONG".into()));
+        assert_eq!(counter(&mut a, "whitelist_version"), version, "{name}");
+        assert_eq!(a.call(&["PING"]), pong());
+        seen.insert(name);
     }
-    // Invalid config values: Redis's errors, and nothing changes.
-    for (name, value, reason) in [
-        ("whitelist.mode", "\0", "argument(s) must be one of the following: enforce, monitor, off"),
-        ("whitelist.allow-loopback", "maybe", "argument must be 'yes' or 'no'"),
-        ("whitelist.max-groups", "99999999999999999999", "argument couldn't be parsed into an integer"),
-        ("whitelist.max-entries-per-group", "-1", "argument must be between 1 and 1000000 inclusive"),
+    let help = a.call(&["WHITELIST.HELP"]);
+    let Reply::Array(lines) = help else { panic!("HELP: {help:?}") };
+    let listed: std::collections::BTreeSet<String> = lines
+        .iter()
+        .filter_map(|l| l.text().split(' ').next().filter(|c| c.starts_with("WHITELIST.")).map(str::to_string))
+        .collect();
+    assert_eq!(listed, seen, "every command of HELP goes through the table");
+    assert_eq!(seen.len(), 11);
+
+    // Invalid config values: Redis's errors, and nothing changes, not even
+    // the valid half of a multi-parameter CONFIG SET.
+    let config_before = configs(&mut a);
+    let mega_text = "1".repeat(1 << 20);
+    for (args, reason) in [
+        (
+            vec!["whitelist.mode", "\0"],
+            "(possibly related to argument 'whitelist.mode') - argument(s) must be one of the following: enforce, monitor, off",
+        ),
+        (
+            vec!["whitelist.mode", &mega_text],
+            "(possibly related to argument 'whitelist.mode') - argument(s) must be one of the following: enforce, monitor, off",
+        ),
+        (
+            vec!["whitelist.allow-loopback", "maybe"],
+            "(possibly related to argument 'whitelist.allow-loopback') - argument must be 'yes' or 'no'",
+        ),
+        (
+            vec!["whitelist.allow-unixsocket", "n\u{f6}"],
+            "(possibly related to argument 'whitelist.allow-unixsocket') - argument must be 'yes' or 'no'",
+        ),
+        (
+            vec!["whitelist.max-groups", "99999999999999999999"],
+            "(possibly related to argument 'whitelist.max-groups') - argument couldn't be parsed into an integer",
+        ),
+        (
+            vec!["whitelist.max-groups", "0"],
+            "(possibly related to argument 'whitelist.max-groups') - argument must be between 1 and 10000 inclusive",
+        ),
+        (
+            vec!["whitelist.max-entries-per-group", "-1"],
+            "(possibly related to argument 'whitelist.max-entries-per-group') - argument must be between 1 and 1000000 inclusive",
+        ),
+        (
+            vec!["whitelist.mode", "off", "whitelist.allow-unixsocket", "no", "whitelist.max-groups", "0"],
+            "(possibly related to argument 'whitelist.max-groups') - argument must be between 1 and 10000 inclusive",
+        ),
     ] {
-        let reply = a.call_bytes(&[b"CONFIG", b"SET", name.as_bytes(), value.as_bytes()]);
-        assert_eq!(
-            reply,
-            Reply::Error(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")),
-            "{name}"
-        );
+        let mut command = vec!["CONFIG", "SET"];
+        command.extend(&args);
+        assert_eq!(a.call(&command), Reply::Error(format!("ERR CONFIG SET failed {reason}")), "{:?}", args.first());
+        assert_eq!(configs(&mut a), config_before, "{:?}", args.first());
+        assert_eq!(a.call(&["PING"]), pong());
     }
-    assert_eq!(a.call(&["CONFIG", "GET", "whitelist.mode"]), Reply::strings(&["whitelist.mode", "enforce"]));
+    assert_eq!(
+        a.call(&["CONFIG", "SET", "whitelist.nosuch", "1"]),
+        Reply::err("ERR Unknown option or number of arguments for CONFIG SET - 'whitelist.nosuch'")
+    );
     assert_eq!(export(&mut a), before);
+    assert_eq!(counter(&mut a, "whitelist_version"), version);
+
+    // Nothing of the megabytes stays behind once the connection that sent
+    // them is gone.
+    drop(a);
+    let mut fresh = s.admin();
+    let memory_after = wait_for("the hostile connection to be freed", || {
+        (info_number(&mut fresh, "clients", "connected_clients") == 1)
+            .then(|| info_number(&mut fresh, "memory", "used_memory"))
+    });
+    assert!(memory_after - memory_before < 1 << 20, "used_memory grew by {} bytes", memory_after - memory_before);
 }
 
 #[test]
 fn hidden_groups_stay_out_of_listings_unless_asked_for() {
-    let s = Server::start(&[]);
+    let s = Server::start(&["--repl-diskless-sync-delay", "0"]);
     let mut a = s.admin();
     populate(&mut a);
-    let get = a.call(&["WHITELIST.GET"]);
-    assert_eq!(get, Reply::strings(&["prod", "10.0.0.0/8,192.0.2.7,2001:db8::/32,198.51.100.0/24"]));
-    assert_eq!(a.call(&["WHITELIST.LIST"]), Reply::strings(&["prod"]));
-    assert_eq!(a.call(&["WHITELIST.LIST", "ALL"]), Reply::strings(&["prod", "sys"]));
-    assert_eq!(a.call(&["WHITELIST.GET", "sys"]), Reply::strings(&["127.0.0.2"]));
-    // A decision names the hidden group that admits an address: the
-    // operator asking needs to know why.
-    assert_eq!(
-        a.call(&["WHITELIST.CHECK", "127.0.0.2"]),
-        Reply::Array(vec![Reply::bulk("allowed"), Reply::bulk("sys"), Reply::bulk("127.0.0.2"), Reply::bulk("entry")])
-    );
-    assert!(export(&mut a).text().contains("\"name\":\"sys\""));
+    let replica = replica_of(&s, &[]);
+    let mut ra = replica.admin();
+    wait_same_whitelist(&mut a, &mut ra);
+    let shown = "10.0.0.0/8,192.0.2.7,2001:db8::/32,198.51.100.0/24";
+    let check = |c: &mut Client, when: &str| {
+        assert_eq!(c.call(&["WHITELIST.GET"]), Reply::strings(&["prod", shown]), "{when}");
+        assert_eq!(c.call(&["WHITELIST.LIST"]), Reply::strings(&["prod"]), "{when}");
+        assert_eq!(c.call(&["WHITELIST.LIST", "ALL"]), Reply::strings(&["prod", "sys"]), "{when}");
+        assert_eq!(c.call(&["WHITELIST.GET", "sys"]), Reply::strings(&["127.0.0.2"]), "{when}");
+        // A decision names the hidden group that admits an address: the
+        // operator asking needs to know why (by design).
+        assert_eq!(
+            c.call(&["WHITELIST.CHECK", "127.0.0.2"]),
+            Reply::Array(vec![
+                Reply::bulk("allowed"),
+                Reply::bulk("sys"),
+                Reply::bulk("127.0.0.2"),
+                Reply::bulk("entry")
+            ]),
+            "{when}"
+        );
+        // The full state carries it, so an IMPORT of it keeps it hidden.
+        let doc = export(c).text();
+        assert!(doc.contains(r#"{"attribute":"hidden","entries":["127.0.0.2"],"name":"sys"}"#), "{when}: {doc}");
+        assert_eq!(info_of(c)["whitelist_group_sys"], "entries=1,hits=0,attribute=hidden", "{when}");
+    };
+    check(&mut a, "on the primary");
+    check(&mut ra, "on the replica");
+    let mut r3 = s.admin();
+    assert!(matches!(r3.call(&["HELLO", "3"]), Reply::Map(_)));
+    assert_eq!(r3.call(&["WHITELIST.GET"]), Reply::Map(vec![(Reply::bulk("prod"), Reply::bulk(shown))]));
+    // A SET without ATTRIBUTE keeps it hidden, across a reload and an IMPORT
+    // of the export.
+    assert_eq!(a.call(&["WHITELIST.SET", "sys", "127.0.0.2"]), Reply::Int(1));
+    assert_eq!(a.call(&["DEBUG", "RELOAD"]), Reply::ok());
+    check(&mut a, "after DEBUG RELOAD");
+    let doc = export(&mut a).text();
+    let version = counter(&mut a, "whitelist_version").to_string();
+    assert!(!a.call(&["WHITELIST.IMPORT", &doc, "IFVERSION", &version]).is_error());
+    check(&mut a, "after IMPORT of the export");
+    wait_same_whitelist(&mut a, &mut ra);
+    check(&mut ra, "on the replica, at the end");
 }
