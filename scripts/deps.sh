@@ -1,18 +1,34 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need and is missing: Debian's
-# redis-server, libclang (for the redis-module crate's bindgen) and a C
-# toolchain. As root it runs apt-get; otherwise it prints the command to run.
+# redis-server, libclang itself (for the redis-module crate's bindgen), a C
+# toolchain, and for the tests python3's venv (the extra test servers come
+# from Python packages) and openssl (the TLS test makes its certificates).
+# As root it runs apt-get; otherwise it prints the command to run.
+# Arguments name optional extras: valgrind (make bench-server).
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
-if ! compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null \
-    && ! compgen -G "/usr/lib/x86_64-linux-gnu/libclang*.so*" >/dev/null \
-    && ! compgen -G "/usr/lib/aarch64-linux-gnu/libclang*.so*" >/dev/null; then
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# bindgen loads libclang.so or libclang-N.so*: look for those files, never
+# for a look-alike such as libclang-cpp.so.14 (LLVM ships it without libclang).
+has_libclang() {
+    local dir f
+    for dir in /usr/lib/llvm-*/lib /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib64 /usr/lib; do
+        for f in "$dir"/libclang.so "$dir"/libclang.so.* "$dir"/libclang-[0-9]*.so "$dir"/libclang-[0-9]*.so.*; do
+            [ -e "$f" ] && return 0
+        done
+    done
+    return 1
+}
+if [ -n "${LIBCLANG_PATH:-}" ] && compgen -G "$LIBCLANG_PATH/libclang*.so*" >/dev/null; then
+    :
+elif ! has_libclang; then
     missing+=(libclang-dev)
 fi
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 for extra in "$@"; do
     case "$extra" in
         valgrind) command -v callgrind_control >/dev/null 2>&1 || missing+=(valgrind) ;;

@@ -38,8 +38,9 @@ impl FileServer {
         let dir = config.parent().expect("the config file's directory");
         let log = dir.join("redis.log");
         let _ = std::fs::remove_file(&log);
-        let child = Command::new("redis-server")
+        let child = Command::new(common::server_binary())
             .arg(config)
+            .args(common::extra_server_args())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -251,7 +251,7 @@ fn clients_connected_before_module_load_are_checked_at_the_first_rule_change() {
 
 #[test]
 fn a_panic_in_a_command_becomes_an_error_reply() {
-    let s = Server::start(&[]);
+    let s = Server::start_with(common::Options { module: Some(common::test_module_path()), ..Default::default() });
     let mut admin = s.admin();
     admin.call(&["WHITELIST.SET", "default", "10.0.0.0/8"]);
     let before = admin.call(&["WHITELIST.EXPORT"]);

@@ -23,17 +23,95 @@ use tempfile::TempDir;
 /// How long any single wait may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
-/// The module build under test: `$WHITELIST_MODULE`, or the debug build.
+/// The module build under test: `$WHITELIST_MODULE`, or the release build
+/// that users run.
 pub fn module_path() -> PathBuf {
     let path = std::env::var_os("WHITELIST_MODULE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debug/libredis_whitelist.so"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/libredis_whitelist.so"));
     assert!(
         path.exists(),
-        "{} is missing: run `make test`, or `cargo build --features debug-panic` before `cargo test`",
+        "{} is missing: run `make test`, or `cargo build --release` before `cargo test`",
         path.display()
     );
     path
+}
+
+/// The test-only build with `WHITELIST.DEBUG-PANIC` (and other fault
+/// switches): `$WHITELIST_TEST_MODULE`, or where `make test` builds it.
+pub fn test_module_path() -> PathBuf {
+    let path = std::env::var_os("WHITELIST_TEST_MODULE").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-module/debug/libredis_whitelist.so")
+    });
+    assert!(
+        path.exists(),
+        "{} is missing: run `make test`, or `cargo build --features debug-panic --target-dir target/test-module`",
+        path.display()
+    );
+    path
+}
+
+/// The server binary under test: `$WHITELIST_SERVER`, or `redis-server` from
+/// the PATH (Debian's 7.0.15).
+pub fn server_binary() -> PathBuf {
+    std::env::var_os("WHITELIST_SERVER").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("redis-server"))
+}
+
+/// Extra arguments given to every server the tests start
+/// (`$WHITELIST_SERVER_ARGS`, split on spaces), e.g. `--io-threads 4`.
+pub fn extra_server_args() -> Vec<String> {
+    std::env::var("WHITELIST_SERVER_ARGS").map(|a| a.split_whitespace().map(String::from).collect()).unwrap_or_default()
+}
+
+/// Which server the tests run against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flavor {
+    /// `true` for Valkey, `false` for Redis.
+    pub valkey: bool,
+    /// The server's own version (Valkey's, not the Redis version it reports).
+    pub version: (u32, u32, u32),
+}
+
+impl Flavor {
+    /// Whether the server has the module API of Redis 7.2 (ACL categories,
+    /// auth callbacks, `aux_save2`): Redis 7.2+ and every Valkey.
+    pub fn has_72_api(&self) -> bool {
+        self.valkey || self.version >= (7, 2, 0)
+    }
+
+    /// Redis's `NOPERM` reply for `user` running `command`, in this server's words.
+    pub fn noperm(&self, user: &str, command: &str) -> Reply {
+        if self.has_72_api() {
+            Reply::err(&format!("NOPERM User {user} has no permissions to run the '{command}' command"))
+        } else {
+            Reply::err(&format!("NOPERM this user has no permissions to run the '{command}' command"))
+        }
+    }
+
+    /// `redis 7.0.15`, `valkey 8.1.8`.
+    pub fn describe(&self) -> String {
+        let (a, b, c) = self.version;
+        format!("{} {a}.{b}.{c}", if self.valkey { "valkey" } else { "redis" })
+    }
+}
+
+/// The server under test, from its `--version` line (read once).
+pub fn flavor() -> Flavor {
+    static FLAVOR: std::sync::OnceLock<Flavor> = std::sync::OnceLock::new();
+    *FLAVOR.get_or_init(|| {
+        let out = Command::new(server_binary()).arg("--version").output().expect("the server binary runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let valkey = text.starts_with("Valkey");
+        let version = text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("v="))
+            .and_then(|v| {
+                let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+                Some((parts.next()??, parts.next()??, parts.next()??))
+            })
+            .unwrap_or_else(|| panic!("cannot read the server version from {text:?}"));
+        Flavor { valkey, version }
+    })
 }
 
 /// Polls `f` until it returns `Some` or the deadline passes.
@@ -63,6 +141,8 @@ pub struct Options {
     pub dir: Option<Arc<TempDir>>,
     /// Keep this port (a restart).
     pub port: Option<u16>,
+    /// Load this build instead of [`module_path`].
+    pub module: Option<PathBuf>,
 }
 
 impl Options {
@@ -103,7 +183,7 @@ impl Server {
         let port = options.port.unwrap_or_else(free_port);
         let log = dir.path().join("redis.log");
         let socket = dir.path().join("redis.sock");
-        let mut cmd = Command::new("redis-server");
+        let mut cmd = Command::new(server_binary());
         cmd.arg("--port")
             .arg(port.to_string())
             .args(["--bind", "127.0.0.1 -::1", "--protected-mode", "no"])
@@ -116,8 +196,9 @@ impl Server {
             .args(["--unixsocketperm", "700", "--save", "", "--daemonize", "no"])
             .args(["--enable-debug-command", "local", "--loglevel", "notice"]);
         if !options.without_module {
-            cmd.arg("--loadmodule").arg(module_path());
+            cmd.arg("--loadmodule").arg(options.module.clone().unwrap_or_else(module_path));
         }
+        cmd.args(extra_server_args());
         cmd.args(&options.args);
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         let mut child = Some(cmd.spawn().expect("redis-server is installed (make deps)"));
