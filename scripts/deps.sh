@@ -23,9 +23,15 @@ has_libclang() {
     done
     return 1
 }
+# bindgen also parses with clang's own builtin headers (stddef.h), which come
+# with libclang-dev but not with the bare library package.
+has_clang_headers() {
+    compgen -G "/usr/lib/llvm-*/lib/clang/*/include/stddef.h" >/dev/null \
+        || compgen -G "/usr/lib/clang/*/include/stddef.h" >/dev/null
+}
 if [ -n "${LIBCLANG_PATH:-}" ] && compgen -G "$LIBCLANG_PATH/libclang*.so*" >/dev/null; then
     :
-elif ! has_libclang; then
+elif ! has_libclang || ! has_clang_headers; then
     missing+=(libclang-dev)
 fi
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
