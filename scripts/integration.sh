@@ -91,7 +91,7 @@ for name in $servers; do
     else
         echo
         echo "################ $name"
-        grep -E "^(== |-- |test result:)" "$log"
+        grep -E "^(== |-- |test result:|tls: )" "$log"
     fi
 done
 read -r passed failures < <(cat "$logs"/*.log | awk '/^test result:/ {
