@@ -8,6 +8,7 @@
 
 mod commands;
 mod config;
+mod docs;
 mod hook;
 mod info;
 mod persistence;
@@ -126,6 +127,7 @@ fn load(ctx: Ctx, argc: c_int) -> Result<(), String> {
             return Err(format!("could not register {}", name.to_string_lossy()));
         }
         set_acl_categories(ctx, name)?;
+        docs::apply(ctx, name);
     }
     #[cfg(feature = "debug-panic")]
     debug::register(ctx);
@@ -212,6 +214,7 @@ mod debug {
     pub fn register(ctx: *mut raw::RedisModuleCtx) {
         if let Some(create) = unsafe { raw::RedisModule_CreateCommand } {
             unsafe { create(ctx, c"whitelist.debug-panic".as_ptr(), Some(panic_command), c"admin".as_ptr(), 0, 0, 0) };
+            crate::docs::apply(ctx, c"whitelist.debug-panic");
         }
     }
 }
