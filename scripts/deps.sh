@@ -2,7 +2,8 @@
 # Installs what the build and the tests need and is missing: Debian's
 # redis-server, libclang itself (for the redis-module crate's bindgen), a C
 # toolchain, and for the tests python3's venv (the extra test servers come
-# from Python packages) and openssl (the TLS test makes its certificates).
+# from Python packages), openssl (the TLS test makes its certificates) and
+# Debian's prometheus-redis-exporter (tests/prometheus.rs runs it).
 # As root it runs apt-get; otherwise it prints the command to run.
 # Arguments name optional extras: valgrind (make bench-server).
 set -euo pipefail
@@ -12,6 +13,7 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v prometheus-redis-exporter >/dev/null 2>&1 || [ -x /usr/bin/prometheus-redis-exporter ] || missing+=(prometheus-redis-exporter)
 # bindgen loads libclang.so or libclang-N.so*: look for those files, never
 # for a look-alike such as libclang-cpp.so.14 (LLVM ships it without libclang).
 has_libclang() {
