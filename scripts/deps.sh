@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# Installs what the build and the tests need and is missing: Debian's
-# redis-server, libclang itself (for the redis-module crate's bindgen), a C
-# toolchain, and for the tests python3's venv (the extra test servers come
-# from Python packages), openssl (the TLS test makes its certificates) and
-# Debian's prometheus-redis-exporter (tests/prometheus.rs runs it).
+# Installs what the build needs and is missing: Debian's redis-server,
+# libclang itself (for the redis-module crate's bindgen) and a C toolchain.
 # As root it runs apt-get; otherwise it prints the command to run.
-# Arguments name optional extras: valgrind (make bench-server).
+# Arguments name extras:
+#   test      python3's venv (the extra test servers come from Python
+#             packages), openssl (the TLS test makes its certificates) and
+#             Debian's prometheus-redis-exporter (tests/prometheus.rs runs it;
+#             the package also installs a service of its own)
+#   valgrind  make bench-server
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
-command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-command -v prometheus-redis-exporter >/dev/null 2>&1 || [ -x /usr/bin/prometheus-redis-exporter ] || missing+=(prometheus-redis-exporter)
 # bindgen loads libclang.so or libclang-N.so*: look for those files, never
 # for a look-alike such as libclang-cpp.so.14 (LLVM ships it without libclang).
 has_libclang() {
@@ -36,11 +36,19 @@ if [ -n "${LIBCLANG_PATH:-}" ] && compgen -G "$LIBCLANG_PATH/libclang*.so*" >/de
 elif ! has_libclang || ! has_clang_headers; then
     missing+=(libclang-dev)
 fi
-python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 for extra in "$@"; do
     case "$extra" in
+        test)
+            python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+            command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+            command -v prometheus-redis-exporter >/dev/null 2>&1 || [ -x /usr/bin/prometheus-redis-exporter ] \
+                || missing+=(prometheus-redis-exporter)
+            ;;
         valgrind) command -v callgrind_control >/dev/null 2>&1 || missing+=(valgrind) ;;
-        *) ;;
+        *)
+            echo "deps.sh: unknown extra '$extra' (test, valgrind)" >&2
+            exit 2
+            ;;
     esac
 done
 
