@@ -10,6 +10,7 @@ use whitelist_core::{
     document, parse, Change, Command, Entry, Error, GroupName, Outcome, Peer, Policy, Verb, Whitelist,
 };
 
+use crate::acl;
 use crate::hook;
 use crate::server::{self, Level};
 use crate::state::{self, Conn};
@@ -17,9 +18,13 @@ use crate::state::{self, Conn};
 const INTERNAL_ERROR: &str = "ERR internal error: nothing was changed (see the server log)";
 const BUSY: &str = "ERR the whitelist is busy (re-entrant call): nothing was changed";
 
-/// Runs one command with every panic turned into an error reply.
+/// Runs one command with every panic turned into an error reply, once the
+/// caller's ACL user may run it (checked here only where Redis cannot, 7.0).
 fn run(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
-    server::guard(Err(RedisError::Str(INTERNAL_ERROR)), || execute(ctx, verb, args))
+    server::guard(Err(RedisError::Str(INTERNAL_ERROR)), || {
+        acl::check(ctx, &verb.name().to_ascii_lowercase(), args)?;
+        execute(ctx, verb, args)
+    })
 }
 
 fn to_reply(e: Error) -> RedisError {

@@ -6,6 +6,7 @@
 //! their flags, its data type, its events, and the load sequence. The rule
 //! engine lives in the `whitelist-core` crate; configs in `config.rs`.
 
+mod acl;
 mod commands;
 mod config;
 mod docs;

@@ -1,6 +1,6 @@
 //! The `WHITELIST.*` commands against a real server: every reply, every error
-//! text, lock-out protection, ACL and script rules, the OOM exemption and the
-//! audit line.
+//! text, lock-out protection, script rules, the OOM exemption and the audit
+//! line. ACL rules are in `acl.rs`.
 
 mod common;
 
@@ -675,83 +675,7 @@ fn removing_the_last_entry_needs_force() {
     assert_eq!(a.call(&["WHITELIST.DEL", "default"]), Reply::Int(1));
 }
 
-// ---------------------------------------------------------------- ACL, scripts, OOM
-
-#[test]
-fn a_user_without_the_commands_gets_noperm() {
-    let s = Server::start(&[]);
-    let mut a = s.admin();
-    assert_eq!(a.call(&["ACL", "SETUSER", "app", "on", ">pw", "~*", "+@read", "+@write", "+@connection"]), Reply::ok());
-    let mut app = s.admin();
-    assert_eq!(app.call(&["AUTH", "app", "pw"]), Reply::ok());
-    assert_eq!(app.call(&["SET", "k", "v"]), Reply::ok());
-    for cmd in ["whitelist.set", "whitelist.get"] {
-        let args: &[&str] = if cmd == "whitelist.set" { &[cmd, "ab", "10.0.0.1"] } else { &[cmd] };
-        assert_eq!(app.call(args), common::flavor().noperm("app", cmd));
-    }
-    assert_eq!(a.call(&["WHITELIST.LIST", "ALL"]), Reply::Array(vec![]));
-}
-
-#[test]
-fn a_user_without_admin_or_dangerous_gets_noperm_where_the_server_can_categorise() {
-    let s = Server::start(&[]);
-    let mut a = s.admin();
-    assert_eq!(a.call(&["ACL", "SETUSER", "ops", "on", ">pw", "~*", "+@all", "-@admin"]), Reply::ok());
-    assert_eq!(a.call(&["ACL", "SETUSER", "ops2", "on", ">pw", "~*", "+@all", "-@dangerous"]), Reply::ok());
-    let version = a.call(&["INFO", "server"]).text();
-    let version =
-        version.lines().find_map(|l| l.strip_prefix("redis_version:")).expect("redis_version").trim().to_string();
-    let parts: Vec<u32> = version.split('.').map(|p| p.parse().expect("a version number")).collect();
-    let categorised = (parts[0], parts[1]) >= (7, 2);
-    let Reply::Array(info) = a.call(&["COMMAND", "INFO", "whitelist.set"]) else { panic!("COMMAND INFO") };
-    let Some(Reply::Array(details)) = info.first() else { panic!("COMMAND INFO whitelist.set") };
-    let categories = details.get(6).cloned().expect("the ACL categories of whitelist.set");
-    for user in ["ops", "ops2"] {
-        let mut c = s.admin();
-        assert_eq!(c.call(&["AUTH", user, "pw"]), Reply::ok());
-        let reply = c.call(&["WHITELIST.SET", "ab", "10.0.0.1"]);
-        if categorised {
-            assert_eq!(
-                categories,
-                Reply::Array(vec![Reply::Status("@admin".into()), Reply::Status("@dangerous".into())])
-            );
-            assert_eq!(reply, common::flavor().noperm(user, "whitelist.set"));
-        } else {
-            // Redis 7.0 gives module commands no ACL category and has no call
-            // to set one: category rules do not reach them (README says to
-            // grant or deny them by name there).
-            assert_eq!(categories, Reply::Array(vec![]), "Redis {version}");
-            assert_eq!(reply, Reply::Int(1), "Redis {version}");
-        }
-    }
-}
-
-#[test]
-fn a_read_only_operator_can_get_list_and_check_only() {
-    let s = Server::start(&[]);
-    let mut a = s.admin();
-    a.call(&["WHITELIST.SET", "prod", "10.0.0.0/8"]);
-    assert_eq!(
-        a.call(&["ACL", "SETUSER", "ro", "on", ">pw", "+whitelist.get", "+whitelist.list", "+whitelist.check"]),
-        Reply::ok()
-    );
-    let mut ro = s.admin();
-    assert_eq!(ro.call(&["AUTH", "ro", "pw"]), Reply::ok());
-    assert_eq!(ro.call(&["WHITELIST.GET"]), Reply::strings(&["prod", "10.0.0.0/8"]));
-    assert_eq!(ro.call(&["WHITELIST.GET", "prod"]), Reply::strings(&["10.0.0.0/8"]));
-    assert_eq!(ro.call(&["WHITELIST.LIST"]), Reply::strings(&["prod"]));
-    assert_eq!(check(&mut ro, "10.1.1.1"), verdict("allowed", Some("prod"), Some("10.0.0.0/8"), "entry"));
-    let before = export(&mut a);
-    for (cmd, args) in [
-        ("whitelist.set", &["WHITELIST.SET", "prod", "10.0.0.1"][..]),
-        ("whitelist.add", &["WHITELIST.ADD", "prod", "10.0.0.1"][..]),
-        ("whitelist.del", &["WHITELIST.DEL", "prod", "FORCE"][..]),
-        ("whitelist.export", &["WHITELIST.EXPORT"][..]),
-    ] {
-        assert_eq!(ro.call(args), common::flavor().noperm("ro", cmd));
-    }
-    assert_eq!(export(&mut a), before);
-}
+// ---------------------------------------------------------------- scripts, OOM
 
 #[test]
 fn the_commands_are_refused_inside_scripts() {

@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod clients;
 pub mod command;
 pub mod document;
