@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::Duration;
 
-use common::{module_path, reap, wait_until_ready, Client, Options, Reply, Server};
+use common::{module_path, reap, wait_for, wait_until_ready, Client, Options, Reply, Server};
 use tempfile::TempDir;
 
 /// A `redis-server` started from a config file (the first argument, as Redis
@@ -458,4 +458,34 @@ fn module_arguments_are_refused() {
     assert_eq!(a.call(&["MODULE", "LOAD", module]), Reply::ok());
     assert_eq!(config_get(&mut a, "whitelist.mode"), pair("whitelist.mode", "enforce"));
     assert_eq!(a.call(&["WHITELIST.LIST"]), Reply::Array(vec![]));
+}
+
+/// The re-check after a config change runs from a one-shot file event, so it
+/// also runs while Redis loads data (timers do not): a loopback client is
+/// closed as soon as `allow-loopback` goes to `no`, before the load ends.
+#[test]
+fn a_config_change_during_a_load_closes_at_once() {
+    let s = Server::start(&[]);
+    let mut a = s.admin();
+    // An empty whitelist admits everyone: list someone else.
+    assert_eq!(a.call(&["WHITELIST.SET", "default", "127.0.0.2"]), Reply::Int(1));
+    assert_eq!(a.call(&["DEBUG", "POPULATE", "20000"]), Reply::ok());
+    for (name, value) in [("key-load-delay", "100"), ("loading-process-events-interval-bytes", "1024")] {
+        assert_eq!(a.call(&["CONFIG", "SET", name, value]), Reply::ok(), "{name}");
+    }
+    let loading = |c: &mut Client| c.call(&["INFO", "persistence"]).text().contains("loading:1\r\n");
+    let mut reloader = s.admin();
+    reloader.send(&[b"DEBUG", b"RELOAD"]).expect("DEBUG RELOAD is sent");
+    wait_for("the load to start", || loading(&mut a).then_some(()));
+    let mut loopback = s.connect_from("127.0.0.3");
+    let server_name = if common::flavor().valkey { "Valkey" } else { "Redis" };
+    assert_eq!(
+        loopback.call(&["PING"]),
+        Reply::err(&format!("LOADING {server_name} is loading the dataset in memory"))
+    );
+    assert_eq!(a.call(&["CONFIG", "SET", "whitelist.allow-loopback", "no"]), Reply::ok());
+    assert!(loopback.closed_within(Duration::from_secs(5)));
+    assert!(loading(&mut a), "the load ended before the client was closed");
+    assert_eq!(reloader.read_reply().expect("the reply to DEBUG RELOAD"), Reply::ok());
+    assert_eq!(s.info_field("whitelist_clients_closed_on_change"), "1");
 }
