@@ -1,285 +1,219 @@
-//! The `whitelist.*` module configs: registered in `init` (after the version
-//! check; the calls do not exist before Redis 7.0), read from redis.conf and
-//! the command line by `LoadConfigs`, changed by `CONFIG SET`.
+//! The `whitelist.*` module configs, registered in `init` from the table in
+//! `whitelist_core::settings` (after the version check: the calls do not
+//! exist before Redis 7.0), read from redis.conf and the command line by
+//! `LoadConfigs`, changed by `CONFIG SET`.
 //!
-//! Setters store the value and, when `mode` or an `allow-*` changes, have the
-//! open connections re-checked at the end of the event-loop turn: a
-//! multi-parameter `CONFIG SET` may still roll the value back.
+//! Every config is a string config: Redis's own texts for enum, bool and
+//! numeric configs never name the value given, while a string config's setter
+//! validates the value itself and its error, which names the value, becomes
+//! Redis's reply and start-up log line.
+//!
+//! A setter only stores the value. When a value that decides admission
+//! changed, the open connections are re-checked once the command is over,
+//! from `RedisModule_EventLoopAddOneShot`: a multi-parameter `CONFIG SET` may
+//! still roll the value back after the setter ran, so the check must see the
+//! final values. A one-shot runs from a file event, so also while Redis is
+//! loading, when timers do not run; and it needs no event subscription, which
+//! would cost Redis a dispatch step on every event of its kind.
 
-use std::ffi::{c_char, c_void};
-use std::os::raw::{c_int, c_longlong};
+use std::ffi::{c_char, c_void, CString};
+use std::os::raw::c_int;
+use std::ptr::null_mut;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use redis_module::raw;
-
-use std::path::{Path, PathBuf};
-
-use whitelist_core::settings::{problem, scan_command_line, scan_config, Given};
+use whitelist_core::settings::{Key, Setting, Value, SETTINGS};
 
 use crate::hook;
-use crate::server::{self, Ctx, Level};
-use crate::state::{self, Mode};
+use crate::server::{self, Ctx};
+use crate::state::{self, Mode, State};
 
 const OK: c_int = raw::REDISMODULE_OK as c_int;
 const ERR: c_int = raw::REDISMODULE_ERR as c_int;
 
-/// Which config a shared getter or setter is called for.
-#[derive(Clone, Copy)]
-enum Key {
-    AllowLoopback = 1,
-    AllowUnixsocket,
-    MaxGroups,
-    MaxEntriesPerGroup,
-}
+type RString = raw::RedisModuleString;
 
-impl Key {
-    fn of(privdata: *mut c_void) -> Option<Key> {
-        match privdata as usize {
-            1 => Some(Key::AllowLoopback),
-            2 => Some(Key::AllowUnixsocket),
-            3 => Some(Key::MaxGroups),
-            4 => Some(Key::MaxEntriesPerGroup),
-            _ => None,
-        }
-    }
+/// The string each config's getter last handed to Redis. Redis copies it at
+/// once (7.0.15, 8.2.3 and Valkey 8.1.8 alike), but the API promises it stays
+/// valid after the call: it is freed only when the next one replaces it.
+static SHOWN: [AtomicPtr<RString>; SETTINGS.len()] = [const { AtomicPtr::new(null_mut()) }; SETTINGS.len()];
 
-    fn tag(self) -> *mut c_void {
-        self as usize as *mut c_void
-    }
-}
-
-/// Registers every config and applies the values given at start-up.
+/// Registers every config and applies the values given at start-up. An
+/// invalid one makes `LoadConfigs` fail after Redis has logged the setter's
+/// error, and the module is not loaded.
 pub fn register(ctx: Ctx) -> Result<(), String> {
-    let (Some(enum_config), Some(bool_config), Some(numeric_config), Some(load)) = (unsafe {
-        (
-            raw::RedisModule_RegisterEnumConfig,
-            raw::RedisModule_RegisterBoolConfig,
-            raw::RedisModule_RegisterNumericConfig,
-            raw::RedisModule_LoadConfigs,
-        )
-    }) else {
+    let (Some(register_string), Some(load)) =
+        (unsafe { (raw::RedisModule_RegisterStringConfig, raw::RedisModule_LoadConfigs) })
+    else {
         return Err(String::from("this server has no module config API"));
     };
-    let flags = raw::REDISMODULE_CONFIG_DEFAULT;
-    let names: [*const c_char; 3] = [c"enforce".as_ptr(), c"monitor".as_ptr(), c"off".as_ptr()];
-    let codes: [c_int; 3] = [Mode::Enforce.code(), Mode::Monitor.code(), Mode::Off.code()];
-    // SAFETY: `ctx` is the OnLoad context; Redis copies names and values.
-    let statuses = unsafe {
-        [
-            enum_config(
-                ctx,
-                c"mode".as_ptr(),
-                0,
-                flags,
-                names.as_ptr().cast_mut(),
-                codes.as_ptr(),
-                3,
-                Some(get_mode),
-                Some(set_mode),
-                None,
-                std::ptr::null_mut(),
-            ),
-            bool_config(
-                ctx,
-                c"allow-loopback".as_ptr(),
-                1,
-                flags,
-                Some(get_bool),
-                Some(set_bool),
-                None,
-                Key::AllowLoopback.tag(),
-            ),
-            bool_config(
-                ctx,
-                c"allow-unixsocket".as_ptr(),
-                1,
-                flags,
-                Some(get_bool),
-                Some(set_bool),
-                None,
-                Key::AllowUnixsocket.tag(),
-            ),
-            numeric_config(
-                ctx,
-                c"max-groups".as_ptr(),
-                100,
-                flags,
-                1,
-                10_000,
-                Some(get_numeric),
-                Some(set_numeric),
-                None,
-                Key::MaxGroups.tag(),
-            ),
-            numeric_config(
-                ctx,
-                c"max-entries-per-group".as_ptr(),
-                1000,
-                flags,
-                1,
-                1_000_000,
-                Some(get_numeric),
-                Some(set_numeric),
-                None,
-                Key::MaxEntriesPerGroup.tag(),
-            ),
-        ]
-    };
-    if statuses.iter().any(|&s| s != OK) {
-        return Err(String::from("registering the whitelist.* configs failed"));
+    if unsafe { raw::RedisModule_EventLoopAddOneShot }.is_none() {
+        return Err(String::from("this server has no EventLoopAddOneShot"));
     }
-    report_invalid_startup_values(ctx);
+    for (index, setting) in SETTINGS.iter().enumerate() {
+        let name = CString::new(setting.name).map_err(|e| e.to_string())?;
+        let default = CString::new(setting.default.to_string()).map_err(|e| e.to_string())?;
+        // SAFETY: `ctx` is the OnLoad context; Redis copies the name and the
+        // default. The row index travels as the private data.
+        let status = unsafe {
+            register_string(
+                ctx,
+                name.as_ptr(),
+                default.as_ptr(),
+                raw::REDISMODULE_CONFIG_DEFAULT,
+                Some(get),
+                Some(set),
+                None,
+                index as *mut c_void,
+            )
+        };
+        if status != OK {
+            return Err(format!("registering {} failed", setting.full_name()));
+        }
+    }
     // SAFETY: as above.
     if unsafe { load(ctx) } != OK {
-        return Err(String::from(
-            "a whitelist.* value given at start-up is invalid (see the line above), so the module does not load; \
-             accepted: mode enforce|monitor|off, allow-loopback and allow-unixsocket yes|no, \
-             max-groups 1-10000, max-entries-per-group 1-1000000",
-        ));
+        return Err(String::from("a whitelist.* value given at start-up is invalid (see the line above)"));
     }
     Ok(())
 }
 
-/// Redis refuses an invalid start-up value naming the parameter but not the
-/// value; name both first, with the file they came from. (Values from the
-/// command line cannot be read back: Redis overwrites its argv with the
-/// process title before modules load. Redis's line covers those.)
-fn report_invalid_startup_values(ctx: Ctx) {
-    let mut given: Vec<(Given, String)> = Vec::new();
-    if let Some(path) = server::info_text(ctx, c"server", c"config_file").filter(|p| !p.is_empty()) {
-        read_config(Path::new(&path), &mut given, 0);
-    }
-    let args: Vec<String> = std::fs::read("/proc/self/cmdline")
-        .map(|raw| raw.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect())
-        .unwrap_or_default();
-    // Present only when Redis runs with `set-proc-title no`.
-    given.extend(scan_command_line(&args).into_iter().map(|g| (g, String::from("on the command line"))));
-    // The last value given for a name is the one Redis applies.
-    for (i, (g, source)) in given.iter().enumerate() {
-        if given[i + 1..].iter().any(|(later, _)| later.name == g.name) {
-            continue;
-        }
-        if let Some(problem) = problem(g) {
-            server::log(ctx, Level::Warning, &format!("{problem} ({source})"));
-        }
-    }
+/// # Safety
+/// Called by Redis for `CONFIG GET`, `CONFIG REWRITE` and before a set, with
+/// the private data given at registration.
+unsafe extern "C" fn get(_name: *const c_char, privdata: *mut c_void) -> *mut RString {
+    server::guard(null_mut(), || {
+        let index = privdata as usize;
+        let (Some(setting), Some(slot)) = (SETTINGS.get(index), SHOWN.get(index)) else {
+            return null_mut();
+        };
+        let Some(value) = state::with(|s| value_of(s, setting.key)) else {
+            return null_mut();
+        };
+        let text = new_string(&value.to_string());
+        let previous = slot.swap(text, Ordering::Relaxed);
+        free_string(previous);
+        text
+    })
 }
 
-fn read_config(path: &Path, given: &mut Vec<(Given, String)>, depth: u32) {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return;
+/// # Safety
+/// Called by Redis for `CONFIG SET`, for a start-up value and for the default,
+/// with the private data given at registration; `err` is where Redis takes an
+/// error from (it frees the string).
+unsafe extern "C" fn set(
+    _name: *const c_char,
+    val: *mut RString,
+    privdata: *mut c_void,
+    err: *mut *mut RString,
+) -> c_int {
+    server::guard(ERR, || match set_value(privdata as usize, &string_bytes(val)) {
+        Ok(()) => OK,
+        Err(text) => {
+            if !err.is_null() {
+                // SAFETY: Redis passes a valid out-pointer; null checked.
+                unsafe { *err = new_string(&text) };
+            }
+            ERR
+        }
+    })
+}
+
+/// Validates `given` for row `index` and stores it.
+fn set_value(index: usize, given: &[u8]) -> Result<(), String> {
+    let setting = SETTINGS.get(index).ok_or("no such whitelist config")?;
+    let value = setting.parse(given).map_err(|e| e.to_string())?;
+    state::with(|s| store(s, setting, value))
+        .unwrap_or_else(|| Err(format!("{} could not be set: the module's state is busy", setting.full_name())))
+}
+
+/// Stores a validated value; a change that decides admission has the open
+/// connections re-checked after the command.
+fn store(s: &mut State, setting: &Setting, value: Value) -> Result<(), String> {
+    let mismatch = || format!("{} could not be set: internal error", setting.full_name());
+    let changed = match (setting.key, value) {
+        (Key::Mode, Value::Choice(name)) => {
+            let mode = mode_named(name).ok_or_else(mismatch)?;
+            std::mem::replace(&mut s.config.mode, mode) != mode
+        }
+        (Key::AllowLoopback, Value::Bool(b)) => std::mem::replace(&mut s.config.allow_loopback, b) != b,
+        (Key::AllowUnixsocket, Value::Bool(b)) => std::mem::replace(&mut s.config.allow_unixsocket, b) != b,
+        (Key::MaxGroups, Value::Integer(n)) => std::mem::replace(&mut s.config.max_groups, n) != n,
+        (Key::MaxEntriesPerGroup, Value::Integer(n)) => std::mem::replace(&mut s.config.max_entries_per_group, n) != n,
+        _ => return Err(mismatch()),
     };
-    let (found, includes) = scan_config(&text);
-    let source = format!("in {}", path.display());
-    given.extend(found.into_iter().map(|g| (g, source.clone())));
-    for include in includes {
-        let mut target = PathBuf::from(&include);
-        if target.is_relative() && !target.exists() {
-            target = path.parent().map_or(target.clone(), |dir| dir.join(&include));
+    // Nothing is open while the module loads (connections are adopted after
+    // the configs), so the values it starts with re-check nothing.
+    if changed && setting.rechecks && !s.conns.is_empty() && !s.recheck_due {
+        // SAFETY: checked at registration; the call only queues the callback.
+        if let Some(add) = unsafe { raw::RedisModule_EventLoopAddOneShot } {
+            if unsafe { add(Some(recheck), null_mut()) } == OK {
+                s.recheck_due = true;
+            }
         }
-        if depth < 8 {
-            read_config(&target, given, depth + 1);
-        }
+    }
+    Ok(())
+}
+
+fn value_of(s: &State, key: Key) -> Value {
+    match key {
+        Key::Mode => Value::Choice(s.config.mode.name()),
+        Key::AllowLoopback => Value::Bool(s.config.allow_loopback),
+        Key::AllowUnixsocket => Value::Bool(s.config.allow_unixsocket),
+        Key::MaxGroups => Value::Integer(s.config.max_groups),
+        Key::MaxEntriesPerGroup => Value::Integer(s.config.max_entries_per_group),
     }
 }
 
-/// # Safety
-/// Called by Redis for `CONFIG GET whitelist.mode`.
-unsafe extern "C" fn get_mode(_name: *const c_char, _privdata: *mut c_void) -> c_int {
-    server::guard(0, || state::with_or(Mode::Enforce, |s| s.config.mode).code())
+fn mode_named(name: &str) -> Option<Mode> {
+    let code = Mode::NAMES.iter().position(|n| *n == name)?;
+    Mode::from_code(i32::try_from(code).ok()?)
 }
 
 /// # Safety
-/// Called by Redis for `CONFIG SET whitelist.mode`.
-unsafe extern "C" fn set_mode(
-    _name: *const c_char,
-    val: c_int,
-    _privdata: *mut c_void,
-    _err: *mut *mut raw::RedisModuleString,
-) -> c_int {
-    server::guard(ERR, || match Mode::from_code(val) {
-        Some(mode) => state::with(|s| {
-            if s.config.mode != mode {
-                s.config.mode = mode;
-                hook::recheck_soon(s);
-            }
-        })
-        .map_or(ERR, |()| OK),
-        None => ERR,
-    })
+/// Called by Redis from its event loop, once, after a `CONFIG SET` (or a
+/// start-up value) changed a config that decides admission.
+unsafe extern "C" fn recheck(_data: *mut c_void) {
+    server::guard((), || {
+        // The one-shot brings no context: the detached one logs under the
+        // module's name, and closing a client needs none.
+        let ctx = server::or_detached(null_mut());
+        state::with(|s| {
+            s.recheck_due = false;
+            hook::enforce_on_open_connections(ctx, s);
+        });
+    });
 }
 
-/// # Safety
-/// Called by Redis for `CONFIG GET` of a bool config.
-unsafe extern "C" fn get_bool(_name: *const c_char, privdata: *mut c_void) -> c_int {
-    server::guard(1, || {
-        state::with_or(1, |s| match Key::of(privdata) {
-            Some(Key::AllowLoopback) => c_int::from(s.config.allow_loopback),
-            Some(Key::AllowUnixsocket) => c_int::from(s.config.allow_unixsocket),
-            _ => 1,
-        })
-    })
+/// A string no context owns (Redis frees a config error itself).
+fn new_string(text: &str) -> *mut RString {
+    match unsafe { raw::RedisModule_CreateString } {
+        // SAFETY: a NULL context is allowed; Redis copies the bytes.
+        Some(create) => unsafe { create(null_mut(), text.as_ptr().cast::<c_char>(), text.len()) },
+        None => null_mut(),
+    }
 }
 
-/// # Safety
-/// Called by Redis for `CONFIG SET` of a bool config.
-unsafe extern "C" fn set_bool(
-    _name: *const c_char,
-    val: c_int,
-    privdata: *mut c_void,
-    _err: *mut *mut raw::RedisModuleString,
-) -> c_int {
-    server::guard(ERR, || {
-        state::with_or(ERR, |s| match Key::of(privdata) {
-            Some(Key::AllowLoopback) => {
-                if s.config.allow_loopback != (val != 0) {
-                    s.config.allow_loopback = val != 0;
-                    hook::recheck_soon(s);
-                }
-                OK
-            }
-            Some(Key::AllowUnixsocket) => {
-                if s.config.allow_unixsocket != (val != 0) {
-                    s.config.allow_unixsocket = val != 0;
-                    hook::recheck_soon(s);
-                }
-                OK
-            }
-            _ => ERR,
-        })
-    })
+fn free_string(s: *mut RString) {
+    if let (false, Some(free)) = (s.is_null(), unsafe { raw::RedisModule_FreeString }) {
+        // SAFETY: `s` came from `new_string` and nobody else frees it.
+        unsafe { free(null_mut(), s) };
+    }
 }
 
-/// # Safety
-/// Called by Redis for `CONFIG GET` of a numeric config.
-unsafe extern "C" fn get_numeric(_name: *const c_char, privdata: *mut c_void) -> c_longlong {
-    server::guard(0, || {
-        state::with_or(0, |s| match Key::of(privdata) {
-            Some(Key::MaxGroups) => s.config.max_groups,
-            Some(Key::MaxEntriesPerGroup) => s.config.max_entries_per_group,
-            _ => 0,
-        })
-    })
-}
-
-/// # Safety
-/// Called by Redis for `CONFIG SET` of a numeric config (already range-checked).
-unsafe extern "C" fn set_numeric(
-    _name: *const c_char,
-    val: c_longlong,
-    privdata: *mut c_void,
-    _err: *mut *mut raw::RedisModuleString,
-) -> c_int {
-    server::guard(ERR, || {
-        state::with_or(ERR, |s| match Key::of(privdata) {
-            Some(Key::MaxGroups) => {
-                s.config.max_groups = val;
-                OK
-            }
-            Some(Key::MaxEntriesPerGroup) => {
-                s.config.max_entries_per_group = val;
-                OK
-            }
-            _ => ERR,
-        })
-    })
+fn string_bytes(s: *mut RString) -> Vec<u8> {
+    let Some(ptr_len) = (unsafe { raw::RedisModule_StringPtrLen }) else {
+        return Vec::new();
+    };
+    if s.is_null() {
+        return Vec::new();
+    }
+    let mut len = 0usize;
+    // SAFETY: `s` is the live string Redis passed; the bytes are copied
+    // before the call returns.
+    let ptr = unsafe { ptr_len(s, &mut len) };
+    if ptr.is_null() {
+        return Vec::new();
+    }
+    unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) }.to_vec()
 }

@@ -126,30 +126,6 @@ pub unsafe extern "C" fn on_loading(ctx: Ctx, _eid: raw::RedisModuleEvent, subev
     });
 }
 
-/// Re-checks the open connections once the current command is over: a
-/// config setter runs before a `CONFIG SET` of several parameters may still
-/// roll it back, so the check waits for the final values. A zero-delay timer
-/// fires at the end of the same event-loop turn. (A timer rather than the
-/// config-change event: every event subscription costs Redis a dispatch step
-/// on each turn of its event loop, and this one would serve a rare change.)
-pub fn recheck_soon(s: &mut State) {
-    if !s.recheck_due {
-        s.recheck_due = true;
-        server::create_timer(std::ptr::null_mut(), 0, recheck);
-    }
-}
-
-/// # Safety
-/// Called by Redis as a timer callback.
-unsafe extern "C" fn recheck(ctx: Ctx, _data: *mut c_void) {
-    server::guard((), || {
-        state::with(|s| {
-            s.recheck_due = false;
-            enforce_on_open_connections(ctx, s);
-        });
-    });
-}
-
 /// # Safety
 /// Called by Redis for `REDISMODULE_EVENT_FORK_CHILD`.
 pub unsafe extern "C" fn on_fork_child(ctx: Ctx, _eid: raw::RedisModuleEvent, subevent: u64, _data: *mut c_void) {

@@ -45,7 +45,7 @@ pub fn log(ctx: Ctx, level: Level, message: &str) {
 }
 
 /// `ctx`, or the detached context where Redis passed none.
-fn or_detached(ctx: Ctx) -> Ctx {
+pub fn or_detached(ctx: Ctx) -> Ctx {
     if ctx.is_null() {
         LOG_CTX.load(Ordering::Relaxed)
     } else {
@@ -183,15 +183,6 @@ pub fn info_field(ctx: Ctx, section: &CStr, field: &CStr) -> Option<i64> {
         let mut err: c_int = 0;
         let value = unsafe { field_signed(data, field.as_ptr(), &mut err) };
         (err == 0).then_some(value)
-    })
-}
-
-/// A text field of an INFO section.
-pub fn info_text(ctx: Ctx, section: &CStr, field: &CStr) -> Option<String> {
-    let field_c = unsafe { raw::RedisModule_ServerInfoGetFieldC }?;
-    with_server_info(ctx, section, |data| {
-        let value = unsafe { field_c(data, field.as_ptr()) };
-        (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned())
     })
 }
 

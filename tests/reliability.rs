@@ -710,42 +710,48 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
     assert_eq!(listed, seen, "every command of HELP goes through the table");
     assert_eq!(seen.len(), 11);
 
-    // Invalid config values: Redis's errors, and nothing changes, not even
+    // Invalid config values: the module's errors, and nothing changes, not even
     // the valid half of a multi-parameter CONFIG SET.
     let config_before = configs(&mut a);
     let mega_text = "1".repeat(1 << 20);
     for (args, reason) in [
         (
             vec!["whitelist.mode", "\0"],
-            "(possibly related to argument 'whitelist.mode') - argument(s) must be one of the following: enforce, monitor, off",
+            r"(possibly related to argument 'whitelist.mode') - invalid whitelist.mode '\x00': expected enforce, monitor or off",
         ),
         (
             vec!["whitelist.mode", &mega_text],
-            "(possibly related to argument 'whitelist.mode') - argument(s) must be one of the following: enforce, monitor, off",
+            "(possibly related to argument 'whitelist.mode') - invalid whitelist.mode \
+             '11111111111111111111111111111111...': expected enforce, monitor or off",
         ),
         (
             vec!["whitelist.allow-loopback", "maybe"],
-            "(possibly related to argument 'whitelist.allow-loopback') - argument must be 'yes' or 'no'",
+            "(possibly related to argument 'whitelist.allow-loopback') - invalid whitelist.allow-loopback 'maybe': \
+             expected yes or no",
         ),
         (
             vec!["whitelist.allow-unixsocket", "n\u{f6}"],
-            "(possibly related to argument 'whitelist.allow-unixsocket') - argument must be 'yes' or 'no'",
+            r"(possibly related to argument 'whitelist.allow-unixsocket') - invalid whitelist.allow-unixsocket 'n\xc3\xb6': expected yes or no",
         ),
         (
             vec!["whitelist.max-groups", "99999999999999999999"],
-            "(possibly related to argument 'whitelist.max-groups') - argument couldn't be parsed into an integer",
+            "(possibly related to argument 'whitelist.max-groups') - invalid whitelist.max-groups \
+             '99999999999999999999': expected an integer from 1 to 10000",
         ),
         (
             vec!["whitelist.max-groups", "0"],
-            "(possibly related to argument 'whitelist.max-groups') - argument must be between 1 and 10000 inclusive",
+            "(possibly related to argument 'whitelist.max-groups') - invalid whitelist.max-groups '0': \
+             expected an integer from 1 to 10000",
         ),
         (
             vec!["whitelist.max-entries-per-group", "-1"],
-            "(possibly related to argument 'whitelist.max-entries-per-group') - argument must be between 1 and 1000000 inclusive",
+            "(possibly related to argument 'whitelist.max-entries-per-group') - invalid \
+             whitelist.max-entries-per-group '-1': expected an integer from 1 to 1000000",
         ),
         (
             vec!["whitelist.mode", "off", "whitelist.allow-unixsocket", "no", "whitelist.max-groups", "0"],
-            "(possibly related to argument 'whitelist.max-groups') - argument must be between 1 and 10000 inclusive",
+            "(possibly related to argument 'whitelist.max-groups') - invalid whitelist.max-groups '0': \
+             expected an integer from 1 to 10000",
         ),
     ] {
         let mut command = vec!["CONFIG", "SET"];

@@ -8,7 +8,7 @@
 use whitelist_core::clients::{parse_client_list, ListedClient};
 use whitelist_core::document::{export, parse_document};
 use whitelist_core::encoding::{decode, encode};
-use whitelist_core::settings::{problem, scan_command_line, scan_config, split_args};
+use whitelist_core::settings::{setting, Key};
 use whitelist_core::{parse, parse_address, parse_entry, parse_peer, Addr, Command, Error, Peer, Verb, Whitelist};
 
 fn one_line(text: &str) {
@@ -92,19 +92,14 @@ fn a_decoded_version_survives_export_and_import() {
     }
 }
 
-/// Finding (config): `problem` escaped the value but not the setting's name,
-/// so a name holding a line break (a quoted key in redis.conf, or an argument
-/// of the command line) split the server log line.
+/// Finding (config, when start-up values were scanned from the config file):
+/// a value holding a line break split the server log line. Values are now
+/// validated by the setter; its error is the log line and the reply.
 #[test]
-fn a_setting_name_with_a_line_break_stays_one_line() {
-    let (given, _) = scan_config("\"whitelist.a\\nb\" 1\n");
-    assert_eq!(given.len(), 1);
-    assert_eq!(given[0].name, "whitelist.a\nb");
-    one_line(&problem(&given[0]).unwrap());
-    let argv = ["redis-server".to_string(), "--whitelist.mode\r\nx".to_string(), "on".to_string()];
-    let given = scan_command_line(&argv);
-    assert_eq!(given.len(), 1);
-    one_line(&problem(&given[0]).unwrap());
+fn a_setting_value_with_a_line_break_stays_one_line() {
+    let e = setting(Key::Mode).parse(b"monitor\r\nx").unwrap_err().to_string();
+    one_line(&e);
+    assert_eq!(e, "invalid whitelist.mode 'monitor\\x0d\\x0ax': expected enforce, monitor or off");
 }
 
 // ---- Tricky inputs from the corpora, exact results --------------------------
@@ -269,21 +264,19 @@ fn client_lists_from_the_corpus() {
 }
 
 #[test]
-fn config_lines_from_the_corpus() {
-    assert_eq!(split_args("whitelist.mode \"mon\\x69tor\\n\"").unwrap(), ["whitelist.mode", "monitor\n"]);
-    assert_eq!(split_args("a 'b\\'c' \"\\\\\"").unwrap(), ["a", "b'c", "\\"]);
-    assert_eq!(split_args("x \"\\x4\""), None);
-    assert_eq!(split_args("x 'open"), None);
-    let (given, includes) =
-        scan_config("include\nINCLUDE a b\ninclude x.conf\nwhitelist.mode\nWHITELIST.MODE monitor extra\n");
-    assert_eq!(includes, ["x.conf"]);
-    assert_eq!(given.len(), 1);
-    assert_eq!((given[0].name.as_str(), given[0].value.as_str()), ("whitelist.mode", "monitor"));
-    let argv: Vec<String> = ["--whitelist.mode", "--whitelist.max-groups", "0"].iter().map(|s| s.to_string()).collect();
-    let given = scan_command_line(&argv);
-    assert_eq!(given.len(), 1);
+fn config_values_from_the_corpus() {
+    assert_eq!(setting(Key::Mode).parse(b"MONITOR").unwrap().to_string(), "monitor");
+    assert_eq!(setting(Key::AllowLoopback).parse(b"Yes").unwrap().to_string(), "yes");
     assert_eq!(
-        problem(&given[0]).unwrap(),
-        "invalid whitelist.max-groups '0': expected a whole number from 1 to 10000"
+        setting(Key::MaxGroups).parse(b"010").unwrap_err().to_string(),
+        "invalid whitelist.max-groups '010': expected an integer from 1 to 10000"
+    );
+    assert_eq!(
+        setting(Key::MaxEntriesPerGroup).parse(b"10000001").unwrap_err().to_string(),
+        "invalid whitelist.max-entries-per-group '10000001': expected an integer from 1 to 1000000"
+    );
+    assert_eq!(
+        setting(Key::Mode).parse(b"a'b\\c\0\r\n\xc3\xb6").unwrap_err().to_string(),
+        "invalid whitelist.mode 'a\\'b\\\\c\\x00\\x0d\\x0a\\xc3\\xb6': expected enforce, monitor or off"
     );
 }
