@@ -11,6 +11,7 @@ mod config;
 mod hook;
 mod info;
 mod persistence;
+mod rewrite;
 mod server;
 mod state;
 
@@ -63,7 +64,7 @@ type EventFn = unsafe extern "C" fn(Ctx, raw::RedisModuleEvent, u64, *mut c_void
 const EVENTS: &[(u64, EventFn)] = &[
     (raw::REDISMODULE_EVENT_CLIENT_CHANGE, hook::on_client_change),
     (raw::REDISMODULE_EVENT_LOADING, hook::on_loading),
-    (raw::REDISMODULE_EVENT_FORK_CHILD, hook::on_fork_child),
+    (raw::REDISMODULE_EVENT_FORK_CHILD, rewrite::on_fork_child),
 ];
 
 /// # Safety
