@@ -1,9 +1,9 @@
-//! Server events: connections, loading, configuration changes and forks.
+//! Server events: connections and loading.
 
 use std::ffi::c_void;
 
-use redis_module::{raw, Context, RedisValue};
-use whitelist_core::{document, Peer, Whitelist};
+use redis_module::raw;
+use whitelist_core::{Peer, Whitelist};
 
 use crate::server::{self, Ctx, Level};
 use crate::state::{self, Admission, Conn, Cut, LogSlot, Mode, State};
@@ -124,57 +124,4 @@ pub unsafe extern "C" fn on_loading(ctx: Ctx, _eid: raw::RedisModuleEvent, subev
             _ => s.loading = Some(Whitelist::default()),
         });
     });
-}
-
-/// # Safety
-/// Called by Redis for `REDISMODULE_EVENT_FORK_CHILD`.
-pub unsafe extern "C" fn on_fork_child(ctx: Ctx, _eid: raw::RedisModuleEvent, subevent: u64, _data: *mut c_void) {
-    server::guard((), || {
-        if subevent == raw::REDISMODULE_SUBEVENT_FORK_CHILD_BORN {
-            carry_across_aof_rewrite(ctx);
-        }
-    });
-}
-
-/// An AOF rewrite without the RDB preamble writes no aux data, so the new
-/// base file would lose the whitelist. The rewrite has just opened a new
-/// incremental file: put the whole whitelist there, as one `WHITELIST.IMPORT`
-/// that restores it with its version (AOF only: replicas have it already).
-///
-/// Propagating from inside the command that forked (`BGREWRITEAOF`,
-/// `CONFIG SET appendonly yes`) would mark that command as a write and send it
-/// to the AOF and the replicas too, so the import is written from a timer, on
-/// the next turn of the event loop. Commands that reach the file before it are
-/// harmless: the import replaces the whole whitelist with the state that
-/// already includes them.
-fn carry_across_aof_rewrite(ctx: Ctx) {
-    if server::info_field(ctx, c"persistence", c"aof_rewrite_in_progress") == Some(1) && !rdb_preamble(ctx) {
-        server::create_timer(ctx, 1, write_import_into_aof);
-    }
-}
-
-/// # Safety
-/// Called by Redis as a timer callback.
-unsafe extern "C" fn write_import_into_aof(ctx: Ctx, _data: *mut c_void) {
-    server::guard((), || {
-        let doc = state::with_or(None, |s| {
-            let w = &s.whitelist;
-            (w.version() > 0 || !w.groups().is_empty()).then(|| document::export(w))
-        });
-        if let Some(doc) = doc {
-            if !server::replicate_one(ctx, c"WHITELIST.IMPORT", doc.as_bytes(), true) {
-                server::log(ctx, Level::Warning, "could not write the whitelist into the rewritten AOF");
-            }
-        }
-    });
-}
-
-fn rdb_preamble(ctx: Ctx) -> bool {
-    // When in doubt, carry it: restoring the same whitelist twice is harmless.
-    match Context::new(ctx).call("CONFIG", &["GET", "aof-use-rdb-preamble"]) {
-        Ok(RedisValue::Array(mut items)) if items.len() == 2 => {
-            items.pop().and_then(server::text_of).is_some_and(|v| v == b"yes")
-        }
-        _ => false,
-    }
 }

@@ -13,6 +13,7 @@ mod docs;
 mod hook;
 mod info;
 mod persistence;
+mod rewrite;
 mod server;
 mod state;
 
@@ -65,7 +66,7 @@ type EventFn = unsafe extern "C" fn(Ctx, raw::RedisModuleEvent, u64, *mut c_void
 const EVENTS: &[(u64, EventFn)] = &[
     (raw::REDISMODULE_EVENT_CLIENT_CHANGE, hook::on_client_change),
     (raw::REDISMODULE_EVENT_LOADING, hook::on_loading),
-    (raw::REDISMODULE_EVENT_FORK_CHILD, hook::on_fork_child),
+    (raw::REDISMODULE_EVENT_FORK_CHILD, rewrite::on_fork_child),
 ];
 
 /// # Safety

@@ -88,6 +88,15 @@ pub fn close_client(ctx: Ctx, id: u64) {
     }
 }
 
+/// Whether a client pause (`CLIENT PAUSE`, `FAILOVER`) is in force: Redis
+/// asserts on any propagation then, AOF-only included.
+pub fn avoid_replica_traffic() -> bool {
+    match unsafe { raw::RedisModule_AvoidReplicaTraffic } {
+        Some(avoid) => unsafe { avoid() != 0 },
+        None => false,
+    }
+}
+
 pub fn context_flags(ctx: Ctx) -> u32 {
     match unsafe { raw::RedisModule_GetContextFlags } {
         Some(flags) => unsafe { flags(ctx) as u32 },

@@ -12,6 +12,8 @@ use std::sync::{LazyLock, Mutex, TryLockError};
 use rustc_hash::FxHashMap;
 use whitelist_core::{Limits, Peer, Policy, Verdict, Whitelist};
 
+use crate::rewrite::Carry;
+
 /// `whitelist.mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -176,6 +178,8 @@ pub struct State {
     /// A re-check of the open connections is due at the end of this
     /// event-loop turn (a config change).
     pub recheck_due: bool,
+    /// The whitelist's carry into a rewritten AOF (rewrite.rs).
+    pub carry: Carry,
 }
 
 /// What the connection hook does with a new client.
@@ -256,6 +260,7 @@ static STATE: LazyLock<Mutex<State>> = LazyLock::new(|| {
         conns: FxHashMap::default(),
         denial_log: LogLimiter::default(),
         recheck_due: false,
+        carry: Carry::Idle,
     })
 });
 
