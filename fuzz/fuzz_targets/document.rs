@@ -29,7 +29,7 @@ fn specs(w: &Whitelist) -> Vec<GroupSpec> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    match parse_document(data) {
+    match parse_document(data, None) {
         Ok(doc) => {
             assert!(doc.version <= MAX_VERSION);
             assert!(doc.groups.windows(2).all(|p| p[0].name < p[1].name), "groups out of order or repeated");
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
             let w = Whitelist::restore(doc.groups.clone(), doc.version);
             assert_eq!(specs(&w), doc.groups);
             let text = export(&w);
-            let again = parse_document(text.as_bytes()).unwrap_or_else(|e| panic!("the export {text} is refused: {e}"));
+            let again = parse_document(text.as_bytes(), None).unwrap_or_else(|e| panic!("the export {text} is refused: {e}"));
             assert_eq!(again, doc, "the export parses to another document");
             let back = decode(&encode(&w)).expect("the aux encoding is refused");
             assert_eq!((back.version(), specs(&back)), (doc.version, doc.groups), "the aux encoding changes it");
