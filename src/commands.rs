@@ -36,7 +36,14 @@ fn to_reply(e: Error) -> RedisError {
 
 fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
     let raw_args: Vec<&[u8]> = args.iter().skip(1).map(RedisString::as_slice).collect();
-    match parse(verb, &raw_args).map_err(to_reply)? {
+    // Parsing counts an ordinary client's items against the limits before it
+    // builds any; the primary's and the AOF's commands are exempt.
+    let limits = if Origin::is_trusted(ctx) {
+        None
+    } else {
+        Some(state::with(|s| s.config.limits()).ok_or(RedisError::Str(BUSY))?)
+    };
+    match parse(verb, &raw_args, limits.as_ref()).map_err(to_reply)? {
         Command::Get { group } => read(|w| get(w, group.as_ref())),
         Command::List { all } => read(|w| list(w, all)),
         Command::Check { addr } => {
@@ -154,9 +161,15 @@ struct Origin {
 }
 
 impl Origin {
+    /// From the primary or the AOF.
+    fn is_trusted(ctx: &Context) -> bool {
+        server::context_flags(ctx.ctx) & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING)
+            != 0
+    }
+
     fn of(ctx: &Context) -> Origin {
         let flags = server::context_flags(ctx.ctx);
-        let trusted = flags & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0;
+        let trusted = Origin::is_trusted(ctx);
         let caller = if trusted { None } else { server::client_conn(server::client_id(ctx.ctx)) };
         Origin { trusted, in_multi: flags & raw::REDISMODULE_CTX_FLAGS_MULTI != 0, caller }
     }

@@ -450,12 +450,8 @@ fn invalid_entries_are_named_and_change_nothing() {
             refused(&mut a, &args, error);
         }
     }
-    // A bad entry is reported before a bad option after it.
-    refused(
-        &mut a,
-        &["WHITELIST.SET", "ab", "10.1.2.3/8", "FORCE", "FORCE"],
-        &e("10.1.2.3/8", "host bits set, did you mean 10.0.0.0/8?"),
-    );
+    // Keyword syntax is judged before the arguments.
+    refused(&mut a, &["WHITELIST.SET", "ab", "10.1.2.3/8", "FORCE", "FORCE"], "ERR syntax error: FORCE given twice");
     // A refused SET does not create its group either.
     refused(
         &mut a,
@@ -561,8 +557,15 @@ fn limits_from_config_set_are_enforced_and_change_nothing() {
     assert_eq!(a.call(&["CONFIG", "SET", "whitelist.max-groups", "2"]), Reply::ok());
     assert_eq!(a.call(&["CONFIG", "SET", "whitelist.max-entries-per-group", "3"]), Reply::ok());
     assert_eq!(a.call(&["WHITELIST.SET", "aa", "10.0.0.1"]), Reply::Int(1));
-    // Duplicates do not count against the limit.
-    assert_eq!(a.call(&["WHITELIST.SET", "bb", "10.0.0.1,10.0.0.2,10.0.0.3", "10.0.0.3"]), Reply::Int(3));
+    // Duplicates do not count against the group's limit, but a command may
+    // name no more items than a group may hold, duplicates included.
+    assert_eq!(a.call(&["WHITELIST.SET", "bb", "10.0.0.1,10.0.0.2", "10.0.0.2"]), Reply::Int(2));
+    refused(
+        &mut a,
+        &["WHITELIST.SET", "bb", "10.0.0.1,10.0.0.2,10.0.0.3", "10.0.0.3"],
+        "ERR too many entries in one command: 4, the limit is 3 (whitelist.max-entries-per-group)",
+    );
+    assert_eq!(a.call(&["WHITELIST.ADD", "bb", "10.0.0.3"]), Reply::Int(1));
     let groups = "ERR the whitelist would hold 3 groups, the limit is 2 (whitelist.max-groups)";
     refused(&mut a, &["WHITELIST.SET", "cc", "10.0.0.1"], groups);
     refused(&mut a, &["WHITELIST.ADD", "cc", "10.0.0.1", "FORCE"], groups);
@@ -572,12 +575,12 @@ fn limits_from_config_set_are_enforced_and_change_nothing() {
             "WHITELIST.IMPORT",
             r#"{"groups":[{"name":"aa","entries":[]},{"name":"bb","entries":[]},{"name":"cc","entries":["10.0.0.1"]}]}"#,
         ],
-        groups,
+        "ERR too many groups in one document: 3, the limit is 2 (whitelist.max-groups)",
     );
     refused(
         &mut a,
         &["WHITELIST.SET", "aa", "10.0.0.1,10.0.0.2", "10.0.0.3,10.0.0.4"],
-        "ERR group 'aa' would hold 4 entries, the limit is 3 (whitelist.max-entries-per-group)",
+        "ERR too many entries in one command: 4, the limit is 3 (whitelist.max-entries-per-group)",
     );
     refused(
         &mut a,
@@ -587,7 +590,7 @@ fn limits_from_config_set_are_enforced_and_change_nothing() {
     refused(
         &mut a,
         &["WHITELIST.IMPORT", r#"{"groups":[{"name":"aa","entries":["10.0.0.1","10.0.0.2","10.0.0.3","10.0.0.4"]}]}"#],
-        "ERR group 'aa' would hold 4 entries, the limit is 3 (whitelist.max-entries-per-group)",
+        "ERR too many entries in group 'aa' of the document: 4, the limit is 3 (whitelist.max-entries-per-group)",
     );
     // Within the limits everything still works; a deleted group frees its place.
     assert_eq!(a.call(&["WHITELIST.ADD", "aa", "10.0.0.2", "10.0.0.3"]), Reply::Int(2));

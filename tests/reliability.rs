@@ -543,9 +543,10 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
     let many = many_list.join(",");
     let many_args: Vec<&[u8]> = many_list.iter().map(|s| s.as_bytes()).collect();
     let many_shown = &many[..64];
-    let limit = |g: &str| {
+    // More items than the limit are refused before they are parsed.
+    let limit = |what: &str| {
         Reply::Error(format!(
-            "ERR group '{g}' would hold 100000 entries, the limit is 1000 (whitelist.max-entries-per-group)"
+            "ERR too many entries in {what}: 100000, the limit is 1000 (whitelist.max-entries-per-group)"
         ))
     };
     let big_doc = format!(r#"{{"groups":[{{"name":"bulk","entries":["{}"]}}]}}"#, many_list.join(r#"",""#));
@@ -566,8 +567,8 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
             with(&[b"WHITELIST.SET", b"prod", b"10.0.0.1", b"ATTRIBUTE", b"hidd\xc3\xa9n"], &[]),
             syntax("ATTRIBUTE must be followed by show or hidden"),
         ),
-        (with(&[b"WHITELIST.SET", b"prod"], &[many.as_bytes()]), limit("prod")),
-        (with(&[b"WHITELIST.SET", b"prod"], &many_args), limit("prod")),
+        (with(&[b"WHITELIST.SET", b"prod"], &[many.as_bytes()]), limit("one command")),
+        (with(&[b"WHITELIST.SET", b"prod"], &many_args), limit("one command")),
         (
             with(&[b"WHITELIST.SET", b"prod", b"10.0.0.1", b"FORCE", b"NOW"], &[]),
             syntax("unexpected argument 'NOW': entries come before ATTRIBUTE and FORCE"),
@@ -581,7 +582,7 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
         (with(&[b"WHITELIST.ADD", b"pr\xffod"], &[b"10.0.0.1"]), bad_name("pr\\xffod")),
         (with(&[b"WHITELIST.ADD", b"prod"], &[b"10.0.0.1,10.0.0.\xff"]), bad_entry("10.0.0.\\xff")),
         (with(&[b"WHITELIST.ADD"], &[&mega, b"10.0.0.1"]), bad_name(&mega_shown)),
-        (with(&[b"WHITELIST.ADD", b"bulk"], &[many.as_bytes()]), limit("bulk")),
+        (with(&[b"WHITELIST.ADD", b"bulk"], &[many.as_bytes()]), limit("one command")),
         (with(&[b"WHITELIST.ADD", b"prod", b"10.0.0.1", b"force", b"FORCE"], &[]), syntax("FORCE given twice")),
         (
             with(&[b"WHITELIST.ADD", b"prod", b"10.0.0.1", b"ATTRIBUTE", b"hidden"], &[]),
@@ -592,9 +593,8 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
         (with(&[b"WHITELIST.REMOVE", b"\xc3\xa9t\xc3\xa9", b"10.0.0.1"], &[]), bad_name("\\xc3\\xa9t\\xc3\\xa9")),
         (with(&[b"WHITELIST.REMOVE", b"prod", b"\x00"], &[]), bad_entry("\\x00")),
         (with(&[b"WHITELIST.REMOVE", b"prod"], &[&mega]), bad_entry(&mega_shown)),
-        // 100,000 valid entries the group does not hold: nothing to remove,
-        // no error, and the version stays.
-        (with(&[b"WHITELIST.REMOVE", b"prod"], &[many.as_bytes()]), Reply::Int(0)),
+        // 100,000 entries are more than a group may hold: refused unparsed.
+        (with(&[b"WHITELIST.REMOVE", b"prod"], &[many.as_bytes()]), limit("one command")),
         (
             with(&[b"WHITELIST.REMOVE", b"prod", b"FORCE"], &[]),
             syntax("WHITELIST.REMOVE needs at least one entry before its options"),
@@ -673,7 +673,7 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
             with(&[b"WHITELIST.IMPORT"], &[&mega]),
             Reply::err("ERR invalid whitelist document: number out of range at line 1 column 1048576"),
         ),
-        (with(&[b"WHITELIST.IMPORT"], &[big_doc.as_bytes()]), limit("bulk")),
+        (with(&[b"WHITELIST.IMPORT"], &[big_doc.as_bytes()]), limit("group 'bulk' of the document")),
         (
             with(&[b"WHITELIST.IMPORT", b"{\"groups\":[]}", b"IFVERSION"], &[&mega]),
             syntax("IFVERSION must be followed by a version from 0 to 9223372036854775807"),

@@ -2,7 +2,11 @@
 //!
 //! Keywords (`ATTRIBUTE`, `FORCE`, `ALL`, `IFVERSION`) are case-insensitive.
 //! Entries come first and may be comma-separated inside one argument; options
-//! follow. The first bad argument, in argument order, is the one reported.
+//! follow. When a command has several faults, the one reported is the first
+//! of: the argument count and keyword syntax, then (from an ordinary client)
+//! more items than the limits allow, counted before any item is parsed, then
+//! the first bad argument from the left. Limits on the resulting state are
+//! the store's, checked last.
 
 use std::fmt;
 
@@ -10,7 +14,7 @@ use crate::document::{parse_document, Document, DocumentError, MAX_VERSION};
 use crate::entry::{parse_address, parse_entries, Addr, AddressError, Entry, EntryError};
 use crate::name::{Attribute, GroupName, NameError};
 use crate::shown::Shown;
-use crate::store::LimitError;
+use crate::store::{LimitError, Limits};
 
 /// The `WHITELIST.*` commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,6 +153,8 @@ pub enum Error {
     Name(NameError),
     /// A limit would be broken.
     Limit(LimitError),
+    /// More items than the limits allow, counted before parsing any.
+    TooMany(TooMany),
     /// A bad JSON document.
     Document(DocumentError),
     /// `IFVERSION` does not match.
@@ -169,6 +175,7 @@ impl fmt::Display for Error {
             Error::Address(e) => write!(f, "ERR {e}"),
             Error::Name(e) => write!(f, "ERR {e}"),
             Error::Limit(e) => write!(f, "ERR {e}"),
+            Error::TooMany(e) => write!(f, "ERR {e}"),
             Error::Document(e) => write!(f, "ERR {e}"),
             Error::VersionMoved { current, expected } => {
                 write!(f, "ERR whitelist version is {current}, not {expected} (IFVERSION): export it again and retry")
@@ -178,6 +185,47 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// What a command or document names more of than the limits allow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Counted {
+    /// Entries of `SET`, `ADD` or `REMOVE` (`whitelist.max-entries-per-group`).
+    CommandEntries,
+    /// Groups of `DEL` (`whitelist.max-groups`).
+    CommandGroups,
+    /// Groups of an `IMPORT` document (`whitelist.max-groups`).
+    DocumentGroups,
+    /// Entries of one group of an `IMPORT` document, named as the error
+    /// shows it (`group 'name'` or `groups[i]`).
+    DocumentEntries(String),
+}
+
+/// A command or document naming more items than the limits allow, duplicates
+/// included: refused before any item is parsed, so that a huge argument is
+/// never built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TooMany {
+    /// What was counted.
+    pub what: Counted,
+    /// How many there are.
+    pub count: usize,
+    /// The configured limit.
+    pub limit: usize,
+}
+
+impl fmt::Display for TooMany {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (what, setting) = match &self.what {
+            Counted::CommandEntries => (String::from("entries in one command"), "max-entries-per-group"),
+            Counted::CommandGroups => (String::from("groups in one command"), "max-groups"),
+            Counted::DocumentGroups => (String::from("groups in one document"), "max-groups"),
+            Counted::DocumentEntries(group) => (format!("entries in {group} of the document"), "max-entries-per-group"),
+        };
+        write!(f, "too many {what}: {}, the limit is {} (whitelist.{setting})", self.count, self.limit)
+    }
+}
+
+impl std::error::Error for TooMany {}
 
 impl From<EntryError> for Error {
     fn from(e: EntryError) -> Self {
@@ -201,7 +249,10 @@ impl From<LimitError> for Error {
 }
 impl From<DocumentError> for Error {
     fn from(e: DocumentError) -> Self {
-        Error::Document(e)
+        match e {
+            DocumentError::TooMany(t) => Error::TooMany(t),
+            other => Error::Document(other),
+        }
     }
 }
 
@@ -214,10 +265,13 @@ fn syntax<T>(s: impl Into<String>) -> Result<T, Error> {
 }
 
 /// Parses the arguments of `verb` (the command name itself excluded).
-pub fn parse(verb: Verb, args: &[&[u8]]) -> Result<Command, Error> {
+/// `limits` are those of an ordinary client; `None` for a replicated or
+/// AOF-loaded command, which must reach the primary's state: it is neither
+/// counted against the limits nor held to the client's version cap.
+pub fn parse(verb: Verb, args: &[&[u8]], limits: Option<&Limits>) -> Result<Command, Error> {
     match verb {
-        Verb::Set | Verb::Add | Verb::Remove => parse_entry_command(verb, args),
-        Verb::Del => parse_del(args),
+        Verb::Set | Verb::Add | Verb::Remove => parse_entry_command(verb, args, limits),
+        Verb::Del => parse_del(args, limits),
         Verb::Get => match args {
             [] => Ok(Command::Get { group: None }),
             [name] => Ok(Command::Get { group: Some(GroupName::parse(name)?) }),
@@ -236,14 +290,13 @@ pub fn parse(verb: Verb, args: &[&[u8]]) -> Result<Command, Error> {
         Verb::LoadClients => match args {
             [name] => Ok(Command::LoadClients { group: GroupName::parse(name)?, force: false }),
             [name, force] => {
-                let group = GroupName::parse(name)?;
                 if !is(force, "force") {
                     return syntax(format!(
                         "unexpected argument '{}': only FORCE may follow the group",
                         Shown::new(force)
                     ));
                 }
-                Ok(Command::LoadClients { group, force: true })
+                Ok(Command::LoadClients { group: GroupName::parse(name)?, force: true })
             }
             _ => Err(Error::WrongArity),
         },
@@ -252,24 +305,52 @@ pub fn parse(verb: Verb, args: &[&[u8]]) -> Result<Command, Error> {
             [] => Ok(Command::Export),
             _ => Err(Error::WrongArity),
         },
-        Verb::Import => parse_import(args),
+        Verb::Import => parse_import(args, limits),
     }
 }
 
-fn parse_entry_command(verb: Verb, args: &[&[u8]]) -> Result<Command, Error> {
+/// Refuses `count` items beyond `limit`.
+fn cap(what: Counted, count: usize, limit: Option<usize>) -> Result<(), Error> {
+    match limit {
+        Some(limit) if count > limit => Err(Error::TooMany(TooMany { what, count, limit })),
+        _ => Ok(()),
+    }
+}
+
+/// The items the entry arguments name, duplicates and empty items included,
+/// counted without parsing them: one more than the commas of each argument.
+pub fn count_items(entry_args: &[&[u8]]) -> usize {
+    entry_args.iter().fold(0usize, |total, arg| {
+        let commas = arg.iter().filter(|&&b| b == b',').count();
+        total.saturating_add(commas).saturating_add(1)
+    })
+}
+
+fn parse_entry_command(verb: Verb, args: &[&[u8]], limits: Option<&Limits>) -> Result<Command, Error> {
     let [name, rest @ ..] = args else {
         return Err(Error::WrongArity);
     };
     if rest.is_empty() {
         return Err(Error::WrongArity);
     }
-    let group = GroupName::parse(name)?;
     let options_at = rest.iter().position(|a| is(a, "attribute") || is(a, "force")).unwrap_or(rest.len());
     let (entry_args, options) = rest.split_at(options_at);
     if entry_args.is_empty() {
         return syntax(format!("{} needs at least one entry before its options", verb.name()));
     }
+    let (attribute, force) = parse_entry_options(verb, options)?;
+    cap(Counted::CommandEntries, count_items(entry_args), limits.map(|l| l.max_entries_per_group))?;
+    let group = GroupName::parse(name)?;
     let entries = parse_entries(entry_args.iter().copied())?;
+    Ok(match verb {
+        Verb::Set => Command::Set { group, entries, attribute, force },
+        Verb::Add => Command::Add { group, entries, force },
+        _ => Command::Remove { group, entries, force },
+    })
+}
+
+/// The options after the entries: `ATTRIBUTE show|hidden` (`SET` only) and `FORCE`.
+fn parse_entry_options(verb: Verb, options: &[&[u8]]) -> Result<(Option<Attribute>, bool), Error> {
     let mut attribute = None;
     let mut force = false;
     let mut i = 0;
@@ -299,14 +380,10 @@ fn parse_entry_command(verb: Verb, args: &[&[u8]]) -> Result<Command, Error> {
             ));
         }
     }
-    Ok(match verb {
-        Verb::Set => Command::Set { group, entries, attribute, force },
-        Verb::Add => Command::Add { group, entries, force },
-        _ => Command::Remove { group, entries, force },
-    })
+    Ok((attribute, force))
 }
 
-fn parse_del(args: &[&[u8]]) -> Result<Command, Error> {
+fn parse_del(args: &[&[u8]], limits: Option<&Limits>) -> Result<Command, Error> {
     if args.is_empty() {
         return Err(Error::WrongArity);
     }
@@ -326,18 +403,18 @@ fn parse_del(args: &[&[u8]]) -> Result<Command, Error> {
     if names.is_empty() {
         return syntax("WHITELIST.DEL needs at least one group");
     }
+    cap(Counted::CommandGroups, names.len(), limits.map(|l| l.max_groups))?;
     let groups = names.iter().map(|n| GroupName::parse(n)).collect::<Result<Vec<_>, _>>()?;
     Ok(Command::Del { groups, force })
 }
 
-fn parse_import(args: &[&[u8]]) -> Result<Command, Error> {
+fn parse_import(args: &[&[u8]], limits: Option<&Limits>) -> Result<Command, Error> {
     let [doc, options @ ..] = args else {
         return Err(Error::WrongArity);
     };
     if options.len() > 3 {
         return Err(Error::WrongArity);
     }
-    let document = parse_document(doc)?;
     let mut if_version = None;
     let mut force = false;
     let mut i = 0;
@@ -361,6 +438,7 @@ fn parse_import(args: &[&[u8]]) -> Result<Command, Error> {
             return syntax(format!("unexpected argument '{}': expected IFVERSION or FORCE", Shown::new(arg)));
         }
     }
+    let document = parse_document(doc, limits)?;
     Ok(Command::Import { document, if_version, force })
 }
 
@@ -375,9 +453,11 @@ fn parse_version(raw: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
 
+    const LIMITS: Limits = Limits { max_groups: 3, max_entries_per_group: 4 };
+
     fn run(verb: Verb, args: &[&str]) -> Result<Command, Error> {
         let raw: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        parse(verb, &raw)
+        parse(verb, &raw, Some(&LIMITS))
     }
 
     fn err(verb: Verb, args: &[&str]) -> String {
@@ -441,10 +521,11 @@ mod tests {
             err(Verb::Remove, &["prod", "10.0.0.1", "10.0.0.256"]),
             "ERR invalid whitelist entry '10.0.0.256': not an IP address or CIDR block"
         );
-        // A bad entry is reported before a bad option that follows it.
+        // Keyword syntax is judged before any argument.
+        assert_eq!(err(Verb::Set, &["Prod", "10.1.2.3/8", "FORCE", "FORCE"]), "ERR syntax error: FORCE given twice");
         assert_eq!(
-            err(Verb::Set, &["prod", "10.1.2.3/8", "FORCE", "FORCE"]),
-            "ERR invalid whitelist entry '10.1.2.3/8': host bits set, did you mean 10.0.0.0/8?"
+            err(Verb::Add, &["Prod", "10.1.2.3/8", "ATTRIBUTE", "hidden"]),
+            "ERR syntax error: ATTRIBUTE is only valid for WHITELIST.SET, not WHITELIST.ADD"
         );
     }
 
@@ -494,6 +575,10 @@ mod tests {
             err(Verb::LoadClients, &["aa", "now"]),
             "ERR syntax error: unexpected argument 'now': only FORCE may follow the group"
         );
+        assert_eq!(
+            err(Verb::LoadClients, &["AA", "now"]),
+            "ERR syntax error: unexpected argument 'now': only FORCE may follow the group"
+        );
         assert_eq!(run(Verb::LoadClients, &[]), Err(Error::WrongArity));
     }
 
@@ -525,11 +610,79 @@ mod tests {
     #[test]
     fn non_utf8_and_nul_bytes_are_shown_escaped() {
         let raw: Vec<&[u8]> = vec![b"pr\xffod", b"10.0.0.1"];
-        assert!(parse(Verb::Set, &raw).unwrap_err().to_string().starts_with("ERR invalid group name 'pr\\xffod'"));
+        assert!(parse(Verb::Set, &raw, None)
+            .unwrap_err()
+            .to_string()
+            .starts_with("ERR invalid group name 'pr\\xffod'"));
         let raw: Vec<&[u8]> = vec![b"prod", b"10.0.0.1\x00"];
         assert_eq!(
-            parse(Verb::Add, &raw).unwrap_err().to_string(),
+            parse(Verb::Add, &raw, None).unwrap_err().to_string(),
             "ERR invalid whitelist entry '10.0.0.1\\x00': not an IP address or CIDR block"
         );
+    }
+
+    #[test]
+    fn items_are_counted_before_they_are_parsed() {
+        assert_eq!(count_items(&[b"a,b,,c", b"", b"x"]), 6);
+        // Five items, duplicates and a bad one included, against a limit of four.
+        assert_eq!(
+            err(Verb::Set, &["prod", "10.0.0.1,10.0.0.1", "10.0.0.1,bad", "10.0.0.1"]),
+            "ERR too many entries in one command: 5, the limit is 4 (whitelist.max-entries-per-group)"
+        );
+        assert_eq!(
+            err(Verb::Add, &["Bad", "1,2,3,4,5", "FORCE"]),
+            "ERR too many entries in one command: 5, the limit is 4 (whitelist.max-entries-per-group)"
+        );
+        assert_eq!(
+            err(Verb::Remove, &["prod", "1,2,3,4,5"]),
+            "ERR too many entries in one command: 5, the limit is 4 (whitelist.max-entries-per-group)"
+        );
+        // Keyword syntax comes first, the count second.
+        assert_eq!(err(Verb::Set, &["prod", "1,2,3,4,5", "FORCE", "FORCE"]), "ERR syntax error: FORCE given twice");
+        // At the limit, the items are parsed.
+        assert_eq!(
+            err(Verb::Set, &["prod", "10.0.0.1,10.0.0.2,10.0.0.3", "x"]),
+            "ERR invalid whitelist entry 'x': not an IP address or CIDR block"
+        );
+        assert_eq!(
+            err(Verb::Del, &["aa", "bb", "cc", "Bad", "force"]),
+            "ERR too many groups in one command: 4, the limit is 3 (whitelist.max-groups)"
+        );
+        assert_eq!(err(Verb::Del, &["aa", "bb", "Bad"]), err(Verb::Del, &["Bad"]));
+        // The primary's and the AOF's commands are not counted.
+        let raw: Vec<&[u8]> = vec![b"prod", b"10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4,10.0.0.5"];
+        assert!(matches!(parse(Verb::Set, &raw, None), Ok(Command::Set { entries, .. }) if entries.len() == 5));
+        let raw: Vec<&[u8]> = vec![b"aa", b"bb", b"cc", b"dd"];
+        assert!(parse(Verb::Del, &raw, None).is_ok());
+    }
+
+    #[test]
+    fn an_import_is_counted_and_capped_from_clients_only() {
+        let five = r#"{"groups":[{"name":"ab","entries":["10.0.0.1","10.0.0.1","10.0.0.1","10.0.0.1","x"]}]}"#;
+        assert_eq!(
+            err(Verb::Import, &[five]),
+            "ERR too many entries in group 'ab' of the document: 5, the limit is 4 (whitelist.max-entries-per-group)"
+        );
+        // Keyword syntax first.
+        assert_eq!(err(Verb::Import, &[five, "FORCE", "FORCE"]), "ERR syntax error: FORCE given twice");
+        let raw: Vec<&[u8]> = vec![five.as_bytes()];
+        assert_eq!(
+            parse(Verb::Import, &raw, None).unwrap_err().to_string(),
+            "ERR invalid whitelist document: group 'ab': invalid whitelist entry 'x': not an IP address or CIDR block"
+        );
+        let big = r#"{"groups":[],"version":9007199254740992}"#;
+        assert_eq!(
+            err(Verb::Import, &[big]),
+            "ERR invalid whitelist document: \"version\" must be an integer from 0 to 9007199254740991"
+        );
+        let raw: Vec<&[u8]> = vec![big.as_bytes()];
+        assert!(matches!(
+            parse(Verb::Import, &raw, None),
+            Ok(Command::Import { document: Document { version: 9_007_199_254_740_992, .. }, .. })
+        ));
+        assert!(matches!(
+            run(Verb::Import, &[r#"{"groups":[],"version":9007199254740991}"#]),
+            Ok(Command::Import { document: Document { version: 9_007_199_254_740_991, .. }, .. })
+        ));
     }
 }

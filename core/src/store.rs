@@ -14,8 +14,19 @@ use crate::matcher::{GroupId, Matcher, MAX_GROUPS, NONE};
 use crate::name::{Attribute, GroupName};
 
 /// The largest version: replies, INFO and documents show it as a signed
-/// 64-bit integer. Past it the version stays there.
+/// 64-bit integer. Past it the version stays there, and `IFVERSION` could
+/// no longer tell one change from the next. So only trusted data (aux data, a
+/// replicated or AOF-loaded `IMPORT`, which must reproduce the primary's state
+/// whatever it holds) may set the version above [`MAX_CLIENT_VERSION`];
+/// clients go past it one change at a time, and would need about 2^63 changes
+/// to get here. A whitelist loaded with this version keeps it.
 pub const MAX_VERSION: u64 = i64::MAX as u64;
+
+/// The largest version a document from an ordinary client may carry: 2^53 − 1,
+/// the largest integer JSON carries exactly. The cap keeps any client from
+/// pinning the counter at [`MAX_VERSION`], where every later change would
+/// leave it unmoved and `IFVERSION` would let writers overwrite each other.
+pub const MAX_CLIENT_VERSION: u64 = (1 << 53) - 1;
 
 /// One named group.
 #[derive(Clone, Debug)]

@@ -67,11 +67,11 @@ fn unknown_field_with_a_line_break_stays_one_line() {
         br#"{"groups":[{"name":"ab","entries":[],"\n":1}]}"#,
         br#"{"groups":[{"name":"ab","entries":[]},{"name":"cd","entries":[],"a\r\nb":1}]}"#,
     ] {
-        let e = parse_document(doc).unwrap_err().to_string();
+        let e = parse_document(doc, None).unwrap_err().to_string();
         assert!(e.starts_with("invalid whitelist document: unknown field '"), "{e}");
         one_line(&e);
         let args: Vec<&[u8]> = vec![doc];
-        one_line(&parse(Verb::Import, &args).unwrap_err().to_string());
+        one_line(&parse(Verb::Import, &args, None).unwrap_err().to_string());
     }
 }
 
@@ -86,7 +86,7 @@ fn a_decoded_version_survives_export_and_import() {
         let data = payload(version, 0, b"");
         if let Ok(w) = decode(&data) {
             let text = export(&w);
-            let doc = parse_document(text.as_bytes()).unwrap_or_else(|e| panic!("{text} is refused: {e}"));
+            let doc = parse_document(text.as_bytes(), None).unwrap_or_else(|e| panic!("{text} is refused: {e}"));
             assert_eq!(doc.version, w.version());
         }
     }
@@ -157,7 +157,7 @@ fn addresses_and_peers_from_the_corpus() {
 
 #[test]
 fn commands_from_the_corpus() {
-    let run = |verb, args: &[&[u8]]| parse(verb, args);
+    let run = |verb, args: &[&[u8]]| parse(verb, args, None);
     // Keywords are matched whole: "FORCEx" is an entry, and a bad one.
     assert_eq!(
         run(Verb::Set, &[b"ab", b"10.0.0.1", b"FORCEx"]).unwrap_err().to_string(),
@@ -225,6 +225,7 @@ fn aux_payloads_from_the_corpus() {
 fn documents_from_the_corpus() {
     let doc = parse_document(
         br#"{"groups":[{"name":"zz","entries":["::1","::ffff:10.0.0.1"]},{"name":"a_1","attribute":"hidden","entries":["0.0.0.0/0","::/0","0.0.0.0/0"]}]}"#,
+        None,
     )
     .unwrap();
     let w = Whitelist::restore(doc.groups, doc.version);
@@ -232,7 +233,7 @@ fn documents_from_the_corpus() {
         export(&w),
         r#"{"groups":[{"attribute":"hidden","entries":["0.0.0.0/0","::/0"],"name":"a_1"},{"attribute":"show","entries":["::1","10.0.0.1"],"name":"zz"}],"version":0}"#
     );
-    let err = |s: &[u8]| parse_document(s).unwrap_err().to_string();
+    let err = |s: &[u8]| parse_document(s, None).unwrap_err().to_string();
     assert_eq!(
         err(br#"{"groups":[],"version":1.0}"#),
         "invalid whitelist document: \"version\" must be an integer from 0 to 9223372036854775807"

@@ -4,9 +4,12 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
-use whitelist_core::document::{export, parse_document};
+use whitelist_core::command::count_items;
+use whitelist_core::document::{count_document, export, parse_document};
 use whitelist_core::encoding::{decode, encode};
-use whitelist_core::{parse, parse_entry, Addr, Change, Entry, GroupName, Peer, Policy, Reason, Verb, Whitelist};
+use whitelist_core::{
+    parse, parse_entry, Addr, Change, Entry, GroupName, Limits, Peer, Policy, Reason, Verb, Whitelist,
+};
 
 const STRICT: Policy = Policy { allow_loopback: false, allow_unixsocket: false };
 
@@ -155,7 +158,7 @@ proptest! {
     #[test]
     fn document_round_trips(changes in prop::collection::vec(change(), 0..20)) {
         let w = build(changes);
-        let doc = parse_document(export(&w).as_bytes()).unwrap();
+        let doc = parse_document(export(&w).as_bytes(), None).unwrap();
         prop_assert_eq!(doc.version, w.version());
         let back = w.plan(Change::Replace { groups: doc.groups, version: doc.version }, None).unwrap();
         prop_assert!(back.next.is_none(), "re-importing the export changed the whitelist");
@@ -179,7 +182,7 @@ proptest! {
     #[test]
     fn command_parsing_never_panics(args in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..24), 0..6), verb in prop::sample::select(vec![Verb::Set, Verb::Add, Verb::Remove, Verb::Del, Verb::Get, Verb::List, Verb::Check, Verb::LoadClients, Verb::Help, Verb::Export, Verb::Import])) {
         let raw: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        if let Err(e) = parse(verb, &raw) {
+        if let Err(e) = parse(verb, &raw, None) {
             let text = e.to_string();
             prop_assert!(text.starts_with("ERR "));
             prop_assert!(!text.contains('\r') && !text.contains('\n'));
@@ -302,5 +305,123 @@ proptest! {
             let got = w.check(a, STRICT).1.map(|(g, e)| (g.name().to_string(), e));
             prop_assert_eq!(&got, &naive(&w, a), "address {}", a);
         }
+    }
+}
+
+/// A document as the generator writes it: groups `g0`, `g1`, ... with their
+/// entries (each as a string or as an `{"entry": ...}` object, repeats
+/// allowed), and where a key is written twice, if anywhere.
+#[derive(Clone, Debug)]
+struct RawDocument {
+    groups: Vec<(Vec<(Entry, bool)>, u8)>,
+    top_twice: u8,
+    entry_twice: Option<(prop::sample::Index, prop::sample::Index)>,
+}
+
+impl RawDocument {
+    fn entry_twice_at(&self) -> Option<(usize, usize)> {
+        let (g, e) = self.entry_twice.as_ref()?;
+        let gi = g.index(self.groups.len().max(1));
+        let entries = &self.groups.get(gi)?.0;
+        (!entries.is_empty()).then(|| (gi, e.index(entries.len())))
+    }
+
+    fn has_key_twice(&self) -> bool {
+        self.top_twice != 0 || self.groups.iter().any(|(_, twice)| *twice != 0) || self.entry_twice_at().is_some()
+    }
+
+    fn render(&self) -> String {
+        let twice = self.entry_twice_at();
+        let groups: Vec<String> = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(gi, (entries, key_twice))| {
+                let items: Vec<String> = entries
+                    .iter()
+                    .enumerate()
+                    .map(|(ei, (e, object))| match (twice == Some((gi, ei)), object) {
+                        (true, _) => format!(r#"{{"entry":"{e}","entry":"{e}"}}"#),
+                        (false, true) => format!(r#"{{"entry":"{e}"}}"#),
+                        (false, false) => format!(r#""{e}""#),
+                    })
+                    .collect();
+                let extra = match key_twice {
+                    1 => format!(r#","name":"g{gi}""#),
+                    2 => String::from(r#","entries":[]"#),
+                    3 => String::from(r#","attribute":"show","attribute":"show""#),
+                    _ => String::new(),
+                };
+                format!(r#"{{"entries":[{}],"name":"g{gi}"{extra}}}"#, items.join(","))
+            })
+            .collect();
+        let extra = match self.top_twice {
+            1 => r#","version":3"#,
+            2 => r#","groups":[]"#,
+            _ => "",
+        };
+        format!(r#"{{"version":3,"groups":[{}]{extra}}}"#, groups.join(","))
+    }
+}
+
+fn raw_document() -> impl Strategy<Value = RawDocument> {
+    let twice = prop_oneof![8 => Just(0u8), 1 => 1u8..4];
+    (
+        prop::collection::vec((prop::collection::vec((entry(), any::<bool>()), 0..8), twice), 0..5),
+        prop_oneof![8 => Just(0u8), 1 => 1u8..3],
+        prop::option::weighted(0.1, (any::<prop::sample::Index>(), any::<prop::sample::Index>())),
+    )
+        .prop_map(|(groups, top_twice, entry_twice)| RawDocument { groups, top_twice, entry_twice })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// No accepted document holds a key twice, and every document with a key
+    /// twice is refused for it; the counts are those written, never fewer than
+    /// those parsed, and the limits refuse exactly what the counts exceed.
+    #[test]
+    fn documents_are_counted_and_never_keep_a_key_twice(
+        raw in raw_document(),
+        max_groups in 1usize..6,
+        max_entries_per_group in 1usize..9,
+    ) {
+        let text = raw.render();
+        let counts = count_document(text.as_bytes()).unwrap();
+        prop_assert_eq!(counts.groups, raw.groups.len());
+        let largest = raw.groups.iter().map(|(entries, _)| entries.len()).max().unwrap_or(0);
+        prop_assert_eq!(counts.largest, largest);
+        let limits = Limits { max_groups, max_entries_per_group };
+        let over = counts.groups > max_groups || counts.largest > max_entries_per_group;
+        for limits in [Some(&limits), None] {
+            match parse_document(text.as_bytes(), limits) {
+                Ok(doc) => {
+                    prop_assert!(!raw.has_key_twice(), "{} was accepted", text);
+                    prop_assert!(limits.is_none() || !over, "{} was accepted beyond the limits", text);
+                    prop_assert_eq!(doc.groups.len(), counts.groups);
+                    for g in &doc.groups {
+                        prop_assert!(g.entries.len() <= counts.largest);
+                    }
+                }
+                Err(e) => {
+                    let e = e.to_string();
+                    if limits.is_some() && over {
+                        prop_assert!(e.starts_with("too many "), "{}: {}", text, e);
+                    } else {
+                        prop_assert!(raw.has_key_twice(), "{} was refused: {}", text, e);
+                        prop_assert!(e.contains("duplicate key '"), "{}: {}", text, e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counting the items of entry arguments agrees with parsing them.
+    #[test]
+    fn command_items_are_counted_as_parsed(args in prop::collection::vec(prop::collection::vec(entry(), 1..5), 1..5)) {
+        let args: Vec<String> = args.iter().map(|a| a.iter().map(Entry::to_string).collect::<Vec<_>>().join(",")).collect();
+        let raw: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        let parsed = whitelist_core::entry::parse_entries(raw.iter().copied()).unwrap();
+        prop_assert_eq!(count_items(&raw), parsed.len());
     }
 }

@@ -105,7 +105,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let args: Vec<&[u8]> = parts.collect();
-    match parse(verb, &args) {
+    match parse(verb, &args, None) {
         Ok(command) => {
             if let Command::Set { entries, .. } | Command::Add { entries, .. } | Command::Remove { entries, .. } =
                 &command
@@ -117,7 +117,7 @@ fuzz_target!(|data: &[u8]| {
             }
             let canonical = render(&command);
             let canonical: Vec<&[u8]> = canonical.iter().map(Vec::as_slice).collect();
-            match parse(verb, &canonical) {
+            match parse(verb, &canonical, None) {
                 Ok(again) => assert_eq!(again, command, "the canonical arguments parse to another command"),
                 Err(e) => panic!("the canonical arguments {canonical:?} are refused: {e}"),
             }

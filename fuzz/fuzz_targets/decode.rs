@@ -51,7 +51,7 @@ fn check(data: &[u8]) {
             assert_eq!(bytes, data, "a decoded payload re-encodes to other bytes");
             let again = decode(&bytes).expect("a re-encoded payload is refused");
             assert_eq!(summary(&again), s);
-            let doc = parse_document(export(&w).as_bytes()).expect("the JSON export is refused");
+            let doc = parse_document(export(&w).as_bytes(), None).expect("the JSON export is refused");
             let restored = Whitelist::restore(doc.groups, doc.version);
             assert_eq!(summary(&restored), s, "the JSON export holds other groups");
         }

@@ -7,7 +7,9 @@
 //! - it round-trips: restored as a whitelist, its export parses to the same
 //!   document, and its aux encoding decodes to the same groups;
 //! - an error starts with "invalid whitelist document: ", holds no CR/LF (it
-//!   becomes an error reply) and stays short.
+//!   becomes an error reply) and stays short;
+//! - what an ordinary client's IMPORT accepts (counted against the limits,
+//!   version capped), the primary's accepts alike.
 
 #![no_main]
 
@@ -17,7 +19,7 @@ use libfuzzer_sys::fuzz_target;
 use whitelist_core::document::{export, parse_document, MAX_VERSION};
 use whitelist_core::encoding::{decode, encode};
 use whitelist_core::entry::Entry;
-use whitelist_core::{GroupSpec, Whitelist};
+use whitelist_core::{GroupSpec, Limits, Whitelist};
 
 const MAX_ERROR: usize = 1024;
 
@@ -29,7 +31,11 @@ fn specs(w: &Whitelist) -> Vec<GroupSpec> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    match parse_document(data) {
+    let limits = Limits { max_groups: 4, max_entries_per_group: 8 };
+    if let Ok(client) = parse_document(data, Some(&limits)) {
+        assert_eq!(parse_document(data, None).as_ref(), Ok(&client), "accepted from a client only");
+    }
+    match parse_document(data, None) {
         Ok(doc) => {
             assert!(doc.version <= MAX_VERSION);
             assert!(doc.groups.windows(2).all(|p| p[0].name < p[1].name), "groups out of order or repeated");
@@ -43,7 +49,8 @@ fuzz_target!(|data: &[u8]| {
             let w = Whitelist::restore(doc.groups.clone(), doc.version);
             assert_eq!(specs(&w), doc.groups);
             let text = export(&w);
-            let again = parse_document(text.as_bytes()).unwrap_or_else(|e| panic!("the export {text} is refused: {e}"));
+            let again =
+                parse_document(text.as_bytes(), None).unwrap_or_else(|e| panic!("the export {text} is refused: {e}"));
             assert_eq!(again, doc, "the export parses to another document");
             let back = decode(&encode(&w)).expect("the aux encoding is refused");
             assert_eq!((back.version(), specs(&back)), (doc.version, doc.groups), "the aux encoding changes it");
