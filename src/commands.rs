@@ -69,7 +69,14 @@ fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
             apply(ctx, verb, &target, Change::Delete { groups }, force, None)
         }
         Command::Import { document, if_version, force } => {
-            let change = Change::Replace { groups: document.groups, version: document.version };
+            // The primary propagates the state its IMPORT led to, version
+            // included; a replica and an AOF replay install exactly that.
+            let (groups, version) = (document.groups, document.version);
+            let change = if limits.is_none() {
+                Change::Install { groups, version }
+            } else {
+                Change::Replace { groups, version }
+            };
             apply(ctx, verb, "(whole whitelist)", change, force, if_version)
         }
         Command::LoadClients { group, force } => load_clients(ctx, group, force),

@@ -887,7 +887,7 @@ mod tests {
         assert_eq!(doc.groups[0].name.as_str(), "default");
         assert_eq!(doc.groups[0].entries.len(), 2);
         let w = Whitelist::default()
-            .plan(Change::Replace { groups: doc.groups, version: doc.version }, None)
+            .plan(Change::Install { groups: doc.groups, version: doc.version }, None)
             .unwrap()
             .next
             .unwrap();
@@ -1134,7 +1134,7 @@ mod tests {
         let carried = parse_document(doc(MAX_VERSION).as_bytes(), None).unwrap();
         assert_eq!(carried.version, MAX_VERSION);
         let w =
-            w.plan(Change::Replace { groups: carried.groups, version: carried.version }, None).unwrap().next.unwrap();
+            w.plan(Change::Install { groups: carried.groups, version: carried.version }, None).unwrap().next.unwrap();
         assert_eq!(w.version(), MAX_VERSION);
     }
 }

@@ -151,13 +151,24 @@ pub enum Change {
         /// The groups (missing ones are no-ops).
         groups: Vec<GroupName>,
     },
-    /// Replace the whole whitelist. The version becomes the larger of `version`
-    /// and the current version (plus one if the groups change), so a restored
-    /// state keeps its version and a control plane's edit still raises it.
+    /// Replace the whole whitelist (an ordinary client's `IMPORT`). When the
+    /// groups change, the version becomes the larger of the current version
+    /// plus one and `version`, so a control plane's edit always raises it and a
+    /// restored state keeps its version; when they do not, nothing changes.
     Replace {
         /// Every group, sorted by name without duplicates.
         groups: Vec<GroupSpec>,
         /// The version the replacement carries.
+        version: u64,
+    },
+    /// Install a whole whitelist exactly as it is, version included (an
+    /// `IMPORT` from the primary or the AOF: the primary propagates the state
+    /// its own change led to, so the replica and a replay reach that state and
+    /// no condition is judged a second time).
+    Install {
+        /// Every group, sorted by name without duplicates.
+        groups: Vec<GroupSpec>,
+        /// The version to install.
         version: u64,
     },
 }
@@ -385,7 +396,10 @@ impl Whitelist {
             Change::Add { group, entries } => self.plan_add(group, entries, limits),
             Change::Remove { group, entries } => Ok(self.plan_remove(group, entries)),
             Change::Delete { groups } => Ok(self.plan_delete(groups)),
-            Change::Replace { groups, version } => self.plan_replace(groups, version, limits),
+            Change::Replace { groups, version } => self.plan_replace(groups, Some(version), limits),
+            Change::Install { groups, version } => {
+                self.plan_replace(groups, None, limits).map(|plan| self.installed(plan, version))
+            }
         }
     }
 
@@ -477,7 +491,15 @@ impl Whitelist {
         Plan { next: Some(next), outcome: Outcome { reply, added: 0, removed } }
     }
 
-    fn plan_replace(&self, groups: Vec<GroupSpec>, version: u64, limits: Option<&Limits>) -> Result<Plan, LimitError> {
+    /// A replacement by `groups`: with `client_version`, a client's (the
+    /// version rises past the current one, or to the version given); without,
+    /// the version is left for [`Whitelist::installed`] to set.
+    fn plan_replace(
+        &self,
+        groups: Vec<GroupSpec>,
+        client_version: Option<u64>,
+        limits: Option<&Limits>,
+    ) -> Result<Plan, LimitError> {
         check_group_count(groups.len(), limits)?;
         for g in &groups {
             Self::check_size(&g.name, g.entries.len(), limits)?;
@@ -489,10 +511,10 @@ impl Whitelist {
                     && new.attribute == old.attribute
                     && old.entries.iter().eq(new.entries.iter().copied())
             });
-        let version = if same { self.version.max(version) } else { self.bumped().max(version) }.min(MAX_VERSION);
-        if same && version == self.version {
+        if same {
             return Ok(Plan { next: None, outcome: Outcome { reply, added: 0, removed: 0 } });
         }
+        let version = client_version.map_or(self.version, |v| self.bumped().max(v).min(MAX_VERSION));
         let old: HashSet<(&GroupName, Entry)> =
             self.groups.iter().flat_map(|g| g.entries.iter().map(move |e| (&g.name, e))).collect();
         let new: HashSet<(&GroupName, Entry)> =
@@ -504,6 +526,24 @@ impl Whitelist {
             g.hits = self.group(&g.name).map_or(0, |old| old.hits);
         }
         Ok(Plan { next: Some(next), outcome: Outcome { reply, added, removed } })
+    }
+
+    /// `plan` with the version set to exactly `version` (capped at
+    /// [`MAX_VERSION`]): a change when either the groups or the version differ.
+    fn installed(&self, plan: Plan, version: u64) -> Plan {
+        let version = version.min(MAX_VERSION);
+        match plan.next {
+            Some(mut next) => {
+                next.version = version;
+                Plan { next: Some(next), outcome: plan.outcome }
+            }
+            None if version != self.version => {
+                let mut next = self.clone();
+                next.version = version;
+                Plan { next: Some(next), outcome: plan.outcome }
+            }
+            None => plan,
+        }
     }
 
     fn with_group(&self, name: GroupName, content: Option<Content>) -> Whitelist {
@@ -754,24 +794,22 @@ mod tests {
     }
 
     #[test]
-    fn replace_sets_or_raises_the_version() {
+    fn a_clients_replace_raises_the_version_only_when_the_groups_change() {
         let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.1"]));
         let spec =
             |items: &[&str]| vec![GroupSpec { name: name("aa"), attribute: Attribute::Show, entries: list(items) }];
-        // Restoring the same state at a higher version sets the version.
-        let plan = w.plan(Change::Replace { groups: spec(&["10.0.0.1"]), version: 7 }, None).unwrap();
-        assert_eq!(plan.next.as_ref().unwrap().version(), 7);
-        // The same state at the same version changes nothing.
-        let plan = w.plan(Change::Replace { groups: spec(&["10.0.0.1"]), version: 1 }, None).unwrap();
-        assert!(plan.next.is_none());
-        // A different state raises the version past the current one.
-        let plan = w.plan(Change::Replace { groups: spec(&["10.0.0.2"]), version: 1 }, None).unwrap();
+        // The same groups change nothing, whatever version the document carries.
+        for version in [0, 1, 7] {
+            let plan = w.plan(Change::Replace { groups: spec(&["10.0.0.1"]), version }, Some(&LIMITS)).unwrap();
+            assert!(plan.next.is_none(), "version {version}");
+        }
+        // Other groups raise the version past the current one...
+        let plan = w.plan(Change::Replace { groups: spec(&["10.0.0.2"]), version: 1 }, Some(&LIMITS)).unwrap();
         let next = plan.next.unwrap();
         assert_eq!(next.version(), 2);
         assert_eq!(plan.outcome, Outcome { reply: 1, added: 1, removed: 1 });
-        // Into an empty whitelist (AOF replay), the carried version is restored.
-        let plan =
-            Whitelist::default().plan(Change::Replace { groups: spec(&["10.0.0.2"]), version: 9 }, None).unwrap();
+        // ...or to the document's version when it is higher.
+        let plan = w.plan(Change::Replace { groups: spec(&["10.0.0.2"]), version: 9 }, Some(&LIMITS)).unwrap();
         assert_eq!(plan.next.unwrap().version(), 9);
         // A replacement never lowers the version.
         let plan = next.plan(Change::Replace { groups: vec![], version: 0 }, None).unwrap();
@@ -779,17 +817,48 @@ mod tests {
     }
 
     #[test]
+    fn an_install_sets_exactly_the_version_it_carries() {
+        let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.1"]));
+        let (w, _) = apply(&w, set("aa", &["10.0.0.3"]));
+        assert_eq!(w.version(), 2);
+        let spec =
+            |items: &[&str]| vec![GroupSpec { name: name("aa"), attribute: Attribute::Show, entries: list(items) }];
+        // Other groups at a lower version: both are installed as they are.
+        let plan = w.plan(Change::Install { groups: spec(&["10.0.0.2"]), version: 1 }, None).unwrap();
+        let next = plan.next.unwrap();
+        assert_eq!((next.version(), shown(&next, "aa")), (1, vec![String::from("10.0.0.2")]));
+        assert_eq!(plan.outcome, Outcome { reply: 1, added: 1, removed: 1 });
+        // The same groups at another version: only the version moves.
+        let plan = w.plan(Change::Install { groups: spec(&["10.0.0.3"]), version: 7 }, None).unwrap();
+        assert_eq!(plan.outcome, Outcome { reply: 1, added: 0, removed: 0 });
+        assert_eq!(plan.next.unwrap().version(), 7);
+        // The same groups at the same version change nothing.
+        let plan = w.plan(Change::Install { groups: spec(&["10.0.0.3"]), version: 2 }, None).unwrap();
+        assert!(plan.next.is_none());
+        // Into an empty whitelist (an AOF replay), the carried version is restored.
+        let plan =
+            Whitelist::default().plan(Change::Install { groups: spec(&["10.0.0.2"]), version: 9 }, None).unwrap();
+        assert_eq!(plan.next.unwrap().version(), 9);
+        // An empty install at version 0 into an empty whitelist is nothing.
+        assert!(Whitelist::default()
+            .plan(Change::Install { groups: vec![], version: 0 }, None)
+            .unwrap()
+            .next
+            .is_none());
+    }
+
+    #[test]
     fn the_version_stops_at_its_largest_value() {
         let spec = |e: &str| vec![GroupSpec { name: name("aa"), attribute: Attribute::Show, entries: list(&[e]) }];
         let w = Whitelist::default()
-            .plan(Change::Replace { groups: spec("10.0.0.1"), version: MAX_VERSION }, None)
+            .plan(Change::Install { groups: spec("10.0.0.1"), version: MAX_VERSION }, None)
             .unwrap()
             .next
             .unwrap();
         assert_eq!(w.version(), MAX_VERSION);
         let (w, _) = apply(&w, Change::Add { group: name("aa"), entries: list(&["10.0.0.2"]) });
         assert_eq!(w.version(), MAX_VERSION);
-        let plan = w.plan(Change::Replace { groups: spec("10.0.0.3"), version: u64::MAX }, None).unwrap();
+        let plan = w.plan(Change::Install { groups: spec("10.0.0.3"), version: u64::MAX }, None).unwrap();
         assert_eq!(plan.next.unwrap().version(), MAX_VERSION);
     }
 

@@ -160,7 +160,7 @@ proptest! {
         let w = build(changes);
         let doc = parse_document(export(&w).as_bytes(), None).unwrap();
         prop_assert_eq!(doc.version, w.version());
-        let back = w.plan(Change::Replace { groups: doc.groups, version: doc.version }, None).unwrap();
+        let back = w.plan(Change::Install { groups: doc.groups, version: doc.version }, None).unwrap();
         prop_assert!(back.next.is_none(), "re-importing the export changed the whitelist");
     }
 
