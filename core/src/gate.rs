@@ -484,6 +484,13 @@ impl Gate {
         }
     }
 
+    /// The server is starting: its first load, if any, is the window.
+    pub fn expect_startup_load(&mut self) {
+        if self.load.is_none() {
+            self.startup = true;
+        }
+    }
+
     /// The start-up is over without a load (the event loop runs): no later
     /// load is the window.
     pub fn startup_over(&mut self) {
