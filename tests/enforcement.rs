@@ -266,3 +266,97 @@ fn a_panic_in_a_command_becomes_an_error_reply() {
     assert_eq!(admin.call(&["WHITELIST.ADD", "default", "192.0.2.1"]), Reply::Int(1));
     assert!(s.connect_from("127.0.0.2").is_served());
 }
+
+#[test]
+fn the_hook_fails_closed_when_it_cannot_decide() {
+    let s = Server::start_with(common::Options { module: Some(common::test_module_path()), ..Default::default() });
+    let mut admin = s.admin();
+    // The whitelist is empty: everyone would be admitted.
+    assert!(s.connect_from("127.0.0.2").is_served());
+    assert_eq!(admin.call(&["WHITELIST.DEBUG-FAULT", "hook-panic"]), Reply::ok());
+    assert!(s.connect_from("127.0.0.2").closed_within(Duration::from_secs(5)));
+    assert!(s.admin().closed_within(Duration::from_secs(5)));
+    s.wait_log("it could not be judged (an internal error (see the line above))");
+    assert_eq!(admin.call(&["WHITELIST.DEBUG-FAULT", "off"]), Reply::ok());
+    assert!(s.connect_from("127.0.0.2").is_served());
+    assert_eq!(admin.call(&["PING"]), Reply::Status("PONG".into()));
+}
+
+#[test]
+fn monitor_mode_reports_a_connection_once_until_the_rules_admit_it_again() {
+    let s = Server::start(&["--whitelist.allow-loopback", "no", "--whitelist.mode", "monitor"]);
+    let mut admin = s.admin();
+    admin.call(&["WHITELIST.SET", "default", "127.0.0.2"]);
+    let mut three = s.connect_from("127.0.0.3");
+    assert!(three.is_served());
+    assert_eq!(counter(&mut admin, "whitelist_connections_would_deny"), 1);
+    // Later changes that still deny it report nothing new.
+    assert_eq!(admin.call(&["WHITELIST.ADD", "default", "127.0.0.4"]), Reply::Int(1));
+    assert_eq!(admin.call(&["WHITELIST.ADD", "default", "127.0.0.5"]), Reply::Int(1));
+    assert_eq!(counter(&mut admin, "whitelist_connections_would_deny"), 1);
+    assert!(!s.log().contains("would close connection (whitelist.mode monitor) from 127.0.0.3:"));
+    // Admitted, then denied again: one more report.
+    assert_eq!(admin.call(&["WHITELIST.ADD", "default", "127.0.0.3"]), Reply::Int(1));
+    assert_eq!(admin.call(&["WHITELIST.REMOVE", "default", "127.0.0.3"]), Reply::Int(1));
+    assert_eq!(counter(&mut admin, "whitelist_connections_would_deny"), 2);
+    assert!(three.is_served());
+}
+
+#[test]
+fn the_audit_line_names_the_callers_user_when_force_cuts_the_caller() {
+    let s = Server::start(NO_LOOPBACK);
+    let mut admin = s.admin();
+    assert_eq!(admin.call(&["WHITELIST.SET", "default", "127.0.0.2"]), Reply::Int(1));
+    assert_eq!(admin.call(&["ACL", "SETUSER", "alice", "on", ">pw", "+@all", "~*"]), Reply::ok());
+    let mut alice = s.connect_from("127.0.0.2");
+    assert_eq!(alice.call(&["AUTH", "alice", "pw"]), Reply::ok());
+    let port = alice.local_port();
+    assert_eq!(alice.call(&["WHITELIST.SET", "default", "127.0.0.3", "FORCE"]), Reply::Int(1));
+    assert!(alice.closed_within(Duration::from_secs(5)));
+    s.wait_log(&format!("WHITELIST.SET default by 127.0.0.2:{port} (user alice): 1 added, 1 removed, version 2"));
+}
+
+#[test]
+fn a_thousand_denied_connections_under_four_io_threads() {
+    let s = Server::start(&["--whitelist.allow-loopback", "no", "--io-threads", "4"]);
+    let mut admin = s.admin();
+    admin.call(&["WHITELIST.SET", "default", "127.0.0.2"]);
+    let mut allowed = s.connect_from("127.0.0.2");
+    assert!(allowed.is_served());
+    let denied_before = counter(&mut admin, "whitelist_connections_denied");
+    for wave in 0..4 {
+        let mut open: Vec<common::Client> =
+            (0..250).map(|i| s.connect_from(&format!("127.0.0.{}", 3 + (wave * 250 + i) % 50))).collect();
+        // Some send a command at once: it never runs.
+        for c in open.iter_mut().step_by(10) {
+            let _ = c.send(&[b"SET", b"k", b"v"]);
+        }
+        for (i, c) in open.iter_mut().enumerate() {
+            assert!(closed_or_noperm(c), "connection {i} of wave {wave} stayed open");
+        }
+        assert!(allowed.is_served(), "the allowed client was not served after wave {wave}");
+    }
+    assert_eq!(counter(&mut admin, "whitelist_connections_denied"), denied_before + 1000);
+    assert_eq!(admin.call(&["EXISTS", "k"]), Reply::Int(0));
+    assert_eq!(admin.call(&["PING"]), Reply::Status("PONG".into()));
+}
+
+/// Closed before any reply, or (a client held for closing on Redis 8 with
+/// I/O threads) at most a `-NOPERM` error and then closed.
+fn closed_or_noperm(c: &mut common::Client) -> bool {
+    let mut buf = [0u8; 512];
+    let mut got = Vec::new();
+    let start = std::time::Instant::now();
+    loop {
+        let n = c.read_raw(&mut buf);
+        if n == 0 {
+            let text = String::from_utf8_lossy(&got).to_string();
+            assert!(text.is_empty() || text.starts_with("-NOPERM"), "a refused client got {text:?}");
+            return true;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if start.elapsed() > Duration::from_secs(5) {
+            return false;
+        }
+    }
+}
