@@ -110,17 +110,23 @@ fn connected(ctx: Ctx, info: &raw::RedisModuleClientInfo) {
     server::guard((), || fail_closed(ctx, id, why));
 }
 
-/// Refuses a client that could not be judged, and says why.
+/// Refuses a client that could not be judged, and says why. Taking the
+/// state over clears a poisoned lock, so only this client pays for it.
 fn fail_closed(ctx: Ctx, id: u64, why: &str) {
-    if state::defer_close() {
+    let defer = state::defer_close();
+    if defer {
         server::hold_client(ctx, held_user_changed);
-        let queued = state::with(|g| queue_close(g, id)).is_some();
-        if !queued {
-            state::HELD_OVERFLOW.store(true, Ordering::Relaxed);
-            arm_close();
-        }
     } else {
         server::close_client(ctx, id);
+    }
+    let queued = state::with(|g| {
+        if defer {
+            queue_close(g, id);
+        }
+    });
+    if defer && queued.is_none() {
+        state::HELD_OVERFLOW.store(true, Ordering::Relaxed);
+        arm_close();
     }
     server::log(ctx, Level::Warning, &format!("refused client id {id}: it could not be judged ({why})"));
 }

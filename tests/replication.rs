@@ -118,6 +118,19 @@ fn with_diskless_load_swapdb_the_full_sync_is_loaded_from_disk_and_replaces_the_
 }
 
 #[test]
+fn a_full_sync_without_a_whitelist_onto_a_replica_without_one_diverges_nothing() {
+    let master = start_master(&[]);
+    assert_eq!(master.admin().call(&["SET", "k", "v"]), Reply::ok());
+    let replica = start_replica(&master, NO_LOOPBACK);
+    wait_for("the key to reach the replica", || {
+        (replica.admin().call(&["GET", "k"]) == Reply::bulk("v")).then_some(())
+    });
+    assert_eq!(replica.info_field("whitelist_diverged"), "0");
+    assert!(replica.connect_from("127.0.0.2").is_served());
+    assert!(!replica.log().contains("carried no whitelist"));
+}
+
+#[test]
 fn a_full_sync_without_a_whitelist_keeps_the_replicas_and_marks_it_diverged() {
     let mut options = common::Options::args(FAST_SYNC);
     options.without_module = true;

@@ -731,7 +731,13 @@ impl Gate {
         self.recheck(fx);
     }
 
+    /// Data without a whitelist: the one in force stays. Losing rules is
+    /// never silent; where none is in force either, nothing is lost and
+    /// nothing differs.
     fn keep_without_whitelist(&mut self, replication: bool, fx: &mut impl Effects) {
+        if !carries_whitelist(&self.whitelist) {
+            return;
+        }
         let version = self.whitelist.version();
         if replication {
             self.diverged = true;
@@ -991,6 +997,18 @@ mod tests {
         g.finish_load(&mut fx);
         g.clear_divergence(&mut fx);
         assert!(!g.diverged());
+    }
+
+    #[test]
+    fn a_sync_without_a_whitelist_onto_none_diverges_nothing() {
+        let mut g = Gate::new(false);
+        let mut fx = Fx::default();
+        g.begin_load(LoadKind::Replication, &mut fx);
+        g.record_loaded(Whitelist::default(), &mut fx);
+        g.finish_load(&mut fx);
+        assert!(!g.diverged());
+        assert!(fx.lines.is_empty());
+        assert_eq!(g.admit(1, Conn::new(ip("192.0.2.1"), 1), &mut fx), Admission::Admit);
     }
 
     #[test]
