@@ -139,7 +139,11 @@ fn queue_close(g: &mut State, id: u64) {
     arm_close();
 }
 
-fn arm_close() {
+pub fn arm_close() {
+    #[cfg(feature = "debug-panic")]
+    if state::HOLD_OPEN.load(Ordering::Relaxed) {
+        return;
+    }
     if !state::CLOSE_ARMED.swap(true, Ordering::Relaxed) && !server::one_shot(close_held) {
         state::CLOSE_ARMED.store(false, Ordering::Relaxed);
         server::log(std::ptr::null_mut(), Level::Warning, "could not schedule the close of refused clients");

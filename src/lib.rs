@@ -257,8 +257,9 @@ mod debug {
         context.reply(result) as c_int
     }
 
-    /// `WHITELIST.DEBUG-FAULT hook-panic|off`: makes the connection hook
-    /// panic (or stop panicking), to prove that it fails closed.
+    /// `WHITELIST.DEBUG-FAULT hook-panic|hold-open|off`: makes the
+    /// connection hook panic, to prove that it fails closed; or keeps held
+    /// clients held, to show what they can do; `off` ends both.
     unsafe extern "C" fn fault_command(
         ctx: *mut raw::RedisModuleCtx,
         argv: *mut *mut raw::RedisModuleString,
@@ -271,11 +272,17 @@ mod debug {
                 crate::state::HOOK_PANIC.store(true, std::sync::atomic::Ordering::Relaxed);
                 Ok(redis_module::RedisValue::SimpleStringStatic("OK"))
             }
-            Some("off") if args.len() == 2 => {
-                crate::state::HOOK_PANIC.store(false, std::sync::atomic::Ordering::Relaxed);
+            Some("hold-open") if args.len() == 2 => {
+                crate::state::HOLD_OPEN.store(true, std::sync::atomic::Ordering::Relaxed);
                 Ok(redis_module::RedisValue::SimpleStringStatic("OK"))
             }
-            _ => Err(RedisError::Str("ERR usage: WHITELIST.DEBUG-FAULT hook-panic|off")),
+            Some("off") if args.len() == 2 => {
+                crate::state::HOOK_PANIC.store(false, std::sync::atomic::Ordering::Relaxed);
+                crate::state::HOLD_OPEN.store(false, std::sync::atomic::Ordering::Relaxed);
+                crate::hook::arm_close();
+                Ok(redis_module::RedisValue::SimpleStringStatic("OK"))
+            }
+            _ => Err(RedisError::Str("ERR usage: WHITELIST.DEBUG-FAULT hook-panic|hold-open|off")),
         };
         context.reply(result) as c_int
     }

@@ -82,3 +82,9 @@ pub fn defer_close() -> bool {
 /// connection hook panics, to prove it fails closed.
 #[cfg(feature = "debug-panic")]
 pub static HOOK_PANIC: AtomicBool = AtomicBool::new(false);
+
+/// Test-only fault switch (`WHITELIST.DEBUG-FAULT hold-open`): held clients
+/// stay held (not closed) until the switch is turned off, so a test can see
+/// what a held client can and cannot do.
+#[cfg(feature = "debug-panic")]
+pub static HOLD_OPEN: AtomicBool = AtomicBool::new(false);

@@ -360,3 +360,60 @@ fn closed_or_noperm(c: &mut common::Client) -> bool {
         }
     }
 }
+
+/// Redis 8 hands a new client to an I/O thread right after the connection
+/// event, so a refused client is held (as a user without permissions) and
+/// closed within one event-loop turn. `hold-open` keeps it held to show what
+/// it may do in that turn: nothing but receive an error. Elsewhere it is
+/// closed inside the event, before any byte.
+#[test]
+fn a_held_client_runs_nothing_and_cannot_log_in() {
+    let s = Server::start_with(common::Options {
+        module: Some(common::test_module_path()),
+        ..common::Options::args(&["--whitelist.allow-loopback", "no", "--io-threads", "4"])
+    });
+    let mut admin = s.admin();
+    assert_eq!(admin.call(&["WHITELIST.SET", "default", "127.0.0.2"]), Reply::Int(1));
+    assert_eq!(admin.call(&["WHITELIST.DEBUG-FAULT", "hold-open"]), Reply::ok());
+    let flavor = common::flavor();
+    let mut held = s.connect_from("127.0.0.3");
+    if flavor.valkey || flavor.version < (8, 0, 0) {
+        assert!(held.closed_within(Duration::from_secs(5)), "{} closes inside the event", flavor.describe());
+        return;
+    }
+    assert_eq!(held.call(&["PING"]), flavor.noperm("whitelist-refused", "ping"));
+    assert_eq!(
+        held.call(&["CONFIG", "SET", "whitelist.mode", "off"]),
+        flavor.noperm("whitelist-refused", "config|set")
+    );
+    let wrongpass = Reply::err("WRONGPASS invalid username-password pair or user is disabled.");
+    assert_eq!(held.call(&["AUTH", "default", "anything"]), wrongpass);
+    assert_eq!(held.call(&["HELLO", "2", "AUTH", "default", "anything"]), wrongpass);
+    // RESET would make it the default user: it is closed there and then
+    // (Redis still writes RESET's own reply first), and the command after
+    // it never runs.
+    let mut reset = s.connect_from("127.0.0.3");
+    reset.send(&[b"RESET"]).expect("send");
+    reset.send(&[b"SET", b"k", b"v"]).expect("send");
+    assert_eq!(read_to_eof(&mut reset), "+RESET\r\n");
+    assert_eq!(admin.call(&["EXISTS", "k"]), Reply::Int(0));
+    assert_eq!(admin.call(&["CONFIG", "GET", "whitelist.mode"]), Reply::strings(&["whitelist.mode", "enforce"]));
+    assert_eq!(admin.call(&["WHITELIST.DEBUG-FAULT", "off"]), Reply::ok());
+    assert!(held.closed_within(Duration::from_secs(5)));
+    assert!(s.connect_from("127.0.0.2").is_served());
+}
+
+/// Every byte until the server closes the connection (5 s at most).
+fn read_to_eof(c: &mut common::Client) -> String {
+    let mut buf = [0u8; 512];
+    let mut got = Vec::new();
+    let start = std::time::Instant::now();
+    loop {
+        let n = c.read_raw(&mut buf);
+        if n == 0 {
+            return String::from_utf8_lossy(&got).into_owned();
+        }
+        got.extend_from_slice(&buf[..n]);
+        assert!(start.elapsed() < Duration::from_secs(5), "still open after {got:?}");
+    }
+}
