@@ -363,3 +363,26 @@ fn limits_do_not_apply_to_replicated_commands() {
     assert_eq!(info["whitelist_groups"], "2");
     assert_eq!(info["whitelist_entries"], "6");
 }
+
+#[test]
+fn a_replicated_import_ends_the_divergence() {
+    // The primary's whitelist was never used: its full sync carries none.
+    let master = start_master(&[]);
+    let replica = Server::start(NO_LOOPBACK);
+    let mut r = replica.admin();
+    assert_eq!(r.call(&["WHITELIST.SET", "own", "127.0.0.9"]), Reply::Int(1));
+    assert_eq!(r.call(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]), Reply::ok());
+    wait_link(&replica, "up");
+    replica.wait_log("the full sync carried no whitelist: the whitelist in force (version 1) is kept");
+    assert_eq!(replica.info_field("whitelist_diverged"), "1");
+    assert!(replica.connect_from("127.0.0.2").closed_within(Duration::from_secs(5)));
+    // The primary's operator pushes its state.
+    let doc = r#"{"groups":[{"entries":["127.0.0.2"],"name":"pp"}],"version":4}"#;
+    assert_eq!(master.admin().call(&["WHITELIST.IMPORT", doc]), Reply::Int(4));
+    let expected = r#"{"groups":[{"attribute":"show","entries":["127.0.0.2"],"name":"pp"}],"version":4}"#;
+    wait_replica_has(&master, &replica, expected);
+    assert_eq!(replica.info_field("whitelist_diverged"), "0");
+    replica.wait_log("this replica's whitelist is its primary's again (whitelist_diverged:0)");
+    assert!(replica.connect_from("127.0.0.2").is_served());
+    assert!(replica.connect_from("127.0.0.9").closed_within(Duration::from_secs(5)));
+}
