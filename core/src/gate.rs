@@ -1134,6 +1134,23 @@ mod tests {
     }
 
     #[test]
+    fn pending_closes_stay_in_the_room_reserved() {
+        let mut p = Pending::default();
+        p.reserve(2);
+        let room = p.ids.capacity();
+        assert!(p.push(1) && p.push(2));
+        for id in 3..=room as u64 {
+            assert!(p.push(id));
+        }
+        assert!(!p.push(99), "no room is added after the reservation");
+        assert_eq!(p.ids.capacity(), room);
+        assert!(p.contains(2) && p.remove(2) && !p.contains(2));
+        assert_eq!(p.len(), room - 1);
+        while p.pop().is_some() {}
+        assert!(p.is_empty());
+    }
+
+    #[test]
     fn shown_forms() {
         let c = Conn::new(ip("10.0.0.1"), 80);
         assert_eq!(Shown::conn(&c).to_string(), "10.0.0.1:80");
