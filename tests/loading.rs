@@ -221,3 +221,32 @@ fn read_sync_payload(c: &mut Client) -> Vec<u8> {
         }
     }
 }
+
+#[test]
+fn a_later_load_judges_by_the_rules_in_force() {
+    // No data at start: no window. DEBUG RELOAD is a later load.
+    let s = Server::start(NO_LOOPBACK);
+    let mut admin = s.admin();
+    assert_eq!(admin.call(&["WHITELIST.SET", "default", "127.0.0.2"]), Reply::Int(1));
+    assert_eq!(admin.call(&["DEBUG", "POPULATE", "40000"]), Reply::ok());
+    assert_eq!(admin.call(&["SAVE"]), Reply::ok());
+    assert_eq!(admin.call(&["CONFIG", "SET", "key-load-delay", "100"]), Reply::ok());
+    assert_eq!(admin.call(&["CONFIG", "SET", "loading-process-events-interval-bytes", "1024"]), Reply::ok());
+    let socket = s.socket();
+    let reload = std::thread::spawn(move || Client::unix(&socket).unwrap().call(&["DEBUG", "RELOAD", "NOSAVE"]));
+    wait_for("the reload to be loading", || match s.admin().try_call(&["PING"]).ok()? {
+        Reply::Error(e) if e.starts_with("LOADING") => Some(()),
+        _ => None,
+    });
+    let mut two = s.connect_from("127.0.0.2");
+    match two.call(&["PING"]) {
+        Reply::Error(e) => assert!(e.starts_with("LOADING"), "{e}"),
+        other => panic!("expected -LOADING, got {other:?}"),
+    }
+    assert!(s.connect_from("127.0.0.3").closed_within(Duration::from_secs(5)));
+    assert_eq!(reload.join().expect("the reload"), Reply::ok());
+    let info = common::info_of(&mut admin);
+    assert_eq!(info["whitelist_denied_while_loading"], "0");
+    assert_eq!(info["whitelist_connections_denied"], "1");
+    assert!(two.is_served());
+}
