@@ -128,7 +128,18 @@ fn fail_closed(ctx: Ctx, id: u64, why: &str) {
         state::HELD_OVERFLOW.store(true, Ordering::Relaxed);
         arm_close();
     }
-    server::log(ctx, Level::Warning, &format!("refused client id {id}: it could not be judged ({why})"));
+    let now = server::milliseconds();
+    let last = state::UNJUDGED_LOGGED_MS.load(Ordering::Relaxed);
+    if last == i64::MIN || now < last || now - last >= 1000 {
+        state::UNJUDGED_LOGGED_MS.store(now, Ordering::Relaxed);
+        let more = match state::UNJUDGED_SUPPRESSED.swap(0, Ordering::Relaxed) {
+            0 => String::new(),
+            n => format!("; {n} more refused so since the last such line"),
+        };
+        server::log(ctx, Level::Warning, &format!("refused client id {id}: it could not be judged ({why}){more}"));
+    } else {
+        state::UNJUDGED_SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Queues a held client for closing within one event-loop turn.

@@ -7,7 +7,7 @@
 //! change is committed by swapping in a complete new whitelist, and a
 //! re-check closes a client before it forgets it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, TryLockError};
 
 #[allow(unused_imports)] // `Config`: the settings under their old name.
@@ -33,6 +33,12 @@ pub static CLOSE_ARMED: AtomicBool = AtomicBool::new(false);
 /// the state was unavailable): the held user is replaced at the next close,
 /// which disconnects every client still authenticated as it.
 pub static HELD_OVERFLOW: AtomicBool = AtomicBool::new(false);
+
+/// When a client that could not be judged was last logged (ms), and how
+/// many were refused since without a line: at most one such line a second,
+/// kept outside the state, which may be what failed.
+pub static UNJUDGED_LOGGED_MS: AtomicI64 = AtomicI64::new(i64::MIN);
+pub static UNJUDGED_SUPPRESSED: AtomicU64 = AtomicU64::new(0);
 
 /// Why the state could not be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
