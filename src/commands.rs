@@ -36,7 +36,7 @@ fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
         Command::Get { group } => read(|w| get(w, group.as_ref())),
         Command::List { all } => read(|w| list(w, all)),
         Command::Check { addr } => {
-            let policy = state::with(|g| g.config.policy()).ok_or(RedisError::Str(BUSY))?;
+            let policy = state::with(|s| s.config.policy()).ok_or(RedisError::Str(BUSY))?;
             read(|w| check(w, addr, policy))
         }
         Command::Help => Ok(help()),
@@ -67,7 +67,7 @@ fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
 
 /// Reads the whitelist in force.
 fn read(f: impl FnOnce(&Whitelist) -> RedisResult) -> RedisResult {
-    state::with(|g| f(g.whitelist())).unwrap_or(Err(RedisError::Str(BUSY)))
+    state::with(|s| f(s.whitelist())).unwrap_or(Err(RedisError::Str(BUSY)))
 }
 
 fn bulk(s: impl Into<String>) -> RedisValue {
