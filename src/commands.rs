@@ -6,12 +6,13 @@ use std::os::raw::c_int;
 use redis_module::redisvalue::RedisValueKey;
 use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
 use whitelist_core::clients::{parse_client_list, ListedClient};
+use whitelist_core::gate::{self, Caller, Shown};
 use whitelist_core::{
     document, parse, Change, Command, Entry, Error, GroupName, Outcome, Peer, Policy, Verb, Whitelist,
 };
 
 use crate::acl;
-use crate::hook;
+use crate::hook::Fx;
 use crate::server::{self, Level};
 use crate::state::{self, Conn};
 
@@ -85,7 +86,7 @@ fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
 
 /// Reads the whitelist in force.
 fn read(f: impl FnOnce(&Whitelist) -> RedisResult) -> RedisResult {
-    state::with(|s| f(&s.whitelist)).unwrap_or(Err(RedisError::Str(BUSY)))
+    state::with(|s| f(s.whitelist())).unwrap_or(Err(RedisError::Str(BUSY)))
 }
 
 fn bulk(s: impl Into<String>) -> RedisValue {
@@ -161,10 +162,15 @@ fn help() -> RedisValue {
 struct Origin {
     /// From the primary or the AOF: never refused, no limits.
     trusted: bool,
+    /// From the primary.
+    replicated: bool,
     /// Inside `MULTI`/`EXEC`.
     in_multi: bool,
     /// The calling client, for lock-out protection and the audit line.
     caller: Option<Conn>,
+    /// The caller's ACL user, read before the change (a change that cuts
+    /// the caller off deauthenticates it).
+    user: String,
 }
 
 impl Origin {
@@ -176,70 +182,19 @@ impl Origin {
 
     fn of(ctx: &Context) -> Origin {
         let flags = server::context_flags(ctx.ctx);
+        let replicated = flags & raw::REDISMODULE_CTX_FLAGS_REPLICATED != 0;
         let trusted = Origin::is_trusted(ctx);
         let caller = if trusted { None } else { server::client_conn(server::client_id(ctx.ctx)) };
-        Origin { trusted, in_multi: flags & raw::REDISMODULE_CTX_FLAGS_MULTI != 0, caller }
+        let user = if trusted { String::new() } else { server::current_user(ctx.ctx) };
+        Origin { trusted, replicated, in_multi: flags & raw::REDISMODULE_CTX_FLAGS_MULTI != 0, caller, user }
     }
 }
 
-fn connected_replicas(ctx: &Context) -> Vec<ListedClient> {
-    server::call_text(ctx.ctx, "CLIENT", &["LIST", "TYPE", "replica"]).map_or_else(Vec::new, |t| parse_client_list(&t))
-}
-
-fn shown_addr(conn: &Conn) -> String {
-    match conn.peer {
-        Peer::Unix => String::from("a unix socket"),
-        Peer::Ip(a) => a.to_string(),
-        Peer::Unknown => String::from("an unreadable address"),
-    }
-}
-
-/// Refuses a change that would cut the caller or a replica off, or turn the
-/// whitelist off, unless forced. Judged as in `enforce` mode.
-fn lockout(
-    before: &Whitelist,
-    after: &Whitelist,
-    policy: Policy,
-    origin: &Origin,
-    replicas: &[ListedClient],
-    force: bool,
-) -> Result<(), RedisError> {
-    if let Some(caller) = &origin.caller {
-        if !after.verdict(caller.peer, policy).allowed {
-            let from = shown_addr(caller);
-            if origin.in_multi {
-                return Err(RedisError::String(format!(
-                    "ERR this change would disconnect your own connection from {from}; inside MULTI/EXEC it is refused even with FORCE"
-                )));
-            }
-            if !force {
-                return Err(RedisError::String(format!(
-                    "ERR this change would disconnect your own connection from {from}; add FORCE to apply it anyway"
-                )));
-            }
-        }
-    }
-    if force {
-        return Ok(());
-    }
-    for r in replicas {
-        if !after.verdict(r.peer, policy).allowed {
-            let addr = match r.peer {
-                Peer::Ip(a) => a.to_string(),
-                _ => String::from("?"),
-            };
-            return Err(RedisError::String(format!(
-                "ERR this change would disconnect replica {addr}:{} (client id {}); add FORCE to apply it anyway",
-                r.port, r.id
-            )));
-        }
-    }
-    if before.is_enabled() && !after.is_enabled() {
-        return Err(RedisError::Str(
-            "ERR this change would turn the whitelist off and admit every address; add FORCE to apply it anyway",
-        ));
-    }
-    Ok(())
+/// The connected replicas: (peer, port, client id).
+fn connected_replicas(ctx: &Context) -> Vec<(Peer, u16, u64)> {
+    server::call_text(ctx.ctx, "CLIENT", &["LIST", "TYPE", "replica"]).map_or_else(Vec::new, |t| {
+        parse_client_list(&t).iter().map(|c: &ListedClient| (c.peer, c.port, c.id)).collect()
+    })
 }
 
 /// The result of a committed (or empty) change.
@@ -251,39 +206,48 @@ struct Applied {
 }
 
 /// Plans, judges, commits and enforces one change; the caller propagates.
+/// `whole`: the change is an `IMPORT`, which from the primary brings its
+/// whole state (ending a divergence).
 fn commit(
     ctx: &Context,
     origin: &Origin,
     change: Change,
     force: bool,
     if_version: Option<u64>,
+    whole: bool,
 ) -> Result<Applied, RedisError> {
     let replicas = if origin.trusted || force { Vec::new() } else { connected_replicas(ctx) };
-    let result = state::with(|s| {
+    let result = state::with(|g| {
+        let mut fx = Fx::new(ctx.ctx);
         // Commands replayed while loading (AOF) build the whitelist being
         // loaded; the one in force stays until loading ends.
-        let loading = s.loading.is_some();
-        let current = s.loading.as_ref().unwrap_or(&s.whitelist);
+        let loading = g.is_loading();
+        let brings_primary_state = whole && origin.replicated && !loading;
+        let current = g.commit_base();
         if let (Some(expected), false) = (if_version, origin.trusted) {
             if current.version() != expected {
                 return Err(to_reply(Error::VersionMoved { current: current.version(), expected }));
             }
         }
-        let limits = (!origin.trusted).then(|| s.config.limits());
+        let limits = (!origin.trusted).then(|| g.config.limits());
         let plan = current.plan(change, limits.as_ref()).map_err(|e| to_reply(Error::Limit(e)))?;
         let Some(next) = plan.next else {
-            return Ok(Applied { outcome: plan.outcome, changed: false, version: current.version(), loading });
+            let version = current.version();
+            if brings_primary_state {
+                g.clear_divergence(&mut fx);
+            }
+            return Ok(Applied { outcome: plan.outcome, changed: false, version, loading });
         };
         if !origin.trusted && !loading {
-            lockout(current, &next, s.config.policy(), origin, &replicas, force)?;
+            let caller = Caller { peer: origin.caller.map(|c| c.peer), in_multi: origin.in_multi, force };
+            gate::lockout(current, &next, g.config.policy(), caller, &replicas)
+                .map_err(|refusal| RedisError::String(refusal.to_string()))?;
         }
         let version = next.version();
-        if loading {
-            s.loading = Some(next);
-        } else {
-            s.whitelist = next;
-            hook::enforce_on_open_connections(ctx.ctx, s);
+        if brings_primary_state {
+            g.clear_divergence(&mut fx);
         }
+        g.commit(next, &mut fx);
         Ok(Applied { outcome: plan.outcome, changed: true, version, loading })
     });
     result.unwrap_or(Err(RedisError::Str(BUSY)))
@@ -295,9 +259,8 @@ fn audit(ctx: &Context, verb: Verb, target: &str, origin: &Origin, applied: &App
     }
     let by = match &origin.caller {
         _ if origin.trusted => String::from("the primary (replication)"),
-        Some(c) if c.peer == Peer::Unix => format!("unix socket (user {})", server::current_user(ctx.ctx)),
-        Some(c) => format!("{} (user {})", c.describe(), server::current_user(ctx.ctx)),
-        None => format!("an internal client (user {})", server::current_user(ctx.ctx)),
+        Some(c) => format!("{} (user {})", Shown::conn(c), origin.user),
+        None => format!("an internal client (user {})", origin.user),
     };
     let o = applied.outcome;
     server::log(
@@ -316,7 +279,7 @@ fn audit(ctx: &Context, verb: Verb, target: &str, origin: &Origin, applied: &App
 /// A write command: commit, propagate verbatim, audit, reply.
 fn apply(ctx: &Context, verb: Verb, target: &str, change: Change, force: bool, if_version: Option<u64>) -> RedisResult {
     let origin = Origin::of(ctx);
-    let applied = commit(ctx, &origin, change, force, if_version)?;
+    let applied = commit(ctx, &origin, change, force, if_version, verb == Verb::Import)?;
     if applied.changed {
         ctx.replicate_verbatim();
         audit(ctx, verb, target, &origin, &applied);
@@ -331,11 +294,11 @@ fn apply(ctx: &Context, verb: Verb, target: &str, change: Change, force: bool, i
 fn load_clients(ctx: &Context, group: GroupName, force: bool) -> RedisResult {
     let fresh: Vec<Entry> = state::with(|s| {
         let policy = s.config.policy();
-        let held: HashSet<Entry> = s.whitelist.group(&group).map(|g| g.entries().iter().collect()).unwrap_or_default();
+        let held: HashSet<Entry> =
+            s.whitelist().group(&group).map(|g| g.entries().iter().collect()).unwrap_or_default();
         let mut fresh: Vec<Entry> = s
-            .conns
-            .values()
-            .filter_map(|c| match c.peer {
+            .conns()
+            .filter_map(|(_, c)| match c.peer {
                 Peer::Ip(a) if !(policy.allow_loopback && a.is_loopback()) => Some(Entry::host(a)),
                 _ => None,
             })
@@ -351,7 +314,7 @@ fn load_clients(ctx: &Context, group: GroupName, force: bool) -> RedisResult {
     }
     let origin = Origin::of(ctx);
     let target = group.to_string();
-    let applied = commit(ctx, &origin, Change::Add { group, entries: fresh.clone() }, force, None)?;
+    let applied = commit(ctx, &origin, Change::Add { group, entries: fresh.clone() }, force, None, false)?;
     let shown: Vec<String> = fresh.iter().map(Entry::to_string).collect();
     if applied.changed {
         let mut args: Vec<&str> = vec![target.as_str()];

@@ -144,11 +144,11 @@ fn store(s: &mut State, setting: &Setting, value: Value) -> Result<(), String> {
     };
     // Nothing is open while the module loads (connections are adopted after
     // the configs), so the values it starts with re-check nothing.
-    if changed && setting.rechecks && !s.conns.is_empty() && !s.recheck_due {
+    if changed && setting.rechecks && s.conns().next().is_some() && !state::RECHECK_DUE.load(Ordering::Relaxed) {
         // SAFETY: checked at registration; the call only queues the callback.
         if let Some(add) = unsafe { raw::RedisModule_EventLoopAddOneShot } {
             if unsafe { add(Some(recheck), null_mut()) } == OK {
-                s.recheck_due = true;
+                state::RECHECK_DUE.store(true, Ordering::Relaxed);
             }
         }
     }
@@ -178,10 +178,8 @@ unsafe extern "C" fn recheck(_data: *mut c_void) {
         // The one-shot brings no context: the detached one logs under the
         // module's name, and closing a client needs none.
         let ctx = server::or_detached(null_mut());
-        state::with(|s| {
-            s.recheck_due = false;
-            hook::enforce_on_open_connections(ctx, s);
-        });
+        state::RECHECK_DUE.store(false, Ordering::Relaxed);
+        state::with(|s| hook::enforce_on_open_connections(ctx, s));
     });
 }
 

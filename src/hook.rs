@@ -1,12 +1,64 @@
-//! Server events: connections and loading.
+//! Client events: the connection hook (which fails closed), the re-check of
+//! open connections, and the closing of clients held where closing inside
+//! the connection event is unsafe.
 
 use std::ffi::c_void;
+use std::os::raw::c_int;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 
 use redis_module::raw;
-use whitelist_core::{Peer, Whitelist};
+use whitelist_core::gate::{Effects, Level as GateLevel};
 
 use crate::server::{self, Ctx, Level};
-use crate::state::{self, Admission, Conn, Cut, LogSlot, Mode, State};
+use crate::state::{self, State};
+
+/// The gate's effects on this server.
+pub struct Fx {
+    ctx: Ctx,
+    /// A client refused inside its connection event that must be held.
+    held: Option<u64>,
+}
+
+impl Fx {
+    pub fn new(ctx: Ctx) -> Fx {
+        Fx { ctx, held: None }
+    }
+}
+
+impl Effects for Fx {
+    #[inline]
+    fn refuse(&mut self, id: u64) {
+        if state::defer_close() {
+            if !server::hold_client(self.ctx, held_user_changed) {
+                server::log(self.ctx, Level::Warning, &format!("could not hold refused client id {id}"));
+            }
+            self.held = Some(id);
+        } else {
+            server::close_client(self.ctx, id);
+        }
+    }
+
+    fn close(&mut self, id: u64) -> bool {
+        server::close_client(self.ctx, id)
+    }
+
+    fn log(&mut self, level: GateLevel, line: &str) {
+        let level = match level {
+            GateLevel::Notice => Level::Notice,
+            GateLevel::Warning => Level::Warning,
+        };
+        server::log(self.ctx, level, line);
+    }
+
+    fn now_ms(&mut self) -> i64 {
+        server::milliseconds()
+    }
+
+    fn arm_log_flush(&mut self, after_ms: i64) {
+        server::create_timer(self.ctx, after_ms, flush_suppressed);
+    }
+}
 
 /// # Safety
 /// Called by Redis for `REDISMODULE_EVENT_CLIENT_CHANGE`, with `data` pointing
@@ -14,114 +66,160 @@ use crate::state::{self, Admission, Conn, Cut, LogSlot, Mode, State};
 pub unsafe extern "C" fn on_client_change(ctx: Ctx, _eid: raw::RedisModuleEvent, subevent: u64, data: *mut c_void) {
     // SAFETY: for this event Redis passes the client's info structure.
     let info = unsafe { data.cast::<raw::RedisModuleClientInfo>().as_ref() };
-    server::guard((), || {
-        let Some(info) = info else {
-            return;
-        };
-        if subevent == raw::REDISMODULE_SUBEVENT_CLIENT_CHANGE_CONNECTED {
-            connected(ctx, info);
-        } else {
-            state::with(|s| s.conns.remove(&info.id));
-        }
-    });
+    let Some(info) = info else {
+        return;
+    };
+    if subevent == raw::REDISMODULE_SUBEVENT_CLIENT_CHANGE_CONNECTED {
+        connected(ctx, info);
+    } else {
+        server::guard((), || {
+            state::with(|g| g.forget(info.id));
+        });
+    }
 }
 
+/// Admits or refuses a new client. Whatever goes wrong (a panic, a busy or
+/// poisoned state), the client is refused: never admitted by default.
 #[inline]
 fn connected(ctx: Ctx, info: &raw::RedisModuleClientInfo) {
-    let conn = server::conn_of(info);
     let id = info.id;
-    state::with(|s| match s.admit(id, conn) {
-        Admission::Admit => {}
-        Admission::Close => {
-            server::close_client(ctx, id);
-            report_denial(ctx, s, id, &conn, "denied connection from");
+    let decided = catch_unwind(AssertUnwindSafe(|| {
+        let conn = server::conn_of(info);
+        #[cfg(feature = "debug-panic")]
+        if state::HOOK_PANIC.load(Ordering::Relaxed) {
+            panic!("WHITELIST.DEBUG-FAULT hook-panic");
         }
-        Admission::WouldDeny => report_denial(ctx, s, id, &conn, "would deny connection (whitelist.mode monitor) from"),
+        if state::poisoned() {
+            return Err("the whitelist state was left by an internal error");
+        }
+        let mut fx = Fx::new(ctx);
+        state::try_with(|g| {
+            g.admit(id, conn, &mut fx);
+            if let Some(held) = fx.held {
+                queue_close(g, held);
+            }
+        })
+        .map_err(|_| "the whitelist state is busy")
+    }));
+    let why = match decided {
+        Ok(Ok(())) => return,
+        Ok(Err(why)) => why,
+        Err(_) => "an internal error (see the line above)",
+    };
+    server::guard((), || fail_closed(ctx, id, why));
+}
+
+/// Refuses a client that could not be judged, and says why. Taking the
+/// state over clears a poisoned lock, so only this client pays for it.
+fn fail_closed(ctx: Ctx, id: u64, why: &str) {
+    let defer = state::defer_close();
+    if defer {
+        server::hold_client(ctx, held_user_changed);
+    } else {
+        server::close_client(ctx, id);
+    }
+    let queued = state::with(|g| {
+        if defer {
+            queue_close(g, id);
+        }
+    });
+    if defer && queued.is_none() {
+        state::HELD_OVERFLOW.store(true, Ordering::Relaxed);
+        arm_close();
+    }
+    let now = server::milliseconds();
+    let last = state::UNJUDGED_LOGGED_MS.load(Ordering::Relaxed);
+    if last == i64::MIN || now < last || now - last >= 1000 {
+        state::UNJUDGED_LOGGED_MS.store(now, Ordering::Relaxed);
+        let more = match state::UNJUDGED_SUPPRESSED.swap(0, Ordering::Relaxed) {
+            0 => String::new(),
+            n => format!("; {n} more refused so since the last such line"),
+        };
+        server::log(ctx, Level::Warning, &format!("refused client id {id}: it could not be judged ({why}){more}"));
+    } else {
+        state::UNJUDGED_SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Queues a held client for closing within one event-loop turn.
+fn queue_close(g: &mut State, id: u64) {
+    if !g.pending.push(id) {
+        state::HELD_OVERFLOW.store(true, Ordering::Relaxed);
+    }
+    arm_close();
+}
+
+pub fn arm_close() {
+    #[cfg(feature = "debug-panic")]
+    if state::HOLD_OPEN.load(Ordering::Relaxed) {
+        return;
+    }
+    if !state::CLOSE_ARMED.swap(true, Ordering::Relaxed) && !server::one_shot(close_held) {
+        state::CLOSE_ARMED.store(false, Ordering::Relaxed);
+        server::log(std::ptr::null_mut(), Level::Warning, "could not schedule the close of refused clients");
+    }
+}
+
+/// # Safety
+/// Called by Redis from its event loop (`RedisModule_EventLoopAddOneShot`).
+unsafe extern "C" fn close_held(_data: *mut c_void) {
+    server::guard((), || {
+        state::CLOSE_ARMED.store(false, Ordering::Relaxed);
+        state::with(|g| {
+            // Out of the queue first: closing runs the user-changed callback,
+            // which must not find it there.
+            while let Some(id) = g.pending.pop() {
+                server::close_client(std::ptr::null_mut(), id);
+            }
+        });
+        if state::HELD_OVERFLOW.swap(false, Ordering::Relaxed) && !server::create_held_user() {
+            server::log(std::ptr::null_mut(), Level::Warning, "could not replace the user of refused clients");
+        }
     });
 }
 
-fn describe(id: u64, conn: &Conn) -> String {
-    match conn.peer {
-        Peer::Unix => format!("unix socket (client id {id}): whitelist.allow-unixsocket is no"),
-        Peer::Ip(_) => format!("{} (client id {id}): no whitelist entry matches", conn.describe()),
-        Peer::Unknown => format!("{} (client id {id}): the address could not be read", conn.describe()),
-    }
+/// # Safety
+/// Called by Redis when a held client's user changes: `RESET` makes it the
+/// default user, so it is closed now, before it can run anything.
+unsafe extern "C" fn held_user_changed(client_id: u64, _privdata: *mut c_void) {
+    server::guard((), || {
+        // Busy: the module's own close of this client is running.
+        state::with(|g| {
+            if g.pending.remove(client_id) {
+                server::close_client(std::ptr::null_mut(), client_id);
+            }
+        });
+    });
 }
 
-/// Counts a denial and logs it, at most one line per second.
-fn report_denial(ctx: Ctx, s: &mut State, id: u64, conn: &Conn, what: &str) {
-    let now = server::milliseconds();
-    s.stats.last_denied = Some((conn.peer, now / 1000));
-    match s.denial_log.admit(now) {
-        LogSlot::Log => server::log(ctx, Level::Warning, &format!("{what} {}", describe(id, conn))),
-        LogSlot::SuppressAndArm(ms) => server::create_timer(ctx, ms, flush_suppressed),
-        LogSlot::Suppress => {}
-    }
+/// # Safety
+/// Called by Redis 7.2+ for `AUTH` and `HELLO ... AUTH`: a held client may
+/// not log in (Redis replies its own `WRONGPASS`).
+pub unsafe extern "C" fn refuse_held_auth(
+    ctx: Ctx,
+    _user: *mut raw::RedisModuleString,
+    _password: *mut raw::RedisModuleString,
+    _err: *mut *mut raw::RedisModuleString,
+) -> c_int {
+    server::guard(raw::REDISMODULE_AUTH_HANDLED as c_int, || {
+        let id = server::client_id(ctx);
+        match state::with(|g| g.pending.contains(id)) {
+            Some(false) => raw::REDISMODULE_AUTH_NOT_HANDLED as c_int,
+            _ => raw::REDISMODULE_AUTH_HANDLED as c_int,
+        }
+    })
 }
 
 /// # Safety
 /// Called by Redis as a timer callback.
 unsafe extern "C" fn flush_suppressed(ctx: Ctx, _data: *mut c_void) {
     server::guard((), || {
-        let suppressed = state::with_or(0, |s| {
-            s.denial_log.timer_armed = false;
-            std::mem::take(&mut s.denial_log.suppressed)
-        });
-        if suppressed > 0 {
-            let plural = if suppressed == 1 { "" } else { "s" };
-            server::log(
-                ctx,
-                Level::Warning,
-                &format!("{suppressed} more denied connection{plural} in the last second (not logged one by one)"),
-            );
-        }
+        state::with(|g| g.flush_log(&mut Fx::new(ctx)));
     });
 }
 
 /// Closes (or, in monitor mode, reports) every open connection that the
-/// whitelist in force no longer admits. Runs after every rule change.
-pub fn enforce_on_open_connections(ctx: Ctx, s: &mut State) {
-    let cut: Vec<Cut> = s.cut_connections();
-    let enforce = s.config.mode == Mode::Enforce;
-    for c in &cut {
-        if enforce {
-            server::close_client(ctx, c.id);
-            report_denial(ctx, s, c.id, &c.conn, "closed connection after a whitelist change from");
-        } else {
-            report_denial(ctx, s, c.id, &c.conn, "would close connection (whitelist.mode monitor) from");
-        }
-    }
-}
-
-/// # Safety
-/// Called by Redis for `REDISMODULE_EVENT_LOADING`.
-pub unsafe extern "C" fn on_loading(ctx: Ctx, _eid: raw::RedisModuleEvent, subevent: u64, _data: *mut c_void) {
-    server::guard((), || {
-        state::with(|s| match subevent {
-            raw::REDISMODULE_SUBEVENT_LOADING_ENDED => {
-                // Loading replaces the whole whitelist in one step; data that
-                // carried none leaves it empty.
-                if let Some(loaded) = s.loading.take() {
-                    s.whitelist = loaded;
-                    server::log(
-                        ctx,
-                        Level::Notice,
-                        &format!(
-                            "whitelist loaded: {} groups, {} entries, version {}",
-                            s.whitelist.groups().len(),
-                            s.whitelist.entry_count(),
-                            s.whitelist.version()
-                        ),
-                    );
-                    enforce_on_open_connections(ctx, s);
-                }
-            }
-            raw::REDISMODULE_SUBEVENT_LOADING_FAILED => {
-                if s.loading.take().is_some() {
-                    server::log(ctx, Level::Warning, "loading failed: the previous whitelist stays in force");
-                }
-            }
-            _ => s.loading = Some(Whitelist::default()),
-        });
-    });
+/// rules in force no longer admit. Runs after every rule change.
+pub fn enforce_on_open_connections(ctx: Ctx, g: &mut State) {
+    g.recheck(&mut Fx::new(ctx));
 }

@@ -6,6 +6,8 @@ use std::os::raw::c_int;
 use redis_module::raw;
 
 use crate::server;
+use whitelist_core::gate::Shown;
+
 use crate::state::{self, State};
 
 struct Section(*mut raw::RedisModuleInfoCtx);
@@ -66,8 +68,8 @@ fn write(section: &Section, s: &State) {
     if unsafe { add_section(section.0, std::ptr::null()) } != raw::REDISMODULE_OK as c_int {
         return;
     }
-    let w = &s.whitelist;
-    let st = &s.stats;
+    let w = s.whitelist();
+    let st = s.stats();
     section.text("mode", s.config.mode.name());
     section.unsigned("enabled", u64::from(w.is_enabled()));
     section.unsigned("version", w.version());
@@ -78,8 +80,14 @@ fn write(section: &Section, s: &State) {
     section.unsigned("connections_denied", st.denied);
     section.unsigned("connections_would_deny", st.would_deny);
     section.unsigned("clients_closed_on_change", st.closed_on_change);
-    section.text("last_denied_addr", &st.last_denied.as_ref().map_or_else(String::new, |(p, _)| state::peer_text(p)));
+    section.text(
+        "last_denied_addr",
+        &st.last_denied.as_ref().map_or_else(String::new, |(p, _)| Shown::peer(*p).address()),
+    );
     section.signed("last_denied_time", st.last_denied.as_ref().map_or(0, |&(_, t)| t));
+    section.unsigned("denied_while_loading", st.denied_while_loading);
+    section.unsigned("diverged", u64::from(s.diverged()));
+    section.unsigned("replication_errors", st.replication_errors);
     for g in w.groups() {
         section.dict(&format!("group_{}", g.name()), |d| {
             d.unsigned("entries", g.entries().len() as u64);

@@ -12,6 +12,7 @@ mod config;
 mod docs;
 mod hook;
 mod info;
+mod loading;
 mod persistence;
 mod rewrite;
 mod server;
@@ -65,7 +66,7 @@ type EventFn = unsafe extern "C" fn(Ctx, raw::RedisModuleEvent, u64, *mut c_void
 
 const EVENTS: &[(u64, EventFn)] = &[
     (raw::REDISMODULE_EVENT_CLIENT_CHANGE, hook::on_client_change),
-    (raw::REDISMODULE_EVENT_LOADING, hook::on_loading),
+    (raw::REDISMODULE_EVENT_LOADING, loading::on_loading),
     (raw::REDISMODULE_EVENT_FORK_CHILD, rewrite::on_fork_child),
 ];
 
@@ -144,7 +145,51 @@ fn load(ctx: Ctx, argc: c_int) -> Result<(), String> {
     }
     let register_info = unsafe { raw::RedisModule_RegisterInfoFunc }.ok_or("no RegisterInfoFunc")?;
     unsafe { register_info(ctx, Some(info::info)) };
-    adopt_open_connections(ctx);
+    let open = adopt_open_connections(ctx);
+    prepare_refusals(ctx)?;
+    if starting(ctx, open) {
+        // The first load of a starting server is the window: its rules
+        // come from the data. A timer fires once the event loop runs
+        // (timers never run during a load): past it, no load is the first.
+        state::with(|g| g.expect_startup_load());
+        server::create_timer(ctx, 0, loading::startup_over);
+    }
+    Ok(())
+}
+
+/// Whether the server is starting (not a `MODULE LOAD` at run time). Redis
+/// 7.2+ says so; on 7.0 a run-time load always has a caller connected.
+fn starting(ctx: Ctx, open_connections: usize) -> bool {
+    server::context_flags(ctx) & raw::REDISMODULE_CTX_FLAGS_SERVER_STARTUP != 0
+        || (server::server_version().is_some_and(|v| v < 0x00_07_02_00) && open_connections == 0)
+}
+
+/// Redis 8 assigns a new client to an I/O thread right after the connection
+/// event, and aborts if the client was closed in it (`iothread.c`): there a
+/// refused client is held as a user without permissions, its logins refused,
+/// and closed from the event loop within one turn. Valkey's and Redis 7's
+/// I/O threads keep the client in the main thread, and without I/O threads
+/// nothing is handed over: there it is closed inside the event.
+fn prepare_refusals(ctx: Ctx) -> Result<(), String> {
+    let io_threads = server::config_get(ctx, "io-threads")
+        .and_then(|v| String::from_utf8_lossy(&v).trim().parse::<u32>().ok())
+        .unwrap_or(1);
+    let redis8 = server::server_version().is_some_and(|v| v >= 0x00_08_00_00)
+        && server::info_text(ctx, c"server", c"valkey_version").is_none();
+    if !(redis8 && io_threads > 1) {
+        return Ok(());
+    }
+    if !server::create_held_user() {
+        return Err(String::from("could not create the user that refused clients are held as"));
+    }
+    if !server::register_auth_callback(ctx, Some(hook::refuse_held_auth)) {
+        return Err(String::from("this server has no auth callbacks, which holding refused clients needs"));
+    }
+    let room = server::config_get(ctx, "maxclients")
+        .and_then(|v| String::from_utf8_lossy(&v).trim().parse::<usize>().ok())
+        .unwrap_or(10_000);
+    state::with(|g| g.pending.reserve(room)).ok_or("the whitelist state is busy")?;
+    state::DEFER_CLOSE.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 
@@ -165,28 +210,31 @@ fn set_acl_categories(ctx: Ctx, name: &CStr) -> Result<(), String> {
 
 /// Connections opened before `MODULE LOAD` never passed the connection event:
 /// take them from `CLIENT LIST` so every rule change checks them too.
-fn adopt_open_connections(ctx: Ctx) {
+/// Returns how many were adopted.
+fn adopt_open_connections(ctx: Ctx) -> usize {
     let Some(text) = server::call_text(ctx, "CLIENT", &["LIST"]) else {
-        return;
+        return 0;
     };
-    let adopted = state::with(|s| {
+    let adopted = state::with(|g| {
         let mut n = 0;
         for c in parse_client_list(&text) {
             if c.is_primary_link || c.is_closing {
                 continue;
             }
-            s.conns.insert(c.id, Conn { peer: c.peer, port: c.port });
+            g.track(c.id, Conn::new(c.peer, c.port));
             n += 1;
         }
         n
-    });
-    if let Some(n) = adopted.filter(|&n| n > 0) {
+    })
+    .unwrap_or(0);
+    if adopted > 0 {
         server::log(
             ctx,
             Level::Notice,
-            &format!("{n} connections open before the module loaded are checked at every rule change"),
+            &format!("{adopted} connections open before the module loaded are checked at every rule change"),
         );
     }
+    adopted
 }
 
 /// `WHITELIST.DEBUG-PANIC`: panics inside a command, to prove that a panic
@@ -213,10 +261,42 @@ mod debug {
         context.reply(result) as c_int
     }
 
+    /// `WHITELIST.DEBUG-FAULT hook-panic|hold-open|off`: makes the
+    /// connection hook panic, to prove that it fails closed; or keeps held
+    /// clients held, to show what they can do; `off` ends both.
+    unsafe extern "C" fn fault_command(
+        ctx: *mut raw::RedisModuleCtx,
+        argv: *mut *mut raw::RedisModuleString,
+        argc: c_int,
+    ) -> c_int {
+        let context = Context::new(ctx);
+        let args = redis_module::decode_args(ctx, argv, argc);
+        let result = match args.get(1).map(|a| a.to_string_lossy().to_ascii_lowercase()).as_deref() {
+            Some("hook-panic") if args.len() == 2 => {
+                crate::state::HOOK_PANIC.store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(redis_module::RedisValue::SimpleStringStatic("OK"))
+            }
+            Some("hold-open") if args.len() == 2 => {
+                crate::state::HOLD_OPEN.store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(redis_module::RedisValue::SimpleStringStatic("OK"))
+            }
+            Some("off") if args.len() == 2 => {
+                crate::state::HOOK_PANIC.store(false, std::sync::atomic::Ordering::Relaxed);
+                crate::state::HOLD_OPEN.store(false, std::sync::atomic::Ordering::Relaxed);
+                crate::hook::arm_close();
+                Ok(redis_module::RedisValue::SimpleStringStatic("OK"))
+            }
+            _ => Err(RedisError::Str("ERR usage: WHITELIST.DEBUG-FAULT hook-panic|hold-open|off")),
+        };
+        context.reply(result) as c_int
+    }
+
     pub fn register(ctx: *mut raw::RedisModuleCtx) {
         if let Some(create) = unsafe { raw::RedisModule_CreateCommand } {
             unsafe { create(ctx, c"whitelist.debug-panic".as_ptr(), Some(panic_command), c"admin".as_ptr(), 0, 0, 0) };
             crate::docs::apply(ctx, c"whitelist.debug-panic");
+            unsafe { create(ctx, c"whitelist.debug-fault".as_ptr(), Some(fault_command), c"admin".as_ptr(), 0, 0, 0) };
+            crate::docs::apply(ctx, c"whitelist.debug-fault");
         }
     }
 }

@@ -7,7 +7,7 @@ use redis_module::native_types::RedisType;
 use redis_module::raw;
 use whitelist_core::encoding::{decode, encode, ENCODING_VERSION};
 
-use crate::hook;
+use crate::hook::Fx;
 use crate::server;
 use crate::state;
 
@@ -72,7 +72,7 @@ fn save(io: *mut raw::RedisModuleIO, when: c_int, may_skip: bool) {
         return;
     }
     let bytes = state::with(|s| {
-        let w = &s.whitelist;
+        let w = s.whitelist();
         (!(may_skip && w.version() == 0 && w.groups().is_empty())).then(|| encode(w))
     });
     let bytes = match bytes {
@@ -132,15 +132,7 @@ fn load(io: *mut raw::RedisModuleIO, encver: c_int, when: c_int) -> c_int {
     unsafe { free(ptr.cast::<c_void>()) };
     match decoded {
         Ok(w) => {
-            let stored = state::with(|s| {
-                if s.loading.is_some() {
-                    s.loading = Some(w);
-                } else {
-                    // Not announced by a loading event: take it over at once.
-                    s.whitelist = w;
-                    hook::enforce_on_open_connections(std::ptr::null_mut(), s);
-                }
-            });
+            let stored = state::with(|g| g.record_loaded(w, &mut Fx::new(std::ptr::null_mut())));
             if stored.is_some() {
                 OK
             } else {

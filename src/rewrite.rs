@@ -17,6 +17,7 @@
 //! all. A `warning` names them when such a rewrite starts.
 
 use std::ffi::c_void;
+use std::sync::atomic::Ordering;
 
 use redis_module::{raw, Context, RedisValue};
 use whitelist_core::{document, Whitelist};
@@ -31,14 +32,29 @@ const RETRY_MS: i64 = 10;
 /// written later than planned writes the state of that moment, which is
 /// always correct (the import replaces the whole whitelist).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Carry {
     #[default]
-    Idle,
+    Idle = 0,
     /// A timer writes it at the end of this event-loop turn.
-    Armed,
+    Armed = 1,
     /// A client pause holds it back; the timer looks again every `RETRY_MS`.
     /// The window has been reported.
-    Paused,
+    Paused = 2,
+}
+
+impl Carry {
+    fn get() -> Carry {
+        match state::CARRY.load(Ordering::Relaxed) {
+            1 => Carry::Armed,
+            2 => Carry::Paused,
+            _ => Carry::Idle,
+        }
+    }
+
+    fn set(self) {
+        state::CARRY.store(self as u8, Ordering::Relaxed);
+    }
 }
 
 /// # Safety
@@ -67,23 +83,24 @@ fn rewrite_started(ctx: Ctx) {
     let aof_on = server::info_field(ctx, c"persistence", c"aof_enabled") != Some(0);
     let paused = server::avoid_replica_traffic();
     state::with(|s| {
-        if !has_whitelist(&s.whitelist) {
+        let w = s.whitelist();
+        if !has_whitelist(w) {
             return;
         }
         if !aof_on {
             // AOF-only propagation is dropped while AOF is off: nothing to arm.
-            server::log(ctx, Level::Warning, &aof_off_window(&s.whitelist));
+            server::log(ctx, Level::Warning, &aof_off_window(w));
             return;
         }
         if paused {
-            server::log(ctx, Level::Warning, &pause_window(&s.whitelist));
+            server::log(ctx, Level::Warning, &pause_window(w));
         }
-        match (s.carry, paused) {
+        match (Carry::get(), paused) {
             (Carry::Idle, _) => {
-                s.carry = if paused { Carry::Paused } else { Carry::Armed };
+                if paused { Carry::Paused } else { Carry::Armed }.set();
                 server::create_timer(ctx, 0, write_import_into_aof);
             }
-            (Carry::Armed, true) => s.carry = Carry::Paused,
+            (Carry::Armed, true) => Carry::Paused.set(),
             _ => {}
         }
     });
@@ -99,17 +116,18 @@ unsafe extern "C" fn write_import_into_aof(ctx: Ctx, _data: *mut c_void) {
         let paused = server::avoid_replica_traffic();
         let loading = server::context_flags(ctx) & raw::REDISMODULE_CTX_FLAGS_LOADING != 0;
         let doc = state::with_or(None, |s| {
+            let w = s.whitelist();
             if paused || loading {
-                if paused && s.carry == Carry::Armed {
+                if paused && Carry::get() == Carry::Armed {
                     // The pause began after the child was born.
-                    server::log(ctx, Level::Warning, &pause_window(&s.whitelist));
-                    s.carry = Carry::Paused;
+                    server::log(ctx, Level::Warning, &pause_window(w));
+                    Carry::Paused.set();
                 }
                 server::create_timer(ctx, RETRY_MS, write_import_into_aof);
                 return None;
             }
-            s.carry = Carry::Idle;
-            has_whitelist(&s.whitelist).then(|| document::export(&s.whitelist))
+            Carry::Idle.set();
+            has_whitelist(w).then(|| document::export(w))
         });
         if let Some(doc) = doc {
             if !server::replicate_one(ctx, c"WHITELIST.IMPORT", doc.as_bytes(), true) {

@@ -12,6 +12,8 @@ use whitelist_core::{parse_peer, Peer};
 
 use crate::state::Conn;
 
+type UserChanged = unsafe extern "C" fn(u64, *mut c_void);
+
 pub type Ctx = *mut raw::RedisModuleCtx;
 
 /// A context that outlives every callback, for log lines written where Redis
@@ -81,10 +83,87 @@ pub fn server_version() -> Option<i32> {
     Some(unsafe { get() })
 }
 
-/// Deauthenticates a client and closes it once its current command is done.
-pub fn close_client(ctx: Ctx, id: u64) {
-    if let Some(close) = unsafe { raw::RedisModule_DeauthenticateAndCloseClient } {
-        unsafe { close(ctx, id) };
+/// Deauthenticates a client and closes it once its current command is done;
+/// `false` when no such client exists (it is gone already).
+pub fn close_client(ctx: Ctx, id: u64) -> bool {
+    match unsafe { raw::RedisModule_DeauthenticateAndCloseClient } {
+        // SAFETY: Redis looks the id up; an unknown id is an error, not a crash.
+        Some(close) => (unsafe { close(or_detached(ctx), id) }) == raw::REDISMODULE_OK as c_int,
+        None => false,
+    }
+}
+
+/// The user that refused clients are held as: no permissions at all.
+static HELD_USER: AtomicPtr<raw::RedisModuleUser> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Creates the user refused clients are held as (`on`, no command, no key,
+/// no channel: every command gets `-NOPERM`).
+pub fn create_held_user() -> bool {
+    let (Some(create), Some(set_acl)) =
+        (unsafe { (raw::RedisModule_CreateModuleUser, raw::RedisModule_SetModuleUserACL) })
+    else {
+        return false;
+    };
+    // SAFETY: Redis copies the name; the user lives until freed here.
+    let user = unsafe { create(c"whitelist-refused".as_ptr()) };
+    if user.is_null() {
+        return false;
+    }
+    for rule in [c"on", c"-@all", c"resetkeys", c"resetchannels"] {
+        if unsafe { set_acl(user, rule.as_ptr()) } != raw::REDISMODULE_OK as c_int {
+            return false;
+        }
+    }
+    let previous = HELD_USER.swap(user, Ordering::Relaxed);
+    if !previous.is_null() {
+        if let Some(free) = unsafe { raw::RedisModule_FreeModuleUser } {
+            // SAFETY: the previous user is no longer handed out; freeing it
+            // disconnects every client still authenticated as it.
+            unsafe { free(previous) };
+        }
+    }
+    true
+}
+
+/// Authenticates the client of `ctx` (the connection event's own client) as
+/// the held user; `on_change` runs when its user changes (`RESET`).
+pub fn hold_client(ctx: Ctx, on_change: UserChanged) -> bool {
+    let user = HELD_USER.load(Ordering::Relaxed);
+    match unsafe { raw::RedisModule_AuthenticateClientWithUser } {
+        Some(auth) if !user.is_null() => {
+            // SAFETY: `ctx` holds the real client in a connection event.
+            let status = unsafe { auth(ctx, user, Some(on_change), std::ptr::null_mut(), std::ptr::null_mut()) };
+            status == raw::REDISMODULE_OK as c_int
+        }
+        _ => false,
+    }
+}
+
+/// Registers an authentication callback (Redis 7.2+); `false` without the API.
+pub fn register_auth_callback(ctx: Ctx, callback: raw::RedisModuleAuthCallback) -> bool {
+    match unsafe { raw::RedisModule_RegisterAuthCallback } {
+        Some(register) => {
+            unsafe { register(ctx, callback) };
+            true
+        }
+        None => false,
+    }
+}
+
+/// Runs `callback` from the main event loop's file events (also during a
+/// load, when timers do not run).
+pub fn one_shot(callback: unsafe extern "C" fn(*mut c_void)) -> bool {
+    match unsafe { raw::RedisModule_EventLoopAddOneShot } {
+        Some(add) => (unsafe { add(Some(callback), std::ptr::null_mut()) }) == raw::REDISMODULE_OK as c_int,
+        None => false,
+    }
+}
+
+/// One value of `CONFIG GET name`.
+pub fn config_get(ctx: Ctx, name: &str) -> Option<Vec<u8>> {
+    match Context::new(ctx).call("CONFIG", &["GET", name]) {
+        Ok(RedisValue::Array(mut items)) if items.len() == 2 => items.pop().and_then(text_of),
+        _ => None,
     }
 }
 
@@ -129,7 +208,7 @@ pub fn conn_of(info: &raw::RedisModuleClientInfo) -> Conn {
         let raw_addr = unsafe { std::slice::from_raw_parts(info.addr.as_ptr().cast::<u8>(), info.addr.len()) };
         parse_peer(raw_addr).map_or(Peer::Unknown, Peer::Ip)
     };
-    Conn { peer, port: info.port }
+    Conn::new(peer, info.port)
 }
 
 /// The connection of client `id`, if it is a connected client.
@@ -192,6 +271,15 @@ pub fn info_field(ctx: Ctx, section: &CStr, field: &CStr) -> Option<i64> {
         let mut err: c_int = 0;
         let value = unsafe { field_signed(data, field.as_ptr(), &mut err) };
         (err == 0).then_some(value)
+    })
+}
+
+/// A text field of an INFO section.
+pub fn info_text(ctx: Ctx, section: &CStr, field: &CStr) -> Option<String> {
+    let field_c = unsafe { raw::RedisModule_ServerInfoGetFieldC }?;
+    with_server_info(ctx, section, |data| {
+        let value = unsafe { field_c(data, field.as_ptr()) };
+        (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned())
     })
 }
 

@@ -266,3 +266,154 @@ fn a_panic_in_a_command_becomes_an_error_reply() {
     assert_eq!(admin.call(&["WHITELIST.ADD", "default", "192.0.2.1"]), Reply::Int(1));
     assert!(s.connect_from("127.0.0.2").is_served());
 }
+
+#[test]
+fn the_hook_fails_closed_when_it_cannot_decide() {
+    let s = Server::start_with(common::Options { module: Some(common::test_module_path()), ..Default::default() });
+    let mut admin = s.admin();
+    // The whitelist is empty: everyone would be admitted.
+    assert!(s.connect_from("127.0.0.2").is_served());
+    assert_eq!(admin.call(&["WHITELIST.DEBUG-FAULT", "hook-panic"]), Reply::ok());
+    assert!(s.connect_from("127.0.0.2").closed_within(Duration::from_secs(5)));
+    assert!(s.admin().closed_within(Duration::from_secs(5)));
+    s.wait_log("it could not be judged (an internal error (see the line above))");
+    assert_eq!(admin.call(&["WHITELIST.DEBUG-FAULT", "off"]), Reply::ok());
+    assert!(s.connect_from("127.0.0.2").is_served());
+    assert_eq!(admin.call(&["PING"]), Reply::Status("PONG".into()));
+}
+
+#[test]
+fn monitor_mode_reports_a_connection_once_until_the_rules_admit_it_again() {
+    let s = Server::start(&["--whitelist.allow-loopback", "no", "--whitelist.mode", "monitor"]);
+    let mut admin = s.admin();
+    admin.call(&["WHITELIST.SET", "default", "127.0.0.2"]);
+    let mut three = s.connect_from("127.0.0.3");
+    assert!(three.is_served());
+    assert_eq!(counter(&mut admin, "whitelist_connections_would_deny"), 1);
+    // Later changes that still deny it report nothing new.
+    assert_eq!(admin.call(&["WHITELIST.ADD", "default", "127.0.0.4"]), Reply::Int(1));
+    assert_eq!(admin.call(&["WHITELIST.ADD", "default", "127.0.0.5"]), Reply::Int(1));
+    assert_eq!(counter(&mut admin, "whitelist_connections_would_deny"), 1);
+    assert!(!s.log().contains("would close connection (whitelist.mode monitor) from 127.0.0.3:"));
+    // Admitted, then denied again: one more report.
+    assert_eq!(admin.call(&["WHITELIST.ADD", "default", "127.0.0.3"]), Reply::Int(1));
+    assert_eq!(admin.call(&["WHITELIST.REMOVE", "default", "127.0.0.3"]), Reply::Int(1));
+    assert_eq!(counter(&mut admin, "whitelist_connections_would_deny"), 2);
+    assert!(three.is_served());
+}
+
+#[test]
+fn the_audit_line_names_the_callers_user_when_force_cuts_the_caller() {
+    let s = Server::start(NO_LOOPBACK);
+    let mut admin = s.admin();
+    assert_eq!(admin.call(&["WHITELIST.SET", "default", "127.0.0.2"]), Reply::Int(1));
+    assert_eq!(admin.call(&["ACL", "SETUSER", "alice", "on", ">pw", "+@all", "~*"]), Reply::ok());
+    let mut alice = s.connect_from("127.0.0.2");
+    assert_eq!(alice.call(&["AUTH", "alice", "pw"]), Reply::ok());
+    let port = alice.local_port();
+    assert_eq!(alice.call(&["WHITELIST.SET", "default", "127.0.0.3", "FORCE"]), Reply::Int(1));
+    assert!(alice.closed_within(Duration::from_secs(5)));
+    s.wait_log(&format!("WHITELIST.SET default by 127.0.0.2:{port} (user alice): 1 added, 1 removed, version 2"));
+}
+
+#[test]
+fn a_thousand_denied_connections_under_four_io_threads() {
+    let s = Server::start(&["--whitelist.allow-loopback", "no", "--io-threads", "4"]);
+    let mut admin = s.admin();
+    admin.call(&["WHITELIST.SET", "default", "127.0.0.2"]);
+    let mut allowed = s.connect_from("127.0.0.2");
+    assert!(allowed.is_served());
+    let denied_before = counter(&mut admin, "whitelist_connections_denied");
+    for wave in 0..4 {
+        let mut open: Vec<common::Client> =
+            (0..250).map(|i| s.connect_from(&format!("127.0.0.{}", 3 + (wave * 250 + i) % 50))).collect();
+        // Some send a command at once: it never runs.
+        for c in open.iter_mut().step_by(10) {
+            let _ = c.send(&[b"SET", b"k", b"v"]);
+        }
+        for (i, c) in open.iter_mut().enumerate() {
+            assert!(closed_or_noperm(c), "connection {i} of wave {wave} stayed open");
+        }
+        assert!(allowed.is_served(), "the allowed client was not served after wave {wave}");
+    }
+    assert_eq!(counter(&mut admin, "whitelist_connections_denied"), denied_before + 1000);
+    assert_eq!(admin.call(&["EXISTS", "k"]), Reply::Int(0));
+    assert_eq!(admin.call(&["PING"]), Reply::Status("PONG".into()));
+}
+
+/// Closed before any reply, or (a client held for closing on Redis 8 with
+/// I/O threads) at most a `-NOPERM` error and then closed.
+fn closed_or_noperm(c: &mut common::Client) -> bool {
+    let mut buf = [0u8; 512];
+    let mut got = Vec::new();
+    let start = std::time::Instant::now();
+    loop {
+        let n = c.read_raw(&mut buf);
+        if n == 0 {
+            let text = String::from_utf8_lossy(&got).to_string();
+            assert!(text.is_empty() || text.starts_with("-NOPERM"), "a refused client got {text:?}");
+            return true;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if start.elapsed() > Duration::from_secs(5) {
+            return false;
+        }
+    }
+}
+
+/// Redis 8 hands a new client to an I/O thread right after the connection
+/// event, so a refused client is held (as a user without permissions) and
+/// closed within one event-loop turn. `hold-open` keeps it held to show what
+/// it may do in that turn: nothing but receive an error. Elsewhere it is
+/// closed inside the event, before any byte.
+#[test]
+fn a_held_client_runs_nothing_and_cannot_log_in() {
+    let s = Server::start_with(common::Options {
+        module: Some(common::test_module_path()),
+        ..common::Options::args(&["--whitelist.allow-loopback", "no", "--io-threads", "4"])
+    });
+    let mut admin = s.admin();
+    assert_eq!(admin.call(&["WHITELIST.SET", "default", "127.0.0.2"]), Reply::Int(1));
+    assert_eq!(admin.call(&["WHITELIST.DEBUG-FAULT", "hold-open"]), Reply::ok());
+    let flavor = common::flavor();
+    let mut held = s.connect_from("127.0.0.3");
+    if flavor.valkey || flavor.version < (8, 0, 0) {
+        assert!(held.closed_within(Duration::from_secs(5)), "{} closes inside the event", flavor.describe());
+        return;
+    }
+    assert_eq!(held.call(&["PING"]), flavor.noperm("whitelist-refused", "ping"));
+    assert_eq!(
+        held.call(&["CONFIG", "SET", "whitelist.mode", "off"]),
+        flavor.noperm("whitelist-refused", "config|set")
+    );
+    let wrongpass = Reply::err("WRONGPASS invalid username-password pair or user is disabled.");
+    assert_eq!(held.call(&["AUTH", "default", "anything"]), wrongpass);
+    assert_eq!(held.call(&["HELLO", "2", "AUTH", "default", "anything"]), wrongpass);
+    // RESET would make it the default user: it is closed there and then
+    // (Redis still writes RESET's own reply first), and the command after
+    // it never runs.
+    let mut reset = s.connect_from("127.0.0.3");
+    reset.send(&[b"RESET"]).expect("send");
+    reset.send(&[b"SET", b"k", b"v"]).expect("send");
+    assert_eq!(read_to_eof(&mut reset), "+RESET\r\n");
+    assert_eq!(admin.call(&["EXISTS", "k"]), Reply::Int(0));
+    assert_eq!(admin.call(&["CONFIG", "GET", "whitelist.mode"]), Reply::strings(&["whitelist.mode", "enforce"]));
+    assert_eq!(admin.call(&["WHITELIST.DEBUG-FAULT", "off"]), Reply::ok());
+    assert!(held.closed_within(Duration::from_secs(5)));
+    assert!(s.connect_from("127.0.0.2").is_served());
+}
+
+/// Every byte until the server closes the connection (5 s at most).
+fn read_to_eof(c: &mut common::Client) -> String {
+    let mut buf = [0u8; 512];
+    let mut got = Vec::new();
+    let start = std::time::Instant::now();
+    loop {
+        let n = c.read_raw(&mut buf);
+        if n == 0 {
+            return String::from_utf8_lossy(&got).into_owned();
+        }
+        got.extend_from_slice(&buf[..n]);
+        assert!(start.elapsed() < Duration::from_secs(5), "still open after {got:?}");
+    }
+}

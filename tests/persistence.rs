@@ -265,7 +265,7 @@ fn loading_an_emptied_whitelist_leaves_it_empty_with_its_version() {
 }
 
 #[test]
-fn an_rdb_saved_without_the_module_loads_with_an_empty_whitelist() {
+fn an_rdb_saved_without_the_module_starts_empty_and_reloading_it_keeps_the_whitelist() {
     let mut plain = Server::start_with(Options { without_module: true, ..Options::default() });
     assert_eq!(plain.admin().call(&["SET", "k", "v"]), Reply::ok());
     assert_eq!(plain.admin().call(&["SAVE"]), Reply::ok());
@@ -277,11 +277,13 @@ fn an_rdb_saved_without_the_module_loads_with_an_empty_whitelist() {
     assert_eq!(info["whitelist_enabled"], "0");
     assert_eq!(info["whitelist_version"], "0");
     assert_eq!(export(&s), r#"{"groups":[],"version":0}"#);
-    // Reloading that RDB into a server whose whitelist is on empties it.
+    // Reloading that RDB into a server whose whitelist is on keeps it: data
+    // without a whitelist never empties it, and says so.
     assert_eq!(admin.call(&["WHITELIST.SET", "aa", "10.1.0.0/16"]), Reply::Int(1));
     assert_eq!(admin.call(&["DEBUG", "RELOAD", "NOSAVE"]), Reply::ok());
-    assert_eq!(export(&s), r#"{"groups":[],"version":0}"#);
-    assert_eq!(s.info_field("whitelist_enabled"), "0");
+    assert_eq!(export(&s), r#"{"groups":[{"attribute":"show","entries":["10.1.0.0/16"],"name":"aa"}],"version":1}"#);
+    assert_eq!(s.info_field("whitelist_enabled"), "1");
+    s.wait_log("the loaded data carries no whitelist: the whitelist in force (version 1) is kept");
     assert_eq!(admin.call(&["GET", "k"]), Reply::bulk("v"));
 }
 

@@ -100,6 +100,11 @@ fn full_sync_replaces_the_replicas_whitelist(load: &str) {
     assert_eq!(r.call(&["WHITELIST.LIST", "ALL"]), Reply::strings(&["sys", "zz"]));
     assert_eq!(r.call(&["WHITELIST.GET", "own"]), Reply::Nil);
     replica.wait_log("whitelist loaded: 2 groups, 3 entries, version 3");
+    if load == "swapdb" {
+        // The module does not handle async loading, so the server loads the
+        // sync from disk instead.
+        replica.wait_log("Skipping diskless-load because there are modules that are not aware of async replication");
+    }
 }
 
 #[test]
@@ -108,8 +113,45 @@ fn full_sync_from_disk_replaces_the_replicas_whitelist_with_the_masters() {
 }
 
 #[test]
-fn diskless_swapdb_full_sync_replaces_the_replicas_whitelist_with_the_masters() {
+fn with_diskless_load_swapdb_the_full_sync_is_loaded_from_disk_and_replaces_the_replicas_whitelist() {
     full_sync_replaces_the_replicas_whitelist("swapdb");
+}
+
+#[test]
+fn a_full_sync_without_a_whitelist_onto_a_replica_without_one_diverges_nothing() {
+    let master = start_master(&[]);
+    assert_eq!(master.admin().call(&["SET", "k", "v"]), Reply::ok());
+    let replica = start_replica(&master, NO_LOOPBACK);
+    wait_for("the key to reach the replica", || {
+        (replica.admin().call(&["GET", "k"]) == Reply::bulk("v")).then_some(())
+    });
+    assert_eq!(replica.info_field("whitelist_diverged"), "0");
+    assert!(replica.connect_from("127.0.0.2").is_served());
+    assert!(!replica.log().contains("carried no whitelist"));
+}
+
+#[test]
+fn a_full_sync_without_a_whitelist_keeps_the_replicas_and_marks_it_diverged() {
+    let mut options = common::Options::args(FAST_SYNC);
+    options.without_module = true;
+    let master = Server::start_with(options);
+    assert_eq!(master.admin().call(&["SET", "k", "v"]), Reply::ok());
+    let replica = Server::start(NO_LOOPBACK);
+    let mut r = replica.admin();
+    assert_eq!(r.call(&["WHITELIST.SET", "own", "127.0.0.2"]), Reply::Int(1));
+    let mut two = replica.connect_from("127.0.0.2");
+    assert!(two.is_served());
+    assert_eq!(r.call(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]), Reply::ok());
+    wait_link(&replica, "up");
+    replica.wait_log("the full sync carried no whitelist: the whitelist in force (version 1) is kept");
+    let info = common::info_of(&mut r);
+    assert_eq!(info["whitelist_diverged"], "1");
+    assert_eq!(info["whitelist_version"], "1");
+    assert_eq!(r.call(&["WHITELIST.GET", "own"]), Reply::strings(&["127.0.0.2"]));
+    // Every client that is not exempt is denied, the open one included.
+    assert!(two.closed_within(Duration::from_secs(5)));
+    assert!(replica.connect_from("127.0.0.2").closed_within(Duration::from_secs(5)));
+    assert!(replica.admin().is_served());
 }
 
 #[test]
@@ -320,4 +362,27 @@ fn limits_do_not_apply_to_replicated_commands() {
     let info = replica.info();
     assert_eq!(info["whitelist_groups"], "2");
     assert_eq!(info["whitelist_entries"], "6");
+}
+
+#[test]
+fn a_replicated_import_ends_the_divergence() {
+    // The primary's whitelist was never used: its full sync carries none.
+    let master = start_master(&[]);
+    let replica = Server::start(NO_LOOPBACK);
+    let mut r = replica.admin();
+    assert_eq!(r.call(&["WHITELIST.SET", "own", "127.0.0.9"]), Reply::Int(1));
+    assert_eq!(r.call(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]), Reply::ok());
+    wait_link(&replica, "up");
+    replica.wait_log("the full sync carried no whitelist: the whitelist in force (version 1) is kept");
+    assert_eq!(replica.info_field("whitelist_diverged"), "1");
+    assert!(replica.connect_from("127.0.0.2").closed_within(Duration::from_secs(5)));
+    // The primary's operator pushes its state.
+    let doc = r#"{"groups":[{"entries":["127.0.0.2"],"name":"pp"}],"version":4}"#;
+    assert_eq!(master.admin().call(&["WHITELIST.IMPORT", doc]), Reply::Int(4));
+    let expected = r#"{"groups":[{"attribute":"show","entries":["127.0.0.2"],"name":"pp"}],"version":4}"#;
+    wait_replica_has(&master, &replica, expected);
+    assert_eq!(replica.info_field("whitelist_diverged"), "0");
+    replica.wait_log("this replica's whitelist is its primary's again (whitelist_diverged:0)");
+    assert!(replica.connect_from("127.0.0.2").is_served());
+    assert!(replica.connect_from("127.0.0.9").closed_within(Duration::from_secs(5)));
 }

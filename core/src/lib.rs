@@ -10,6 +10,7 @@ pub mod command;
 pub mod document;
 pub mod encoding;
 pub mod entry;
+pub mod gate;
 pub mod matcher;
 pub mod name;
 pub mod settings;

@@ -526,6 +526,11 @@ impl Client {
         closed
     }
 
+    /// Reads whatever bytes arrive (0 at EOF or on an error).
+    pub fn read_raw(&mut self, buf: &mut [u8]) -> usize {
+        self.reader.read(buf).unwrap_or(0)
+    }
+
     /// Whether the connection is open and served: PING answers PONG.
     pub fn is_served(&mut self) -> bool {
         matches!(self.try_call(&["PING"]), Ok(Reply::Status(s)) if s == "PONG")

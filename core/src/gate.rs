@@ -1,0 +1,1331 @@
+//! The gate: every decision about who may stay connected.
+//!
+//! It holds the whitelist in force, the settings, the counters, the log
+//! limiter, the open connections and the state of a load, and it decides:
+//! who is admitted at connect, who is cut after a change, which rules are in
+//! force while data loads, what a load that carries no whitelist leaves
+//! behind, and which changes the lock-out guard refuses. It knows nothing of
+//! Redis: what it needs done to clients and the log it asks of an
+//! [`Effects`] implementation, so a test can drive any sequence of events.
+
+use std::fmt;
+
+use rustc_hash::FxHashMap;
+
+use crate::matcher::GroupId;
+use crate::store::{Limits, Peer, Policy, Whitelist};
+
+/// `whitelist.mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Denied clients are closed.
+    Enforce,
+    /// Denials are counted and logged, nobody is closed.
+    Monitor,
+    /// No checks at all.
+    Off,
+}
+
+impl Mode {
+    /// The config enum values, in the order of their integer codes.
+    pub const NAMES: [&'static str; 3] = ["enforce", "monitor", "off"];
+
+    /// The mode for a config integer code.
+    pub fn from_code(code: i32) -> Option<Mode> {
+        match code {
+            0 => Some(Mode::Enforce),
+            1 => Some(Mode::Monitor),
+            2 => Some(Mode::Off),
+            _ => None,
+        }
+    }
+
+    /// The config integer code.
+    pub fn code(self) -> i32 {
+        match self {
+            Mode::Enforce => 0,
+            Mode::Monitor => 1,
+            Mode::Off => 2,
+        }
+    }
+
+    /// The name `CONFIG GET` and INFO show.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Monitor => "monitor",
+            Mode::Off => "off",
+        }
+    }
+}
+
+/// The `whitelist.*` settings. Changing one is only storing it: the caller
+/// re-checks the open connections once the change is final
+/// ([`Gate::recheck`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `whitelist.mode`.
+    pub mode: Mode,
+    /// `whitelist.allow-loopback`.
+    pub allow_loopback: bool,
+    /// `whitelist.allow-unixsocket`.
+    pub allow_unixsocket: bool,
+    /// `whitelist.max-groups`.
+    pub max_groups: i64,
+    /// `whitelist.max-entries-per-group`.
+    pub max_entries_per_group: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mode: Mode::Enforce,
+            allow_loopback: true,
+            allow_unixsocket: true,
+            max_groups: 100,
+            max_entries_per_group: 1000,
+        }
+    }
+}
+
+impl Settings {
+    /// The exemptions in force.
+    pub fn policy(&self) -> Policy {
+        Policy { allow_loopback: self.allow_loopback, allow_unixsocket: self.allow_unixsocket }
+    }
+
+    /// The limits an ordinary client's change must respect.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_groups: usize::try_from(self.max_groups).unwrap_or(usize::MAX),
+            max_entries_per_group: usize::try_from(self.max_entries_per_group).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// Connection counters (INFO).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections judged at connect (mode not `off`).
+    pub checked: u64,
+    /// Connections admitted at connect (exempt ones included).
+    pub allowed: u64,
+    /// Connections closed at connect.
+    pub denied: u64,
+    /// Would-be denials reported in `monitor` mode, each connection once
+    /// until the rules admit it again.
+    pub would_deny: u64,
+    /// Open connections closed after a change (closes that succeeded).
+    pub closed_on_change: u64,
+    /// Connections denied because no whitelist had been read yet during the
+    /// first load of the process.
+    pub denied_while_loading: u64,
+    /// Replicated changes that could not be applied.
+    pub replication_errors: u64,
+    /// The last denied (or would-be denied) client and when (unix seconds).
+    pub last_denied: Option<(Peer, i64)>,
+}
+
+/// One open connection: what a re-check and a log line need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conn {
+    /// Who it is.
+    pub peer: Peer,
+    /// Its source port (0 for a unix socket).
+    pub port: u16,
+    /// Reported as would-be denied (`monitor`) and not admitted since.
+    reported: bool,
+}
+
+impl Conn {
+    /// A connection from `peer`, port `port`.
+    pub fn new(peer: Peer, port: u16) -> Conn {
+        Conn { peer, port, reported: false }
+    }
+}
+
+/// The one way the module names a peer: `10.0.0.1:5000` (or `10.0.0.1`
+/// without a port), `unix socket`, `an unreadable address`. INFO's field
+/// form is [`Shown::address`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shown {
+    /// The peer.
+    pub peer: Peer,
+    /// Its port, when the text should carry it.
+    pub port: Option<u16>,
+}
+
+impl Shown {
+    /// A connection with its port.
+    pub fn conn(conn: &Conn) -> Shown {
+        Shown { peer: conn.peer, port: Some(conn.port) }
+    }
+
+    /// A peer without its port.
+    pub fn peer(peer: Peer) -> Shown {
+        Shown { peer, port: None }
+    }
+
+    /// The address as the server reports it (INFO): `10.0.0.1`,
+    /// `/unixsocket`, or `?`.
+    pub fn address(&self) -> String {
+        match self.peer {
+            Peer::Ip(a) => a.to_string(),
+            Peer::Unix => String::from("/unixsocket"),
+            Peer::Unknown => String::from("?"),
+        }
+    }
+}
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.peer, self.port) {
+            (Peer::Ip(a), Some(p)) => write!(f, "{a}:{p}"),
+            (Peer::Ip(a), None) => write!(f, "{a}"),
+            (Peer::Unix, _) => f.write_str("unix socket"),
+            (Peer::Unknown, Some(p)) => write!(f, "an unreadable address, port {p}"),
+            (Peer::Unknown, None) => f.write_str("an unreadable address"),
+        }
+    }
+}
+
+/// Why a client is not admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denial {
+    /// No entry matches its address.
+    NoMatch,
+    /// A unix-socket client while `allow-unixsocket` is `no`.
+    UnixSocket,
+    /// Its address could not be read.
+    Unreadable,
+    /// The first load of the process has read no whitelist yet.
+    Loading,
+    /// This replica's whitelist differs from its primary's.
+    Diverged,
+}
+
+impl Denial {
+    /// The reason as a log line gives it.
+    pub fn why(self) -> &'static str {
+        match self {
+            Denial::NoMatch => "no whitelist entry matches",
+            Denial::UnixSocket => "whitelist.allow-unixsocket is no",
+            Denial::Unreadable => "the address could not be read",
+            Denial::Loading => "no whitelist has been read yet (start-up loading)",
+            Denial::Diverged => "this replica's whitelist differs from its primary's (whitelist_diverged:1)",
+        }
+    }
+}
+
+/// What the gate did with a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Admitted (or not checked: mode `off`).
+    Admit,
+    /// Refused: closed or held for closing ([`Effects::refuse`]).
+    Refuse(Denial),
+    /// Would be refused; left open (`monitor`).
+    WouldRefuse(Denial),
+}
+
+/// A log level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Normal but significant.
+    Notice,
+    /// Needs attention.
+    Warning,
+}
+
+/// What the gate needs done outside itself.
+pub trait Effects {
+    /// Refuses a client that is connecting: closes it, or holds it for a
+    /// close within one event-loop turn where closing now is unsafe.
+    fn refuse(&mut self, id: u64);
+    /// Closes an open client; `false` when it is already gone.
+    fn close(&mut self, id: u64) -> bool;
+    /// Writes one log line.
+    fn log(&mut self, level: Level, line: &str);
+    /// The clock, in milliseconds.
+    fn now_ms(&mut self) -> i64;
+    /// Arms the one-second flush of suppressed denial lines
+    /// ([`Gate::flush_log`]) in `after_ms` milliseconds.
+    fn arm_log_flush(&mut self, after_ms: i64);
+}
+
+/// At most one denial line per second; the rest are counted and reported by
+/// [`Gate::flush_log`].
+#[derive(Clone, Copy, Debug, Default)]
+struct LogLimiter {
+    /// When the current one-second window began (`None`: no line yet).
+    window_start_ms: Option<i64>,
+    suppressed: u64,
+    flush_armed: bool,
+}
+
+/// Which kind of load began.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadKind {
+    /// An RDB file (start-up, `DEBUG RELOAD`).
+    Rdb,
+    /// An AOF (with or without its RDB preamble).
+    Aof,
+    /// A replica's full sync.
+    Replication,
+}
+
+/// A load in progress.
+#[derive(Clone, Debug)]
+struct Load {
+    /// The first load of the process, at start-up: the open window.
+    first: bool,
+    kind: LoadKind,
+    /// The first load's rules: the last whitelist record read, if any.
+    window: Option<Whitelist>,
+    /// What the loaded data builds: a record, then replayed commands.
+    staged: Whitelist,
+    /// The data carried a whitelist (a record that is not the empty one at
+    /// version 0, or a replayed command).
+    carried: bool,
+}
+
+/// Holds the ids of clients refused where they could not be closed at once,
+/// in room reserved in advance: nothing is allocated per refusal.
+#[derive(Clone, Debug, Default)]
+pub struct Pending {
+    ids: Vec<u64>,
+}
+
+impl Pending {
+    /// Reserves room for `capacity` ids (the server's `maxclients`).
+    pub fn reserve(&mut self, capacity: usize) {
+        self.ids.reserve_exact(capacity.saturating_sub(self.ids.len()));
+    }
+
+    /// Adds `id`; `false` when the reserved room is full.
+    pub fn push(&mut self, id: u64) -> bool {
+        if self.ids.len() < self.ids.capacity() {
+            self.ids.push(id);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether `id` waits to be closed.
+    pub fn contains(&self, id: u64) -> bool {
+        !self.ids.is_empty() && self.ids.contains(&id)
+    }
+
+    /// Takes `id` out; `true` if it was there.
+    pub fn remove(&mut self, id: u64) -> bool {
+        match self.ids.iter().position(|&x| x == id) {
+            Some(i) => {
+                self.ids.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes one id out, if any.
+    pub fn pop(&mut self) -> Option<u64> {
+        self.ids.pop()
+    }
+
+    /// Ids waiting.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// No id waits.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// Everything the module decides with, behind one lock in the server.
+#[derive(Debug)]
+pub struct Gate {
+    /// The settings; changing one is storing it, then [`Gate::recheck`].
+    pub config: Settings,
+    whitelist: Whitelist,
+    stats: Stats,
+    log: LogLimiter,
+    conns: FxHashMap<u64, Conn>,
+    /// The process is starting: its first load is the window.
+    startup: bool,
+    load: Option<Load>,
+    diverged: bool,
+    /// Clients refused where closing at once was unsafe.
+    pub pending: Pending,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate::new(false)
+    }
+}
+
+/// An empty record at version 0 is what a server writes when it never had a
+/// whitelist: it counts as none.
+fn carries_whitelist(w: &Whitelist) -> bool {
+    w.version() > 0 || !w.groups().is_empty()
+}
+
+/// The exemptions: loopback and unix-socket clients per `allow-*`.
+fn exempt(peer: Peer, policy: Policy) -> bool {
+    match peer {
+        Peer::Unix => policy.allow_unixsocket,
+        Peer::Ip(a) => policy.allow_loopback && a.is_loopback(),
+        Peer::Unknown => false,
+    }
+}
+
+/// The rules a client is judged by at this moment.
+enum Rules<'a> {
+    /// Only exempt clients: nothing that could admit anyone else is known.
+    ExemptOnly(Denial),
+    Whitelist(&'a Whitelist),
+}
+
+fn rules<'a>(load: &'a Option<Load>, diverged: bool, whitelist: &'a Whitelist) -> Rules<'a> {
+    match load {
+        Some(Load { first: true, window: None, .. }) => Rules::ExemptOnly(Denial::Loading),
+        Some(Load { first: true, window: Some(w), .. }) => Rules::Whitelist(w),
+        _ if diverged => Rules::ExemptOnly(Denial::Diverged),
+        _ => Rules::Whitelist(whitelist),
+    }
+}
+
+fn judge(rules: &Rules<'_>, peer: Peer, policy: Policy) -> Result<Option<GroupId>, Denial> {
+    match rules {
+        Rules::ExemptOnly(denial) => {
+            if exempt(peer, policy) {
+                Ok(None)
+            } else {
+                Err(*denial)
+            }
+        }
+        Rules::Whitelist(w) => {
+            let v = w.verdict(peer, policy);
+            if v.allowed {
+                Ok(v.group)
+            } else {
+                Err(match peer {
+                    Peer::Ip(_) => Denial::NoMatch,
+                    Peer::Unix => Denial::UnixSocket,
+                    Peer::Unknown => Denial::Unreadable,
+                })
+            }
+        }
+    }
+}
+
+impl Gate {
+    /// A gate with nothing in force. `startup`: the server is starting, so
+    /// its first load (if any) is the window of §4.
+    pub fn new(startup: bool) -> Gate {
+        Gate {
+            config: Settings::default(),
+            whitelist: Whitelist::default(),
+            stats: Stats::default(),
+            log: LogLimiter::default(),
+            conns: FxHashMap::default(),
+            startup,
+            load: None,
+            diverged: false,
+            pending: Pending::default(),
+        }
+    }
+
+    /// The whitelist in force (after loads commit; what commands read).
+    pub fn whitelist(&self) -> &Whitelist {
+        &self.whitelist
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Counts a replicated change that could not be applied.
+    pub fn count_replication_error(&mut self) {
+        self.stats.replication_errors += 1;
+    }
+
+    /// Whether this replica's whitelist differs from its primary's.
+    pub fn diverged(&self) -> bool {
+        self.diverged
+    }
+
+    /// Whether a load is in progress.
+    pub fn is_loading(&self) -> bool {
+        self.load.is_some()
+    }
+
+    /// The open connections the gate knows of.
+    pub fn conns(&self) -> impl Iterator<Item = (u64, &Conn)> + '_ {
+        self.conns.iter().map(|(&id, c)| (id, c))
+    }
+
+    /// Remembers a connection that never passed [`Gate::admit`] (open before
+    /// the module loaded); the next re-check judges it.
+    pub fn track(&mut self, id: u64, conn: Conn) {
+        self.conns.insert(id, conn);
+    }
+
+    /// A client is gone.
+    #[inline]
+    pub fn forget(&mut self, id: u64) {
+        self.conns.remove(&id);
+        if !self.pending.is_empty() {
+            self.pending.remove(id);
+        }
+    }
+
+    /// The server is starting: its first load, if any, is the window.
+    pub fn expect_startup_load(&mut self) {
+        if self.load.is_none() {
+            self.startup = true;
+        }
+    }
+
+    /// The start-up is over without a load (the event loop runs): no later
+    /// load is the window.
+    pub fn startup_over(&mut self) {
+        self.startup = false;
+    }
+
+    /// Decides on a new connection, counts it, remembers it unless refused,
+    /// and refuses it through `fx`.
+    #[inline]
+    pub fn admit(&mut self, id: u64, conn: Conn, fx: &mut impl Effects) -> Admission {
+        let mode = self.config.mode;
+        if mode == Mode::Off {
+            self.conns.insert(id, conn);
+            return Admission::Admit;
+        }
+        self.stats.checked += 1;
+        let policy = self.config.policy();
+        let judged = judge(&rules(&self.load, self.diverged, &self.whitelist), conn.peer, policy);
+        match judged {
+            Ok(group) => {
+                self.stats.allowed += 1;
+                if let Some(g) = group {
+                    self.rules_mut().record_hit(g);
+                }
+                self.conns.insert(id, conn);
+                Admission::Admit
+            }
+            Err(denial) if mode == Mode::Enforce => {
+                self.stats.denied += 1;
+                if denial == Denial::Loading {
+                    self.stats.denied_while_loading += 1;
+                }
+                fx.refuse(id);
+                self.report(id, &conn, denial, "denied connection from", fx);
+                Admission::Refuse(denial)
+            }
+            Err(denial) => {
+                self.stats.would_deny += 1;
+                self.conns.insert(id, Conn { reported: true, ..conn });
+                self.report(id, &conn, denial, "would deny connection (whitelist.mode monitor) from", fx);
+                Admission::WouldRefuse(denial)
+            }
+        }
+    }
+
+    /// The whitelist whose hits a judged connection counts.
+    fn rules_mut(&mut self) -> &mut Whitelist {
+        match &mut self.load {
+            Some(Load { first: true, window: Some(w), .. }) => w,
+            _ => &mut self.whitelist,
+        }
+    }
+
+    /// Judges every open connection by the rules in force: in `enforce`
+    /// each one they deny is closed, then forgotten (so a failure midway
+    /// leaves nobody open and untracked); in `monitor` each is reported once
+    /// until the rules admit it again.
+    pub fn recheck(&mut self, fx: &mut impl Effects) {
+        let mode = self.config.mode;
+        if mode == Mode::Off {
+            return;
+        }
+        let policy = self.config.policy();
+        let rules = rules(&self.load, self.diverged, &self.whitelist);
+        let mut cut: Vec<(u64, Conn, Denial)> = Vec::new();
+        for (&id, c) in self.conns.iter_mut() {
+            match judge(&rules, c.peer, policy) {
+                Ok(_) => c.reported = false,
+                Err(denial) if mode == Mode::Enforce || !c.reported => cut.push((id, *c, denial)),
+                Err(_) => {}
+            }
+        }
+        for (id, conn, denial) in cut {
+            if mode == Mode::Enforce {
+                let closed = fx.close(id);
+                self.conns.remove(&id);
+                if closed {
+                    self.stats.closed_on_change += 1;
+                    self.report(id, &conn, denial, "closed connection after a whitelist change from", fx);
+                }
+            } else {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.reported = true;
+                }
+                self.stats.would_deny += 1;
+                self.report(id, &conn, denial, "would close connection (whitelist.mode monitor) from", fx);
+            }
+        }
+    }
+
+    /// Counts a denial and logs it, at most one line per second.
+    fn report(&mut self, id: u64, conn: &Conn, denial: Denial, what: &str, fx: &mut impl Effects) {
+        let now = fx.now_ms();
+        self.stats.last_denied = Some((conn.peer, now.div_euclid(1000)));
+        let l = &mut self.log;
+        let start = match l.window_start_ms {
+            Some(start) if now >= start && now - start < 1000 => start,
+            _ => {
+                l.window_start_ms = Some(now);
+                fx.log(Level::Warning, &format!("{what} {} (client id {id}): {}", Shown::conn(conn), denial.why()));
+                return;
+            }
+        };
+        l.suppressed += 1;
+        if !l.flush_armed {
+            l.flush_armed = true;
+            fx.arm_log_flush((start + 1000 - now).max(1));
+        }
+    }
+
+    /// Logs how many denial lines the limiter suppressed (the flush timer).
+    pub fn flush_log(&mut self, fx: &mut impl Effects) {
+        self.log.flush_armed = false;
+        let n = std::mem::take(&mut self.log.suppressed);
+        if n > 0 {
+            let plural = if n == 1 { "" } else { "s" };
+            fx.log(
+                Level::Warning,
+                &format!("{n} more denied connection{plural} in the last second (not logged one by one)"),
+            );
+        }
+    }
+
+    /// A load begins (`LOADING_*_START`). The first one of a starting
+    /// process is the window: until a whitelist record is read, only exempt
+    /// clients are admitted. Later loads judge by the rules in force until
+    /// the loaded ones commit.
+    pub fn begin_load(&mut self, kind: LoadKind, fx: &mut impl Effects) {
+        let first = match &self.load {
+            Some(l) => l.first,
+            None => self.startup,
+        };
+        self.load = Some(Load { first, kind, window: None, staged: Whitelist::default(), carried: false });
+        if first {
+            // Nobody connects before the first load in practice; if someone
+            // did, the window's rules apply to them too.
+            self.recheck(fx);
+        }
+    }
+
+    /// A whitelist record was decoded from loaded data. During the first
+    /// load it is in force from now; otherwise it waits for the load's end.
+    /// Outside a load (data the server loaded without announcing it), it is
+    /// taken over at once.
+    pub fn record_loaded(&mut self, w: Whitelist, fx: &mut impl Effects) {
+        let carried = carries_whitelist(&w);
+        match &mut self.load {
+            Some(load) => {
+                if carried {
+                    if load.first {
+                        load.window = Some(w.clone());
+                    }
+                    load.staged = w;
+                    load.carried = true;
+                }
+                if load.first && carried {
+                    self.recheck(fx);
+                }
+            }
+            None => {
+                if carried {
+                    self.whitelist = w;
+                    self.diverged = false;
+                    self.recheck(fx);
+                } else {
+                    self.keep_without_whitelist(false, fx);
+                }
+            }
+        }
+    }
+
+    /// The whitelist a change applies to: the one being loaded (commands
+    /// replayed from an AOF), or the one in force.
+    pub fn commit_base(&self) -> &Whitelist {
+        match &self.load {
+            Some(load) => &load.staged,
+            None => &self.whitelist,
+        }
+    }
+
+    /// Commits a planned change made on [`Gate::commit_base`]: into the load
+    /// in progress, or in force at once with a re-check.
+    pub fn commit(&mut self, next: Whitelist, fx: &mut impl Effects) {
+        match &mut self.load {
+            Some(load) => {
+                load.staged = next;
+                load.carried = true;
+            }
+            None => {
+                self.whitelist = next;
+                self.recheck(fx);
+            }
+        }
+    }
+
+    /// A replicated `IMPORT` brought the primary's whole state.
+    pub fn clear_divergence(&mut self, fx: &mut impl Effects) {
+        if self.diverged {
+            self.diverged = false;
+            fx.log(Level::Notice, "this replica's whitelist is its primary's again (whitelist_diverged:0)");
+            self.recheck(fx);
+        }
+    }
+
+    /// The load ended (`LOADING_ENDED`): what it carried replaces the
+    /// whitelist in one step; data without a whitelist keeps the one in
+    /// force (at the first load nothing is in force: it starts empty), and a
+    /// full sync without one leaves this replica diverged. Every open
+    /// connection is then judged by the final rules.
+    pub fn finish_load(&mut self, fx: &mut impl Effects) {
+        let Some(load) = self.load.take() else {
+            return;
+        };
+        if load.first {
+            self.startup = false;
+        }
+        if load.carried {
+            self.whitelist = load.staged;
+            if load.kind == LoadKind::Replication {
+                self.diverged = false;
+            }
+            let w = &self.whitelist;
+            fx.log(
+                Level::Notice,
+                &format!(
+                    "whitelist loaded: {} groups, {} entries, version {}",
+                    w.groups().len(),
+                    w.entry_count(),
+                    w.version()
+                ),
+            );
+        } else if load.first {
+            self.whitelist = Whitelist::default();
+            fx.log(Level::Notice, "the loaded data carries no whitelist: starting with an empty whitelist");
+        } else {
+            self.keep_without_whitelist(load.kind == LoadKind::Replication, fx);
+        }
+        self.recheck(fx);
+    }
+
+    /// Data without a whitelist: the one in force stays. Losing rules is
+    /// never silent; where none is in force either, nothing is lost and
+    /// nothing differs.
+    fn keep_without_whitelist(&mut self, replication: bool, fx: &mut impl Effects) {
+        if !carries_whitelist(&self.whitelist) {
+            return;
+        }
+        let version = self.whitelist.version();
+        if replication {
+            self.diverged = true;
+            fx.log(
+                Level::Warning,
+                &format!(
+                    "the full sync carried no whitelist: the whitelist in force (version {version}) is kept, and this \
+                     replica now differs from its primary (whitelist_diverged:1): it denies every client that is not \
+                     exempt until a full sync with a whitelist or a replicated WHITELIST.IMPORT"
+                ),
+            );
+        } else {
+            fx.log(
+                Level::Warning,
+                &format!("the loaded data carries no whitelist: the whitelist in force (version {version}) is kept"),
+            );
+        }
+    }
+
+    /// The load failed (`LOADING_FAILED`): the rules in force stay. A first
+    /// load keeps the record it read, if any (the server stops anyway).
+    pub fn fail_load(&mut self, fx: &mut impl Effects) {
+        let Some(load) = self.load.take() else {
+            return;
+        };
+        if load.first {
+            self.startup = false;
+            if let Some(w) = load.window {
+                self.whitelist = w;
+            }
+        }
+        fx.log(
+            Level::Warning,
+            &format!("loading failed: the whitelist in force (version {}) stays", self.whitelist.version()),
+        );
+        self.recheck(fx);
+    }
+}
+
+/// Why the lock-out guard refuses a change. `Display` is the exact reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// It would close the caller's own connection.
+    OwnConnection {
+        /// The caller.
+        caller: Shown,
+        /// Inside `MULTI`/`EXEC`, where `FORCE` does not help.
+        in_multi: bool,
+    },
+    /// It would close a connected replica's link.
+    Replica {
+        /// The replica's connection.
+        replica: Shown,
+        /// Its client id.
+        id: u64,
+    },
+    /// It would remove the last entry: everyone admitted.
+    TurnsOff,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::OwnConnection { caller, in_multi: true } => write!(
+                f,
+                "ERR this change would disconnect your own connection from {caller}; inside MULTI/EXEC it is refused even with FORCE"
+            ),
+            Refusal::OwnConnection { caller, in_multi: false } => write!(
+                f,
+                "ERR this change would disconnect your own connection from {caller}; add FORCE to apply it anyway"
+            ),
+            Refusal::Replica { replica, id } => write!(
+                f,
+                "ERR this change would disconnect replica {replica} (client id {id}); add FORCE to apply it anyway"
+            ),
+            Refusal::TurnsOff => f.write_str(
+                "ERR this change would turn the whitelist off and admit every address; add FORCE to apply it anyway",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// Who makes a change, for the lock-out guard.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    /// The caller's connection (`None`: an internal client).
+    pub peer: Option<Peer>,
+    /// Inside `MULTI`/`EXEC`.
+    pub in_multi: bool,
+    /// `FORCE` was given.
+    pub force: bool,
+}
+
+/// The lock-out guard: refuses a change from an ordinary client that would
+/// cut the caller or a replica off, or turn the whitelist off, unless forced
+/// (the caller inside `MULTI` even then). Judged as in `enforce` mode.
+/// `replicas`: (peer, port, client id) of each connected replica.
+pub fn lockout(
+    before: &Whitelist,
+    after: &Whitelist,
+    policy: Policy,
+    caller: Caller,
+    replicas: &[(Peer, u16, u64)],
+) -> Result<(), Refusal> {
+    if let Some(peer) = caller.peer {
+        if !after.verdict(peer, policy).allowed && (caller.in_multi || !caller.force) {
+            return Err(Refusal::OwnConnection { caller: Shown::peer(peer), in_multi: caller.in_multi });
+        }
+    }
+    if caller.force {
+        return Ok(());
+    }
+    if let Some(&(peer, port, id)) = replicas.iter().find(|(peer, _, _)| !after.verdict(*peer, policy).allowed) {
+        return Err(Refusal::Replica { replica: Shown { peer, port: Some(port) }, id });
+    }
+    if before.is_enabled() && !after.is_enabled() {
+        return Err(Refusal::TurnsOff);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::{parse_entry, Addr};
+    use crate::name::GroupName;
+    use crate::store::Change;
+    use std::collections::HashSet;
+
+    /// Records what the gate asked for.
+    #[derive(Default)]
+    struct Fx {
+        refused: Vec<u64>,
+        closed: Vec<u64>,
+        gone: HashSet<u64>,
+        lines: Vec<(Level, String)>,
+        now: i64,
+        flushes: u32,
+    }
+
+    impl Effects for Fx {
+        fn refuse(&mut self, id: u64) {
+            self.refused.push(id);
+        }
+        fn close(&mut self, id: u64) -> bool {
+            self.closed.push(id);
+            !self.gone.contains(&id)
+        }
+        fn log(&mut self, level: Level, line: &str) {
+            self.lines.push((level, line.to_string()));
+        }
+        fn now_ms(&mut self) -> i64 {
+            self.now
+        }
+        fn arm_log_flush(&mut self, _after_ms: i64) {
+            self.flushes += 1;
+        }
+    }
+
+    fn ip(s: &str) -> Peer {
+        Peer::Ip(Addr::from(s.parse::<std::net::IpAddr>().unwrap()))
+    }
+
+    /// A whitelist with group `aa` holding `entries`, at `version`.
+    fn wl(entries: &[&str], version: u64) -> Whitelist {
+        let name = GroupName::parse(b"aa").unwrap();
+        let entries = entries.iter().map(|e| parse_entry(e.as_bytes()).unwrap()).collect();
+        let groups = vec![crate::store::GroupSpec { name, attribute: crate::name::Attribute::Show, entries }];
+        Whitelist::default().plan(Change::Replace { groups, version }, None).unwrap().next.unwrap()
+    }
+
+    fn no_loopback(g: &mut Gate) {
+        g.config.allow_loopback = false;
+    }
+
+    #[test]
+    fn admits_by_the_rules_and_refuses_through_effects() {
+        let mut g = Gate::new(false);
+        no_loopback(&mut g);
+        let mut fx = Fx::default();
+        g.commit(wl(&["10.0.0.0/8"], 1), &mut fx);
+        assert_eq!(g.admit(1, Conn::new(ip("10.1.2.3"), 5), &mut fx), Admission::Admit);
+        assert_eq!(g.admit(2, Conn::new(ip("192.0.2.1"), 6), &mut fx), Admission::Refuse(Denial::NoMatch));
+        assert_eq!(fx.refused, vec![2]);
+        assert_eq!(g.conns().count(), 1);
+        assert_eq!(g.stats().checked, 2);
+        assert_eq!(g.stats().denied, 1);
+        assert_eq!(
+            fx.lines.last().unwrap().1,
+            "denied connection from 192.0.2.1:6 (client id 2): no whitelist entry matches"
+        );
+        assert_eq!(g.whitelist().groups()[0].hits(), 1);
+    }
+
+    #[test]
+    fn the_first_load_admits_only_exempt_clients_until_a_record_is_read() {
+        let mut g = Gate::new(true);
+        let mut fx = Fx::default();
+        g.begin_load(LoadKind::Rdb, &mut fx);
+        assert_eq!(g.admit(1, Conn::new(ip("192.0.2.1"), 1), &mut fx), Admission::Refuse(Denial::Loading));
+        assert_eq!(g.admit(2, Conn::new(ip("127.0.0.1"), 1), &mut fx), Admission::Admit);
+        assert_eq!(g.admit(3, Conn::new(Peer::Unix, 0), &mut fx), Admission::Admit);
+        assert_eq!(g.stats().denied_while_loading, 1);
+        // The empty record at version 0 counts as none.
+        g.record_loaded(Whitelist::default(), &mut fx);
+        assert_eq!(g.admit(4, Conn::new(ip("192.0.2.1"), 1), &mut fx), Admission::Refuse(Denial::Loading));
+        g.record_loaded(wl(&["192.0.2.0/24"], 1), &mut fx);
+        assert_eq!(g.admit(5, Conn::new(ip("192.0.2.1"), 1), &mut fx), Admission::Admit);
+        assert_eq!(g.admit(6, Conn::new(ip("198.51.100.1"), 1), &mut fx), Admission::Refuse(Denial::NoMatch));
+        assert_eq!(g.stats().denied_while_loading, 2);
+        // A replayed command changes what is loaded, not what is in force.
+        let next = g.commit_base().plan(Change::Delete { groups: vec![GroupName::parse(b"aa").unwrap()] }, None);
+        g.commit(next.unwrap().next.unwrap(), &mut fx);
+        assert_eq!(g.admit(7, Conn::new(ip("192.0.2.7"), 1), &mut fx), Admission::Admit);
+        g.finish_load(&mut fx);
+        assert_eq!(g.whitelist().version(), 2);
+        assert!(!g.whitelist().is_enabled());
+        // A later load is no window.
+        g.begin_load(LoadKind::Rdb, &mut fx);
+        assert_eq!(g.admit(8, Conn::new(ip("198.51.100.1"), 1), &mut fx), Admission::Admit);
+    }
+
+    #[test]
+    fn data_without_a_whitelist_keeps_the_one_in_force_and_a_sync_without_one_diverges() {
+        let mut g = Gate::new(false);
+        no_loopback(&mut g);
+        let mut fx = Fx::default();
+        g.commit(wl(&["10.0.0.1"], 3), &mut fx);
+        g.begin_load(LoadKind::Rdb, &mut fx);
+        g.record_loaded(Whitelist::default(), &mut fx);
+        g.finish_load(&mut fx);
+        assert_eq!(g.whitelist().version(), 3);
+        assert!(!g.diverged());
+        assert_eq!(
+            fx.lines.last().unwrap(),
+            &(
+                Level::Warning,
+                "the loaded data carries no whitelist: the whitelist in force (version 3) is kept".into()
+            )
+        );
+        assert_eq!(g.admit(1, Conn::new(ip("10.0.0.1"), 1), &mut fx), Admission::Admit);
+        g.begin_load(LoadKind::Replication, &mut fx);
+        g.finish_load(&mut fx);
+        assert!(g.diverged());
+        // The allowed client is cut: only exempt clients stay.
+        assert_eq!(fx.closed, vec![1]);
+        assert_eq!(g.admit(2, Conn::new(ip("10.0.0.1"), 1), &mut fx), Admission::Refuse(Denial::Diverged));
+        assert_eq!(g.admit(3, Conn::new(Peer::Unix, 0), &mut fx), Admission::Admit);
+        g.begin_load(LoadKind::Replication, &mut fx);
+        g.record_loaded(wl(&["10.0.0.1"], 1), &mut fx);
+        g.finish_load(&mut fx);
+        assert!(!g.diverged());
+        assert_eq!(g.admit(4, Conn::new(ip("10.0.0.1"), 1), &mut fx), Admission::Admit);
+        g.begin_load(LoadKind::Replication, &mut fx);
+        g.finish_load(&mut fx);
+        g.clear_divergence(&mut fx);
+        assert!(!g.diverged());
+    }
+
+    #[test]
+    fn a_sync_without_a_whitelist_onto_none_diverges_nothing() {
+        let mut g = Gate::new(false);
+        let mut fx = Fx::default();
+        g.begin_load(LoadKind::Replication, &mut fx);
+        g.record_loaded(Whitelist::default(), &mut fx);
+        g.finish_load(&mut fx);
+        assert!(!g.diverged());
+        assert!(fx.lines.is_empty());
+        assert_eq!(g.admit(1, Conn::new(ip("192.0.2.1"), 1), &mut fx), Admission::Admit);
+    }
+
+    #[test]
+    fn a_failed_load_keeps_the_rules_in_force() {
+        let mut g = Gate::new(false);
+        let mut fx = Fx::default();
+        g.commit(wl(&["10.0.0.1"], 1), &mut fx);
+        g.begin_load(LoadKind::Replication, &mut fx);
+        g.record_loaded(wl(&["10.0.0.2"], 5), &mut fx);
+        g.fail_load(&mut fx);
+        assert_eq!(g.whitelist().version(), 1);
+        assert!(!g.is_loading());
+    }
+
+    #[test]
+    fn monitor_mode_reports_a_connection_once_until_admitted_again() {
+        let mut g = Gate::new(false);
+        no_loopback(&mut g);
+        g.config.mode = Mode::Monitor;
+        let mut fx = Fx::default();
+        g.commit(wl(&["10.0.0.1"], 1), &mut fx);
+        assert_eq!(g.admit(1, Conn::new(ip("10.0.0.2"), 1), &mut fx), Admission::WouldRefuse(Denial::NoMatch));
+        assert_eq!(g.stats().would_deny, 1);
+        g.recheck(&mut fx);
+        g.recheck(&mut fx);
+        assert_eq!(g.stats().would_deny, 1);
+        g.commit(wl(&["10.0.0.2"], 1), &mut fx);
+        assert_eq!(g.stats().would_deny, 1);
+        g.commit(wl(&["10.0.0.1"], 1), &mut fx);
+        assert_eq!(g.stats().would_deny, 2);
+        g.recheck(&mut fx);
+        assert_eq!(g.stats().would_deny, 2);
+        assert!(fx.closed.is_empty());
+    }
+
+    #[test]
+    fn closed_on_change_counts_only_closes_that_succeeded() {
+        let mut g = Gate::new(false);
+        no_loopback(&mut g);
+        let mut fx = Fx::default();
+        g.admit(1, Conn::new(ip("10.0.0.2"), 1), &mut fx);
+        g.admit(2, Conn::new(ip("10.0.0.3"), 1), &mut fx);
+        fx.gone.insert(2);
+        g.commit(wl(&["10.0.0.1"], 1), &mut fx);
+        assert_eq!(g.stats().closed_on_change, 1);
+        assert_eq!(g.conns().count(), 0);
+    }
+
+    /// Panics on the second close.
+    struct Exploding(u32);
+
+    impl Effects for Exploding {
+        fn refuse(&mut self, _id: u64) {}
+        fn close(&mut self, _id: u64) -> bool {
+            self.0 += 1;
+            assert!(self.0 < 2, "boom");
+            true
+        }
+        fn log(&mut self, _level: Level, _line: &str) {}
+        fn now_ms(&mut self) -> i64 {
+            0
+        }
+        fn arm_log_flush(&mut self, _after_ms: i64) {}
+    }
+
+    #[test]
+    fn a_panic_midway_through_a_recheck_leaves_the_unclosed_tracked() {
+        let mut g = Gate::new(false);
+        no_loopback(&mut g);
+        let mut fx = Fx::default();
+        for id in 1..=3 {
+            g.admit(id, Conn::new(ip("10.0.0.2"), 1), &mut fx);
+        }
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            g.commit(wl(&["10.0.0.1"], 1), &mut Exploding(0));
+        }));
+        assert!(r.is_err());
+        // One closed and forgotten; the one whose close panicked and the
+        // third are still tracked, so the next re-check closes them.
+        assert_eq!(g.conns().count(), 2);
+        g.recheck(&mut fx);
+        assert_eq!(fx.closed.len(), 2);
+        assert_eq!(g.conns().count(), 0);
+    }
+
+    #[test]
+    fn the_log_limiter_writes_one_line_per_second() {
+        let mut g = Gate::new(false);
+        no_loopback(&mut g);
+        let mut fx = Fx { now: 10_000, ..Fx::default() };
+        g.commit(wl(&["10.0.0.1"], 1), &mut fx);
+        for id in 0..5 {
+            g.admit(id, Conn::new(ip("10.0.0.2"), 1), &mut fx);
+        }
+        assert_eq!(fx.lines.len(), 1);
+        assert_eq!(fx.flushes, 1);
+        g.flush_log(&mut fx);
+        assert_eq!(fx.lines[1].1, "4 more denied connections in the last second (not logged one by one)");
+    }
+
+    #[test]
+    fn lockout_texts() {
+        let before = wl(&["10.0.0.1"], 1);
+        let empty = Whitelist::default();
+        let policy = Settings::default().policy();
+        let caller = Caller { peer: Some(ip("203.0.113.5")), in_multi: false, force: false };
+        assert_eq!(
+            lockout(&before, &before, policy, caller, &[]).unwrap_err().to_string(),
+            "ERR this change would disconnect your own connection from 203.0.113.5; add FORCE to apply it anyway"
+        );
+        let in_multi = Caller { in_multi: true, force: true, ..caller };
+        assert_eq!(
+            lockout(&before, &before, policy, in_multi, &[]).unwrap_err().to_string(),
+            "ERR this change would disconnect your own connection from 203.0.113.5; inside MULTI/EXEC it is refused even with FORCE"
+        );
+        let internal = Caller { peer: None, in_multi: false, force: false };
+        assert_eq!(
+            lockout(&before, &before, policy, internal, &[(ip("192.0.2.9"), 4000, 12)]).unwrap_err().to_string(),
+            "ERR this change would disconnect replica 192.0.2.9:4000 (client id 12); add FORCE to apply it anyway"
+        );
+        assert_eq!(lockout(&before, &empty, policy, internal, &[]).unwrap_err(), Refusal::TurnsOff);
+        assert!(lockout(&before, &empty, policy, Caller { force: true, ..internal }, &[]).is_ok());
+    }
+
+    #[test]
+    fn pending_closes_stay_in_the_room_reserved() {
+        let mut p = Pending::default();
+        p.reserve(2);
+        let room = p.ids.capacity();
+        assert!(p.push(1) && p.push(2));
+        for id in 3..=room as u64 {
+            assert!(p.push(id));
+        }
+        assert!(!p.push(99), "no room is added after the reservation");
+        assert_eq!(p.ids.capacity(), room);
+        assert!(p.contains(2) && p.remove(2) && !p.contains(2));
+        assert_eq!(p.len(), room - 1);
+        while p.pop().is_some() {}
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn shown_forms() {
+        let c = Conn::new(ip("10.0.0.1"), 80);
+        assert_eq!(Shown::conn(&c).to_string(), "10.0.0.1:80");
+        assert_eq!(Shown::peer(Peer::Unix).to_string(), "unix socket");
+        assert_eq!(Shown::peer(Peer::Unix).address(), "/unixsocket");
+        assert_eq!(Shown::conn(&Conn::new(Peer::Unknown, 9)).to_string(), "an unreadable address, port 9");
+        assert_eq!(Shown::peer(Peer::Unknown).address(), "?");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Event {
+            Connect(u8),
+            Disconnect(u8),
+            Change(Vec<u8>),
+            BeginLoad(u8),
+            Record(Vec<u8>),
+            Replay(Vec<u8>),
+            EndLoad,
+            FailLoad,
+            SetMode(u8),
+            Loopback(bool),
+            StartupOver,
+        }
+
+        fn addr(i: u8) -> Peer {
+            match i % 8 {
+                7 => Peer::Unix,
+                6 => ip("127.0.0.1"),
+                n => ip(&format!("10.0.0.{n}")),
+            }
+        }
+
+        fn list(bits: &[u8]) -> Whitelist {
+            let entries: Vec<String> = bits.iter().map(|b| format!("10.0.0.{}", b % 6)).collect();
+            let refs: Vec<&str> = entries.iter().map(String::as_str).collect();
+            if refs.is_empty() {
+                wl(&[], 1)
+            } else {
+                wl(&refs, 1)
+            }
+        }
+
+        fn event() -> impl Strategy<Value = Event> {
+            prop_oneof![
+                4 => any::<u8>().prop_map(Event::Connect),
+                1 => any::<u8>().prop_map(Event::Disconnect),
+                2 => proptest::collection::vec(any::<u8>(), 0..3).prop_map(Event::Change),
+                1 => any::<u8>().prop_map(Event::BeginLoad),
+                1 => proptest::collection::vec(any::<u8>(), 0..3).prop_map(Event::Record),
+                1 => proptest::collection::vec(any::<u8>(), 0..3).prop_map(Event::Replay),
+                1 => Just(Event::EndLoad),
+                1 => Just(Event::FailLoad),
+                1 => any::<u8>().prop_map(Event::SetMode),
+                1 => any::<bool>().prop_map(Event::Loopback),
+                1 => Just(Event::StartupOver),
+            ]
+        }
+
+        /// Whether the rules in force right now would deny `peer`.
+        fn denied_now(g: &Gate, peer: Peer) -> bool {
+            judge(&rules(&g.load, g.diverged, &g.whitelist), peer, g.config.policy()).is_err()
+        }
+
+        proptest! {
+            #[test]
+            fn no_sequence_admits_a_client_the_rules_in_force_deny(
+                startup in any::<bool>(),
+                events in proptest::collection::vec(event(), 0..60),
+            ) {
+                let mut g = Gate::new(startup);
+                let mut fx = Fx::default();
+                let mut open: HashSet<u64> = HashSet::new();
+                let mut next_id = 0u64;
+                for e in events {
+                    match e {
+                        Event::Connect(a) => {
+                            next_id += 1;
+                            let peer = addr(a);
+                            let deny = denied_now(&g, peer);
+                            match g.admit(next_id, Conn::new(peer, 1), &mut fx) {
+                                Admission::Admit => {
+                                    prop_assert!(!deny || g.config.mode == Mode::Off);
+                                    open.insert(next_id);
+                                }
+                                Admission::Refuse(_) => prop_assert!(deny && g.config.mode == Mode::Enforce),
+                                Admission::WouldRefuse(_) => {
+                                    prop_assert!(deny && g.config.mode == Mode::Monitor);
+                                    open.insert(next_id);
+                                }
+                            }
+                        }
+                        Event::Disconnect(i) => {
+                            let id = u64::from(i) % (next_id + 1);
+                            open.remove(&id);
+                            g.forget(id);
+                        }
+                        Event::Change(bits) => {
+                            if !g.is_loading() {
+                                g.commit(list(&bits), &mut fx);
+                            }
+                        }
+                        Event::BeginLoad(k) => {
+                            let kind = [LoadKind::Rdb, LoadKind::Aof, LoadKind::Replication][usize::from(k % 3)];
+                            g.begin_load(kind, &mut fx);
+                        }
+                        Event::Record(bits) => g.record_loaded(list(&bits), &mut fx),
+                        Event::Replay(bits) => {
+                            if g.is_loading() {
+                                g.commit(list(&bits), &mut fx);
+                            }
+                        }
+                        Event::EndLoad => g.finish_load(&mut fx),
+                        Event::FailLoad => g.fail_load(&mut fx),
+                        Event::SetMode(m) => {
+                            g.config.mode = Mode::from_code(i32::from(m % 3)).unwrap();
+                            g.recheck(&mut fx);
+                        }
+                        Event::Loopback(on) => {
+                            g.config.allow_loopback = on;
+                            g.recheck(&mut fx);
+                        }
+                        Event::StartupOver => {
+                            if !g.is_loading() {
+                                g.startup_over();
+                            }
+                        }
+                    }
+                    for id in fx.closed.drain(..) {
+                        open.remove(&id);
+                    }
+                    // In enforce mode, nobody the rules in force deny is open.
+                    if g.config.mode == Mode::Enforce {
+                        for id in &open {
+                            let conn = g.conns.get(id);
+                            prop_assert!(conn.is_some(), "client {} is open but untracked", id);
+                            if let Some(c) = conn {
+                                prop_assert!(!denied_now(&g, c.peer), "client {} from {:?} is open", id, c.peer);
+                            }
+                        }
+                    }
+                }
+            }
+
+            #[test]
+            fn after_any_load_every_open_connection_is_judged_by_the_final_rules(
+                before in proptest::collection::vec(any::<u8>(), 0..3),
+                record in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..3)),
+                replay in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..3), 0..3),
+                peers in proptest::collection::vec(any::<u8>(), 0..10),
+                kind in 0u8..3,
+                startup in any::<bool>(),
+            ) {
+                let mut g = Gate::new(startup);
+                g.config.allow_loopback = false;
+                let mut fx = Fx::default();
+                g.commit(list(&before), &mut fx);
+                for (i, p) in peers.iter().enumerate() {
+                    g.admit(i as u64, Conn::new(addr(*p), 1), &mut fx);
+                }
+                g.begin_load([LoadKind::Rdb, LoadKind::Aof, LoadKind::Replication][usize::from(kind)], &mut fx);
+                if let Some(r) = &record {
+                    g.record_loaded(list(r), &mut fx);
+                }
+                for r in &replay {
+                    g.commit(list(r), &mut fx);
+                }
+                g.finish_load(&mut fx);
+                for (_, c) in g.conns() {
+                    prop_assert!(!denied_now(&g, c.peer));
+                }
+            }
+        }
+    }
+}
