@@ -6,7 +6,7 @@ use std::os::raw::c_int;
 use redis_module::redisvalue::RedisValueKey;
 use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
 use whitelist_core::clients::{parse_client_list, ListedClient};
-use whitelist_core::gate::{self, Caller, Shown};
+use whitelist_core::gate::{self, Caller, Lost, Shown};
 use whitelist_core::{
     document, parse, Change, Command, Entry, Error, GroupName, Outcome, Peer, Policy, Verb, Whitelist,
 };
@@ -22,10 +22,52 @@ const BUSY: &str = "ERR the whitelist is busy (re-entrant call): nothing was cha
 /// Runs one command with every panic turned into an error reply, once the
 /// caller's ACL user may run it (checked here only where Redis cannot, 7.0).
 fn run(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
-    server::guard(Err(RedisError::Str(INTERNAL_ERROR)), || {
+    let result = server::guard(Err(RedisError::Str(INTERNAL_ERROR)), || {
         acl::check(ctx, &verb.name().to_ascii_lowercase(), args)?;
         execute(ctx, verb, args)
-    })
+    });
+    if let Err(error) = &result {
+        if verb.changes() && Origin::is_trusted(ctx) {
+            server::guard((), || lost_change(ctx, verb, args, error));
+        }
+    }
+    result
+}
+
+/// A change from the primary or the AOF that could not be applied is never
+/// dropped in silence: during the start-up load the server stops (as for
+/// damaged whitelist data); anywhere else this server diverges and admits
+/// only exempt clients until it has its primary's state again.
+fn lost_change(ctx: &Context, verb: Verb, args: &[RedisString], error: &RedisError) {
+    let loading = server::context_flags(ctx.ctx) & raw::REDISMODULE_CTX_FLAGS_LOADING != 0;
+    let source = if loading { "the AOF" } else { "the primary" };
+    let mut command = String::from(verb.name());
+    for a in args.iter().skip(1).take(8) {
+        command.push_str(&format!(" '{}'", whitelist_core::shown::Shown::new(a.as_slice())));
+    }
+    if args.len() > 9 {
+        command.push_str(&format!(" (and {} more arguments)", args.len() - 9));
+    }
+    // The state cannot be unavailable here (commands never nest); if it
+    // were, the stricter answer for the moment wins.
+    let lost = state::with(|g| g.change_lost()).unwrap_or(if loading { Lost::StopStartup } else { Lost::Diverge });
+    match lost {
+        Lost::StopStartup => {
+            server::log(
+                ctx.ctx,
+                Level::Warning,
+                &format!(
+                    "cannot apply {command} from {source}: {error}. The server stops rather than start without \
+                     this change; correct or remove the command in the AOF and start again"
+                ),
+            );
+            std::process::exit(1);
+        }
+        Lost::Diverge => {
+            server::log(ctx.ctx, Level::Warning, &format!("cannot apply {command} from {source}: {error}"));
+            state::with(|g| g.diverge(&mut Fx::new(ctx.ctx)));
+        }
+    }
 }
 
 fn to_reply(e: Error) -> RedisError {
@@ -36,6 +78,13 @@ fn to_reply(e: Error) -> RedisError {
 }
 
 fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
+    #[cfg(feature = "debug-panic")]
+    if verb.changes()
+        && Origin::is_trusted(ctx)
+        && state::LOSE_NEXT_CHANGE.swap(false, std::sync::atomic::Ordering::Relaxed)
+    {
+        return Err(RedisError::Str("ERR test fault: this change was not applied (WHITELIST.DEBUG-FAULT)"));
+    }
     let raw_args: Vec<&[u8]> = args.iter().skip(1).map(RedisString::as_slice).collect();
     // Parsing counts an ordinary client's items against the limits before it
     // builds any; the primary's and the AOF's commands are exempt.
@@ -203,6 +252,11 @@ struct Applied {
     changed: bool,
     version: u64,
     loading: bool,
+    /// For an ordinary client's `IMPORT`: the whole state it led to, which
+    /// is what the primary propagates, changed or not (the effect, not the
+    /// request: no `IFVERSION` or `FORCE` is judged again, and the version is
+    /// the one reached here).
+    state: Option<String>,
 }
 
 /// Plans, judges, commits and enforces one change; the caller propagates.
@@ -233,10 +287,14 @@ fn commit(
         let plan = current.plan(change, limits.as_ref()).map_err(|e| to_reply(Error::Limit(e)))?;
         let Some(next) = plan.next else {
             let version = current.version();
+            // An IMPORT that changes nothing here is still propagated: it is
+            // how an operator pushes the primary's state to a replica that
+            // differs (EXPORT, then IMPORT of the same document).
+            let state = (whole && !origin.trusted).then(|| document::export(current));
             if brings_primary_state {
                 g.clear_divergence(&mut fx);
             }
-            return Ok(Applied { outcome: plan.outcome, changed: false, version, loading });
+            return Ok(Applied { outcome: plan.outcome, changed: false, version, loading, state });
         };
         if !origin.trusted && !loading {
             let caller = Caller { peer: origin.caller.map(|c| c.peer), in_multi: origin.in_multi, force };
@@ -244,11 +302,12 @@ fn commit(
                 .map_err(|refusal| RedisError::String(refusal.to_string()))?;
         }
         let version = next.version();
+        let state = (whole && !origin.trusted).then(|| document::export(&next));
         if brings_primary_state {
             g.clear_divergence(&mut fx);
         }
         g.commit(next, &mut fx);
-        Ok(Applied { outcome: plan.outcome, changed: true, version, loading })
+        Ok(Applied { outcome: plan.outcome, changed: true, version, loading, state })
     });
     result.unwrap_or(Err(RedisError::Str(BUSY)))
 }
@@ -280,8 +339,14 @@ fn audit(ctx: &Context, verb: Verb, target: &str, origin: &Origin, applied: &App
 fn apply(ctx: &Context, verb: Verb, target: &str, change: Change, force: bool, if_version: Option<u64>) -> RedisResult {
     let origin = Origin::of(ctx);
     let applied = commit(ctx, &origin, change, force, if_version, verb == Verb::Import)?;
+    match &applied.state {
+        Some(doc) => {
+            ctx.replicate("WHITELIST.IMPORT", &[doc.as_str()]);
+        }
+        None if applied.changed => ctx.replicate_verbatim(),
+        None => {}
+    }
     if applied.changed {
-        ctx.replicate_verbatim();
         audit(ctx, verb, target, &origin, &applied);
     }
     let reply = if verb == Verb::Import { applied.version } else { applied.outcome.reply as u64 };

@@ -159,6 +159,12 @@ const DOCS: &[Doc] = &[
         arity: 1,
         args: &[],
     },
+    Doc {
+        name: c"whitelist.debug-fault",
+        summary: c"Turns on a fault (hook-panic, hold-open, lose-next-change) or turns them off (test builds only).",
+        arity: 2,
+        args: &[Arg::string(c"fault")],
+    },
 ];
 
 /// Gives the server the docs of `name`, a command this module has just

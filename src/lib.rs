@@ -280,13 +280,18 @@ mod debug {
                 crate::state::HOLD_OPEN.store(true, std::sync::atomic::Ordering::Relaxed);
                 Ok(redis_module::RedisValue::SimpleStringStatic("OK"))
             }
+            Some("lose-next-change") if args.len() == 2 => {
+                crate::state::LOSE_NEXT_CHANGE.store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(redis_module::RedisValue::SimpleStringStatic("OK"))
+            }
             Some("off") if args.len() == 2 => {
+                crate::state::LOSE_NEXT_CHANGE.store(false, std::sync::atomic::Ordering::Relaxed);
                 crate::state::HOOK_PANIC.store(false, std::sync::atomic::Ordering::Relaxed);
                 crate::state::HOLD_OPEN.store(false, std::sync::atomic::Ordering::Relaxed);
                 crate::hook::arm_close();
                 Ok(redis_module::RedisValue::SimpleStringStatic("OK"))
             }
-            _ => Err(RedisError::Str("ERR usage: WHITELIST.DEBUG-FAULT hook-panic|hold-open|off")),
+            _ => Err(RedisError::Str("ERR usage: WHITELIST.DEBUG-FAULT hook-panic|hold-open|lose-next-change|off")),
         };
         context.reply(result) as c_int
     }

@@ -93,6 +93,12 @@ pub fn defer_close() -> bool {
 #[cfg(feature = "debug-panic")]
 pub static HOOK_PANIC: AtomicBool = AtomicBool::new(false);
 
+/// Test-only fault switch (`WHITELIST.DEBUG-FAULT lose-next-change`): the
+/// next change from the primary or the AOF fails as one this module could
+/// not apply, to prove such a change is never dropped in silence.
+#[cfg(feature = "debug-panic")]
+pub static LOSE_NEXT_CHANGE: AtomicBool = AtomicBool::new(false);
+
 /// Test-only fault switch (`WHITELIST.DEBUG-FAULT hold-open`): held clients
 /// stay held (not closed) until the switch is turned off, so a test can see
 /// what a held client can and cannot do.

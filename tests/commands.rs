@@ -330,8 +330,12 @@ fn export_and_import_with_ifversion() {
     assert_eq!(a.call(&["WHITELIST.IMPORT", &saved]), Reply::Int(4));
     assert_eq!(a.call(&["WHITELIST.LIST", "ALL"]), Reply::strings(&["default", "sys"]));
     assert_eq!(a.call(&["WHITELIST.GET", "sys"]), Reply::strings(&["::1"]));
-    // A document with a higher version sets it.
+    // The same groups change nothing, whatever version the document carries.
     let v10 = saved.replace(r#""version":2"#, r#""version":10"#);
+    assert_eq!(a.call(&["WHITELIST.IMPORT", &v10, "IFVERSION", "4"]), Reply::Int(4));
+    assert_eq!(version(&mut a), 4);
+    // Other groups with a higher version set it.
+    let v10 = v10.replace("10.0.0.0/8", "10.0.0.0/16");
     assert_eq!(a.call(&["WHITELIST.IMPORT", &v10, "IFVERSION", "4"]), Reply::Int(10));
     assert_eq!(a.call(&["WHITELIST.IMPORT", &v10]), Reply::Int(10));
     assert_eq!(version(&mut a), 10);

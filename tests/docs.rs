@@ -273,5 +273,20 @@ fn the_test_only_command_has_docs_too() {
     let Reply::Array(info) = a.call(&["COMMAND", "INFO", "whitelist.debug-panic"]) else { panic!("COMMAND INFO") };
     let Some(Reply::Array(fields)) = info.first() else { panic!("COMMAND INFO: {info:?}") };
     assert_eq!(fields.get(1), Some(&Reply::Int(1)), "{fields:?}");
+    let Reply::Array(info) = a.call(&["COMMAND", "INFO", "whitelist.debug-fault"]) else { panic!("COMMAND INFO") };
+    let Some(Reply::Array(fields)) = info.first() else { panic!("COMMAND INFO: {info:?}") };
+    assert_eq!(fields.get(1), Some(&Reply::Int(2)), "{fields:?}");
+    let Reply::Array(docs) = a.call(&["COMMAND", "DOCS", "whitelist.debug-fault"]) else { panic!("COMMAND DOCS") };
+    let summary = match docs.get(1) {
+        Some(Reply::Array(fields)) => fields.get(1).cloned(),
+        _ => None,
+    };
+    assert_eq!(
+        summary,
+        Some(Reply::bulk(
+            "Turns on a fault (hook-panic, hold-open, lose-next-change) or turns them off (test builds only)."
+        )),
+        "{docs:?}"
+    );
     assert!(!s.log().contains("lack the docs"), "{}", s.log());
 }

@@ -387,3 +387,65 @@ fn a_corrupt_whitelist_record_stops_the_server_with_a_clear_line() {
     assert!(log.starts_with("exited with"), "{log}");
     assert!(log.contains("refusing the whitelist in this data: checksum mismatch: the data is corrupt"), "{log}");
 }
+
+/// Appends one command, in the protocol's form, to the AOF's newest
+/// incremental file (as a hand edit or a newer module's syntax would).
+fn append_to_incr_aof(s: &Server, args: &[&str]) {
+    let dir = s.dir.path().join("appendonlydir");
+    let mut incr: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the AOF directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".incr.aof"))
+        .collect();
+    incr.sort();
+    let file = incr.pop().expect("an incremental AOF file");
+    let mut command = format!("*{}\r\n", args.len());
+    for a in args {
+        command.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    let mut text = std::fs::read(&file).expect("the incremental AOF file");
+    text.extend_from_slice(command.as_bytes());
+    std::fs::write(&file, text).expect("the incremental AOF file is written");
+}
+
+#[test]
+fn a_command_the_aof_replay_cannot_apply_stops_the_start_up() {
+    let args = ["--appendonly", "yes"];
+    let mut s = Server::start(&args);
+    assert_eq!(s.admin().call(&["WHITELIST.SET", "pp", "10.0.0.1"]), Reply::Int(1));
+    s.stop(true);
+    append_to_incr_aof(&s, &["WHITELIST.ADD", "pp", "10.0.0.256"]);
+    let log = s.try_start_again(&args).err().expect("the server does not start without the change");
+    assert!(log.starts_with("exited with"), "{log}");
+    assert!(
+        log.contains(
+            "cannot apply WHITELIST.ADD 'pp' '10.0.0.256' from the AOF: ERR invalid whitelist entry '10.0.0.256': \
+             not an IP address or CIDR block. The server stops rather than start without this change; correct or \
+             remove the command in the AOF and start again"
+        ),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_command_a_later_aof_load_cannot_apply_makes_the_server_diverge() {
+    let args = ["--appendonly", "yes", "--whitelist.allow-loopback", "no"];
+    let s = Server::start_with(Options {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        module: Some(common::test_module_path()),
+        ..Default::default()
+    });
+    let mut a = s.admin();
+    assert_eq!(a.call(&["WHITELIST.SET", "pp", "127.0.0.2"]), Reply::Int(1));
+    assert_eq!(a.call(&["WHITELIST.ADD", "pp", "127.0.0.3"]), Reply::Int(1));
+    assert!(s.connect_from("127.0.0.2").is_served());
+    // DEBUG LOADAOF replays the file in a running server: no start-up to
+    // stop, so the lost change makes the server deny all but exempt clients.
+    assert_eq!(a.call(&["WHITELIST.DEBUG-FAULT", "lose-next-change"]), Reply::ok());
+    assert_eq!(a.call(&["DEBUG", "LOADAOF"]), Reply::ok());
+    s.wait_log("cannot apply WHITELIST.SET 'pp' '127.0.0.2' from the AOF: ERR test fault");
+    let info = s.info();
+    assert_eq!((info["whitelist_diverged"].as_str(), info["whitelist_replication_errors"].as_str()), ("1", "1"));
+    assert!(s.connect_from("127.0.0.2").closed_within(Duration::from_secs(5)));
+    assert!(a.is_served());
+}

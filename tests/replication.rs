@@ -386,3 +386,80 @@ fn a_replicated_import_ends_the_divergence() {
     assert!(replica.connect_from("127.0.0.2").is_served());
     assert!(replica.connect_from("127.0.0.9").closed_within(Duration::from_secs(5)));
 }
+
+#[test]
+fn an_import_propagates_the_state_it_led_to_and_no_condition_is_judged_again() {
+    let master = start_master(&[]);
+    let replica = start_replica(&master, &[]);
+    let mut m = master.admin();
+    assert_eq!(m.call(&["WHITELIST.SET", "aa", "10.0.0.1"]), Reply::Int(1));
+    assert_eq!(m.call(&["WHITELIST.SET", "bb", "10.0.0.2"]), Reply::Int(1));
+    // A document without a version: the primary reaches version 3, and the
+    // replica installs exactly that.
+    let doc = r#"{"groups":[{"name":"cc","entries":["10.0.0.3"]}]}"#;
+    assert_eq!(m.call(&["WHITELIST.IMPORT", doc, "IFVERSION", "2", "FORCE"]), Reply::Int(3));
+    let expected = r#"{"groups":[{"attribute":"show","entries":["10.0.0.3"],"name":"cc"}],"version":3}"#;
+    wait_replica_has(&master, &replica, expected);
+    // A document that lowers the version is raised past it on the primary,
+    // and the replica gets the raised version.
+    let doc = r#"{"groups":[{"name":"dd","entries":["10.0.0.4"]}],"version":1}"#;
+    assert_eq!(m.call(&["WHITELIST.IMPORT", doc]), Reply::Int(4));
+    let expected = r#"{"groups":[{"attribute":"show","entries":["10.0.0.4"],"name":"dd"}],"version":4}"#;
+    wait_replica_has(&master, &replica, expected);
+    // What the replica's own AOF-less restart would need is what it holds:
+    // the stream carried the state, not the request.
+    assert_eq!(replica.info_field("whitelist_replication_errors"), "0");
+}
+
+#[test]
+fn a_replicated_change_the_replica_cannot_apply_makes_it_diverge_and_deny_until_an_import() {
+    let master = start_master(&[]);
+    let replicaof = format!("127.0.0.1 {}", master.port);
+    let replica = Server::start_with(common::Options {
+        args: ["--replicaof", replicaof.as_str(), "--whitelist.allow-loopback", "no"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+        module: Some(common::test_module_path()),
+        ..Default::default()
+    });
+    wait_link(&replica, "up");
+    let mut m = master.admin();
+    assert_eq!(m.call(&["WHITELIST.SET", "pp", "127.0.0.2"]), Reply::Int(1));
+    let expected = r#"{"groups":[{"attribute":"show","entries":["127.0.0.2"],"name":"pp"}],"version":1}"#;
+    wait_replica_has(&master, &replica, expected);
+    let mut open = replica.connect_from("127.0.0.2");
+    assert!(open.is_served());
+    let mut r = replica.admin();
+    assert_eq!(r.call(&["WHITELIST.DEBUG-FAULT", "lose-next-change"]), Reply::ok());
+    assert_eq!(m.call(&["WHITELIST.ADD", "pp", "127.0.0.3"]), Reply::Int(1));
+    replica.wait_log(
+        "cannot apply WHITELIST.ADD 'pp' '127.0.0.3' from the primary: ERR test fault: this change was not applied \
+         (WHITELIST.DEBUG-FAULT)",
+    );
+    replica.wait_log("this server's whitelist now differs from its primary's (whitelist_diverged:1)");
+    let info = replica.info();
+    assert_eq!((info["whitelist_diverged"].as_str(), info["whitelist_replication_errors"].as_str()), ("1", "1"));
+    // Nothing is admitted because a change was lost: the open connection is
+    // closed, new ones are refused, exempt clients stay.
+    assert!(open.closed_within(Duration::from_secs(5)));
+    assert!(replica.connect_from("127.0.0.2").closed_within(Duration::from_secs(5)));
+    assert!(r.is_served());
+    // Later changes still apply (on top of the state without the lost one);
+    // the replica still differs and still denies.
+    assert_eq!(m.call(&["WHITELIST.ADD", "pp", "127.0.0.4"]), Reply::Int(1));
+    wait_for("the replica to apply the next change", || {
+        (r.call(&["WHITELIST.GET", "pp"]) == Reply::strings(&["127.0.0.2", "127.0.0.4"])).then_some(())
+    });
+    assert_eq!(replica.info_field("whitelist_version"), "2");
+    assert!(replica.connect_from("127.0.0.4").closed_within(Duration::from_secs(5)));
+    // The way out: the primary's operator pushes its state. The IMPORT
+    // changes nothing on the primary and is propagated all the same.
+    let doc = m.call(&["WHITELIST.EXPORT"]).text();
+    assert_eq!(m.call(&["WHITELIST.IMPORT", &doc]), Reply::Int(3));
+    replica.wait_log("this replica's whitelist is its primary's again (whitelist_diverged:0)");
+    wait_replica_has(&master, &replica, &doc);
+    assert_eq!(replica.info_field("whitelist_diverged"), "0");
+    assert!(replica.connect_from("127.0.0.3").is_served());
+    assert!(replica.connect_from("127.0.0.9").closed_within(Duration::from_secs(5)));
+}

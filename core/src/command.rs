@@ -44,6 +44,11 @@ pub enum Verb {
 }
 
 impl Verb {
+    /// Whether the command changes the whitelist (and is propagated).
+    pub fn changes(self) -> bool {
+        matches!(self, Verb::Set | Verb::Add | Verb::Remove | Verb::Del | Verb::LoadClients | Verb::Import)
+    }
+
     /// The command's name as clients type it, upper case.
     pub fn name(self) -> &'static str {
         match self {

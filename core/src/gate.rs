@@ -422,6 +422,17 @@ fn judge(rules: &Rules<'_>, peer: Peer, policy: Policy) -> Result<Option<GroupId
     }
 }
 
+/// What a lost change (one from the primary or the AOF that could not be
+/// applied) does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lost {
+    /// During the start-up load of an AOF: the server must not start, as
+    /// with damaged whitelist data.
+    StopStartup,
+    /// On a replica, or an AOF loaded later: the server diverges.
+    Diverge,
+}
+
 impl Gate {
     /// A gate with nothing in force. `startup`: the server is starting, so
     /// its first load (if any) is the window of §4.
@@ -449,9 +460,33 @@ impl Gate {
         &self.stats
     }
 
-    /// Counts a replicated change that could not be applied.
-    pub fn count_replication_error(&mut self) {
+    /// What to do with a change from the primary or the AOF that could not
+    /// be applied (a command this module cannot read or apply).
+    pub fn change_lost(&self) -> Lost {
+        match &self.load {
+            Some(Load { first: true, .. }) => Lost::StopStartup,
+            _ => Lost::Diverge,
+        }
+    }
+
+    /// A change from the primary (or from an AOF loaded after start-up)
+    /// could not be applied: it is counted, and this server differs from its
+    /// source until a full sync with a whitelist record or a replicated
+    /// `IMPORT` brings the primary's state ([`Gate::clear_divergence`]);
+    /// meanwhile it admits only exempt clients. Nothing is ever admitted
+    /// because a change was lost.
+    pub fn diverge(&mut self, fx: &mut impl Effects) {
         self.stats.replication_errors += 1;
+        if !self.diverged {
+            self.diverged = true;
+            fx.log(
+                Level::Warning,
+                "this server's whitelist now differs from its primary's (whitelist_diverged:1): it denies every \
+                 client that is not exempt until a full sync with a whitelist or a replicated WHITELIST.IMPORT brings \
+                 the primary's state (run WHITELIST.EXPORT on the primary and WHITELIST.IMPORT it there)",
+            );
+            self.recheck(fx);
+        }
     }
 
     /// Whether this replica's whitelist differs from its primary's.
@@ -997,6 +1032,42 @@ mod tests {
         g.finish_load(&mut fx);
         g.clear_divergence(&mut fx);
         assert!(!g.diverged());
+    }
+
+    #[test]
+    fn a_lost_change_stops_the_start_up_load_and_diverges_anywhere_else() {
+        let mut g = Gate::new(true);
+        no_loopback(&mut g);
+        let mut fx = Fx::default();
+        g.begin_load(LoadKind::Aof, &mut fx);
+        assert_eq!(g.change_lost(), Lost::StopStartup);
+        g.record_loaded(wl(&["10.0.0.1"], 1), &mut fx);
+        assert_eq!(g.change_lost(), Lost::StopStartup);
+        g.finish_load(&mut fx);
+        // A replica: the change is counted, and only exempt clients stay.
+        assert_eq!(g.change_lost(), Lost::Diverge);
+        assert_eq!(g.admit(1, Conn::new(ip("10.0.0.1"), 1), &mut fx), Admission::Admit);
+        assert_eq!(g.admit(2, Conn::new(Peer::Unix, 0), &mut fx), Admission::Admit);
+        g.diverge(&mut fx);
+        g.diverge(&mut fx);
+        assert_eq!(g.stats().replication_errors, 2);
+        assert!(g.diverged());
+        assert_eq!(fx.closed, vec![1]);
+        assert_eq!(fx.lines.iter().filter(|(_, l)| l.starts_with("this server's whitelist now differs")).count(), 1);
+        assert_eq!(g.admit(3, Conn::new(ip("10.0.0.1"), 1), &mut fx), Admission::Refuse(Denial::Diverged));
+        // A later load (DEBUG LOADAOF) is no start-up: it diverges too, and
+        // its whitelist is not the primary's.
+        g.begin_load(LoadKind::Aof, &mut fx);
+        assert_eq!(g.change_lost(), Lost::Diverge);
+        g.record_loaded(wl(&["10.0.0.1"], 4), &mut fx);
+        g.finish_load(&mut fx);
+        assert!(g.diverged());
+        // The whitelist record of a full sync brings the primary's state back.
+        g.begin_load(LoadKind::Replication, &mut fx);
+        g.record_loaded(wl(&["10.0.0.1"], 5), &mut fx);
+        g.finish_load(&mut fx);
+        assert!(!g.diverged());
+        assert_eq!(g.admit(4, Conn::new(ip("10.0.0.1"), 1), &mut fx), Admission::Admit);
     }
 
     #[test]
