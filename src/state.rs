@@ -18,7 +18,8 @@ pub type State = Gate;
 
 static STATE: LazyLock<Mutex<Gate>> = LazyLock::new(|| Mutex::new(Gate::new(false)));
 
-/// A config re-check is due at the end of this event-loop turn.
+/// A config re-check is queued (`RedisModule_EventLoopAddOneShot`): it runs
+/// once the `CONFIG SET` that changed a value has completed.
 pub static RECHECK_DUE: AtomicBool = AtomicBool::new(false);
 
 /// Closing a client inside its connection event is unsafe on this server

@@ -449,3 +449,30 @@ fn a_command_a_later_aof_load_cannot_apply_makes_the_server_diverge() {
     assert!(s.connect_from("127.0.0.2").closed_within(Duration::from_secs(5)));
     assert!(a.is_served());
 }
+
+/// Written by Redis 7.0.15 with the module's first encoding (version 1):
+/// groups `default` (10.0.0.0/8, 192.0.2.7, 2001:db8::/32), an empty group
+/// `empty`, a hidden group `sys` (::1, 0.0.0.0/0), version 4, and one key.
+const ENCODING_1_RDB: &[u8] = include_bytes!("data/whitelist-encoding-1.rdb");
+
+#[test]
+fn an_rdb_written_by_the_first_encoding_still_loads_and_is_saved_in_the_current_one() {
+    let dir = Arc::new(tempfile::TempDir::new().expect("a temp dir"));
+    std::fs::write(dir.path().join("dump.rdb"), ENCODING_1_RDB).expect("the RDB is written");
+    let s = Server::start_with(Options { dir: Some(Arc::clone(&dir)), ..Options::default() });
+    let expected = concat!(
+        r#"{"groups":[{"attribute":"show","entries":["10.0.0.0/8","192.0.2.7","2001:db8::/32"],"name":"default"},"#,
+        r#"{"attribute":"show","entries":[],"name":"empty"},"#,
+        r#"{"attribute":"hidden","entries":["::1","0.0.0.0/0"],"name":"sys"}],"version":4}"#
+    );
+    assert_eq!(export(&s), expected);
+    assert_eq!(s.admin().call(&["GET", "somekey"]), Reply::bulk("somevalue"));
+    // Saved again, it is written in the current encoding and reads back the same.
+    assert_eq!(s.admin().call(&["SAVE"]), Reply::ok());
+    let rdb = std::fs::read(dir.path().join("dump.rdb")).expect("SAVE wrote dump.rdb");
+    assert!(rdb.windows(5).any(|w| w == b"WLST\x02"), "the record is not in encoding version 2");
+    let mut s = s;
+    s.stop(false);
+    let s = s.start_again(&[]);
+    assert_eq!(export(&s), expected);
+}

@@ -54,7 +54,7 @@ enum Damage {
     Truncated,
     /// One address byte flipped: the entry still looks valid, only the CRC tells.
     Flipped,
-    /// The encoding-version byte says 2 (which breaks the CRC too; the version
+    /// The encoding-version byte says 3 (which breaks the CRC too; the version
     /// is checked first).
     NewerEncoding,
 }
@@ -65,12 +65,13 @@ impl Damage {
     /// `bytes` (a file holding the record `populate` wrote) damaged, and the
     /// line the module must log when it refuses it.
     fn apply(self, bytes: &[u8]) -> (Vec<u8>, &'static str) {
-        let at = bytes.windows(5).position(|w| w == b"WLST\x01").expect("the whitelist record is in the file");
-        // The layout of encoding version 1 (core/src/encoding.rs): a 17-byte
-        // header, then group `prod` (1 + 4 + 1 + 4 bytes), then its entries of
-        // 6 bytes each (kind, prefix, 4 address bytes) for IPv4: the second is
-        // 192.0.2.7.
-        let second = at + 17 + 10 + 6;
+        let at = bytes.windows(5).position(|w| w == b"WLST\x02").expect("the whitelist record is in the file");
+        // The layout of encoding version 2 (core/src/encoding.rs): magic and
+        // version (5 bytes), the whitelist section's header (10), version and
+        // group count (12), then group `prod` (1 + 4 + 1 + 4 bytes), then its
+        // entries of 6 bytes each (kind, prefix, 4 address bytes) for IPv4:
+        // the second is 192.0.2.7.
+        let second = at + 27 + 10 + 6;
         assert_eq!(&bytes[second..second + 6], &[4, 32, 192, 0, 2, 7], "the record's layout moved");
         let mut out = bytes.to_vec();
         match self {
@@ -84,10 +85,10 @@ impl Damage {
                 (out, "refusing the whitelist in this data: checksum mismatch: the data is corrupt")
             }
             Damage::NewerEncoding => {
-                out[at + 4] = 2;
+                out[at + 4] = 3;
                 (
                     out,
-                    "refusing the whitelist in this data: encoding version 2 is newer than this module reads (1); \
+                    "refusing the whitelist in this data: encoding version 3 is newer than this module reads (2); \
                      upgrade the module",
                 )
             }

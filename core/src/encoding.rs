@@ -1,19 +1,33 @@
 //! The persisted form of the whole whitelist (RDB aux data).
 //!
-//! Layout of encoding version 1, integers little-endian:
+//! Layout of encoding version 2, integers little-endian:
 //!
 //! ```text
-//! "WLST"  u8 encoding version  u64 whitelist version  u32 group count
-//! per group:  u8 name length, name  u8 flags (bit 0: hidden)  u32 entry count
-//!   per entry:  u8 kind (4: IPv4, 6: IPv6)  u8 prefix length  4 or 16 address bytes
+//! "WLST"  u8 encoding version (2)
+//! sections, each:  u8 kind  u8 flags (bit 0: must understand)  u64 length  payload
 //! u32 CRC-32 of everything before it
 //! ```
 //!
-//! Flag bits and kinds that version 1 does not define are refused, so later
-//! versions can carry more per group or per entry (comments, expiry times)
-//! while this decoder keeps reading version 1. Decoding validates everything
-//! (names, order, canonical entries, duplicates, checksum) and never panics; a
-//! payload is accepted whole or refused.
+//! A reader skips a section of a kind it does not know unless the section is
+//! flagged must-understand, and then refuses the whole payload: later modules
+//! add what they carry (comments and expiries, statistics, user bindings,
+//! cluster revisions) as new sections without a new encoding version, and a
+//! module that could not enforce what it would drop never loads it.
+//!
+//! Section kind 1, the whitelist (must understand), exactly once:
+//!
+//! ```text
+//! u64 whitelist version  u32 group count
+//! per group:  u8 name length, name  u8 flags (bit 0: hidden)  u32 entry count
+//!   per entry:  u8 kind (4: IPv4, 6: IPv6)  u8 prefix length  4 or 16 address bytes
+//! ```
+//!
+//! Encoding version 1 (written by the first module) is the same whitelist
+//! payload right after the version byte, with no section header; it still
+//! loads. Flag bits and kinds that a layout does not define are refused.
+//! Decoding validates everything (names, order, canonical entries,
+//! duplicates, checksum) and never panics; a payload is accepted whole or
+//! refused.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -25,11 +39,16 @@ use crate::name::{Attribute, GroupName};
 use crate::store::{GroupSpec, Whitelist, MAX_VERSION};
 
 /// The encoding version this build writes and the newest it reads.
-pub const ENCODING_VERSION: u8 = 1;
+pub const ENCODING_VERSION: u8 = 2;
 
 const MAGIC: &[u8; 4] = b"WLST";
-const HEADER: usize = 4 + 1 + 8 + 4;
+/// Magic and encoding version.
+const PREAMBLE: usize = 4 + 1;
 const CHECKSUM: usize = 4;
+/// Section kind: the whitelist itself.
+const SECTION_WHITELIST: u8 = 1;
+/// Section flag: a reader that does not know the section must refuse the data.
+const MUST_UNDERSTAND: u8 = 1;
 const FLAG_HIDDEN: u8 = 1;
 const KIND_V4: u8 = 4;
 const KIND_V6: u8 = 6;
@@ -57,6 +76,11 @@ pub enum DecodeError {
     InvalidVersion,
     /// The checksum does not match: the data is corrupt.
     Checksum,
+    /// A section this module does not know and must not ignore.
+    UnknownSection {
+        /// The section's kind.
+        kind: u8,
+    },
     /// Anything else wrong with the content.
     Invalid {
         /// Where it was found.
@@ -77,6 +101,10 @@ impl fmt::Display for DecodeError {
             ),
             DecodeError::InvalidVersion => f.write_str("invalid encoding version 0"),
             DecodeError::Checksum => f.write_str("checksum mismatch: the data is corrupt"),
+            DecodeError::UnknownSection { kind } => write!(
+                f,
+                "it carries rules this module does not know and cannot enforce (section kind {kind}); upgrade the module"
+            ),
             DecodeError::Invalid { offset, what } => write!(f, "corrupt data at byte {offset}: {what}"),
         }
     }
@@ -86,9 +114,30 @@ impl std::error::Error for DecodeError {}
 
 /// Encodes the whole whitelist.
 pub fn encode(w: &Whitelist) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER + CHECKSUM + w.groups().len() * 40 + w.entry_count() * 18);
+    let mut out = Vec::with_capacity(PREAMBLE + 10 + 12 + CHECKSUM + w.groups().len() * 40 + w.entry_count() * 18);
     out.extend_from_slice(MAGIC);
     out.push(ENCODING_VERSION);
+    section(&mut out, SECTION_WHITELIST, MUST_UNDERSTAND, |out| encode_whitelist(w, out));
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Appends one section: its header, then what `fill` writes.
+fn section(out: &mut Vec<u8>, kind: u8, flags: u8, fill: impl FnOnce(&mut Vec<u8>)) {
+    out.push(kind);
+    out.push(flags);
+    let at = out.len();
+    out.extend_from_slice(&0u64.to_le_bytes());
+    fill(out);
+    let len = (out.len() - at - 8) as u64;
+    if let Some(slot) = out.get_mut(at..at + 8) {
+        slot.copy_from_slice(&len.to_le_bytes());
+    }
+}
+
+/// The whitelist payload: version, then every group with its entries.
+fn encode_whitelist(w: &Whitelist, out: &mut Vec<u8>) {
     out.extend_from_slice(&w.version().to_le_bytes());
     out.extend_from_slice(&len_u32(w.groups().len()).to_le_bytes());
     for g in w.groups() {
@@ -112,9 +161,6 @@ pub fn encode(w: &Whitelist) -> Vec<u8> {
             }
         }
     }
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
 }
 
 fn len_u32(n: usize) -> u32 {
@@ -171,10 +217,11 @@ pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
     if data.len() >= 4 && &data[..4] != MAGIC {
         return Err(DecodeError::BadMagic);
     }
-    if data.len() < HEADER + CHECKSUM {
+    if data.len() < PREAMBLE + CHECKSUM {
         return Err(DecodeError::Truncated { offset: data.len() });
     }
-    match data[4] {
+    let encoding = data[4];
+    match encoding {
         0 => return Err(DecodeError::InvalidVersion),
         v if v > ENCODING_VERSION => return Err(DecodeError::NewerVersion { found: v }),
         _ => {}
@@ -184,7 +231,42 @@ pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
     if crc32fast::hash(body) != stored {
         return Err(DecodeError::Checksum);
     }
-    let mut r = Reader { data: body, pos: 5 };
+    let mut r = Reader { data: body, pos: PREAMBLE };
+    if encoding == 1 {
+        return decode_whitelist(&mut r);
+    }
+    let mut whitelist = None;
+    while r.remaining() > 0 {
+        let kind = r.u8()?;
+        let flags = r.u8()?;
+        let len = r.u64()?;
+        if flags & !MUST_UNDERSTAND != 0 {
+            return Err(r.invalid(format!("section kind {kind} has unknown flags {flags:#04x}")));
+        }
+        let end = usize::try_from(len).ok().and_then(|len| r.pos.checked_add(len)).filter(|&end| end <= body.len());
+        let Some(end) = end else {
+            return Err(r.invalid(format!("section kind {kind} claims {len} bytes, {} are left", r.remaining())));
+        };
+        let mut payload = Reader { data: body.get(..end).unwrap_or_default(), pos: r.pos };
+        match kind {
+            SECTION_WHITELIST if whitelist.is_some() => {
+                return Err(r.invalid(String::from("a second whitelist section")));
+            }
+            SECTION_WHITELIST if flags != MUST_UNDERSTAND => {
+                return Err(r.invalid(String::from("the whitelist section is not flagged must-understand")));
+            }
+            SECTION_WHITELIST => whitelist = Some(decode_whitelist(&mut payload)?),
+            _ if flags & MUST_UNDERSTAND != 0 => return Err(DecodeError::UnknownSection { kind }),
+            // A later module's optional section (statistics, say): skipped.
+            _ => {}
+        }
+        r.pos = end;
+    }
+    whitelist.ok_or_else(|| r.invalid(String::from("no whitelist section")))
+}
+
+/// The whitelist payload, which must fill `r` to its end.
+fn decode_whitelist(r: &mut Reader<'_>) -> Result<Whitelist, DecodeError> {
     let version = r.u64()?;
     if version > MAX_VERSION {
         return Err(r.invalid(format!("version {version} is above the largest, {MAX_VERSION}")));
@@ -198,7 +280,7 @@ pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
     }
     let mut groups: Vec<GroupSpec> = Vec::with_capacity(count);
     for _ in 0..count {
-        groups.push(decode_group(&mut r, groups.last().map(|g| &g.name))?);
+        groups.push(decode_group(r, groups.last().map(|g| &g.name))?);
     }
     if r.remaining() != 0 {
         return Err(r.invalid(format!("{} bytes left after the last group", r.remaining())));
@@ -301,9 +383,8 @@ mod tests {
         assert_eq!(empty.version(), 0);
     }
 
-    #[test]
-    fn exact_bytes_of_a_small_whitelist() {
-        let w = Whitelist::default()
+    fn small() -> Whitelist {
+        Whitelist::default()
             .plan(
                 Change::Set {
                     group: GroupName::parse(b"ab").unwrap(),
@@ -314,17 +395,95 @@ mod tests {
             )
             .unwrap()
             .next
-            .unwrap();
-        let bytes = encode(&w);
-        let mut expected = b"WLST\x01".to_vec();
-        expected.extend_from_slice(&1u64.to_le_bytes());
-        expected.extend_from_slice(&1u32.to_le_bytes());
-        expected.extend_from_slice(b"\x02ab\x00");
-        expected.extend_from_slice(&1u32.to_le_bytes());
-        expected.extend_from_slice(&[4, 8, 10, 0, 0, 0]);
-        let crc = crc32fast::hash(&expected);
-        expected.extend_from_slice(&crc.to_le_bytes());
-        assert_eq!(bytes, expected);
+            .unwrap()
+    }
+
+    /// The whitelist payload of [`small`].
+    fn small_payload() -> Vec<u8> {
+        let mut p = 1u64.to_le_bytes().to_vec();
+        p.extend_from_slice(&1u32.to_le_bytes());
+        p.extend_from_slice(b"\x02ab\x00");
+        p.extend_from_slice(&1u32.to_le_bytes());
+        p.extend_from_slice(&[4, 8, 10, 0, 0, 0]);
+        p
+    }
+
+    /// A sealed version-2 payload made of `sections` (kind, flags, payload).
+    fn sections(sections: &[(u8, u8, &[u8])]) -> Vec<u8> {
+        let mut b = b"WLST\x02".to_vec();
+        for (kind, flags, payload) in sections {
+            b.push(*kind);
+            b.push(*flags);
+            b.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+            b.extend_from_slice(payload);
+        }
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn exact_bytes_of_a_small_whitelist() {
+        assert_eq!(encode(&small()), sections(&[(1, 1, &small_payload())]));
+    }
+
+    #[test]
+    fn encoding_version_1_still_loads() {
+        // What the first module wrote: the payload right after the version byte.
+        let mut v1 = b"WLST\x01".to_vec();
+        v1.extend_from_slice(&small_payload());
+        let crc = crc32fast::hash(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(summary(&decode(&v1).unwrap()), summary(&small()));
+        assert_eq!(decode(&v1).unwrap().version(), 1);
+    }
+
+    #[test]
+    fn unknown_sections_are_skipped_unless_they_must_be_understood() {
+        let payload = small_payload();
+        // An optional section of a later module, before and after: skipped.
+        let later = sections(&[(9, 0, b"statistics"), (1, 1, &payload), (200, 0, b"")]);
+        assert_eq!(summary(&decode(&later).unwrap()), summary(&small()));
+        // One that must be understood: refused whole.
+        let bound = sections(&[(1, 1, &payload), (4, 1, b"user bindings")]);
+        assert_eq!(decode(&bound).unwrap_err(), DecodeError::UnknownSection { kind: 4 });
+        assert_eq!(
+            decode(&bound).unwrap_err().to_string(),
+            "it carries rules this module does not know and cannot enforce (section kind 4); upgrade the module"
+        );
+        let err = |b: Vec<u8>| decode(&b).unwrap_err().to_string();
+        assert_eq!(err(sections(&[(9, 0, b"x")])), "corrupt data at byte 16: no whitelist section");
+        assert_eq!(
+            err(sections(&[(1, 1, &payload), (1, 1, &payload)])),
+            format!("corrupt data at byte {}: a second whitelist section", 5 + 10 + payload.len() + 10)
+        );
+        assert_eq!(
+            err(sections(&[(1, 3, &payload)])),
+            "corrupt data at byte 15: section kind 1 has unknown flags 0x03"
+        );
+        assert_eq!(
+            err(sections(&[(1, 0, &payload)])),
+            "corrupt data at byte 15: the whitelist section is not flagged must-understand"
+        );
+        // The whitelist must fill its section exactly.
+        let mut longer = payload.clone();
+        longer.push(0);
+        assert_eq!(
+            err(sections(&[(1, 1, &longer)])),
+            format!("corrupt data at byte {}: 1 bytes left after the last group", 15 + payload.len())
+        );
+        let shorter = &payload[..payload.len() - 1];
+        assert_eq!(
+            err(sections(&[(1, 1, shorter)])),
+            format!("corrupt data at byte {}: group 'ab' claims 1 entries in 5 bytes", 15 + shorter.len() - 5)
+        );
+        // A length past the end is refused before anything is read.
+        let mut huge = sections(&[(1, 1, &payload)]);
+        huge[7..15].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(
+            decode(&reseal(huge)).unwrap_err().to_string(),
+            format!("corrupt data at byte 15: section kind 1 claims {} bytes, {} are left", u64::MAX, payload.len())
+        );
     }
 
     fn reseal(mut body: Vec<u8>) -> Vec<u8> {
@@ -340,7 +499,9 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "accepted a payload cut at {cut}");
         }
-        assert_eq!(decode(&bytes[..10]).unwrap_err(), DecodeError::Truncated { offset: 10 });
+        assert_eq!(decode(&bytes[..8]).unwrap_err(), DecodeError::Truncated { offset: 8 });
+        // Long enough for the preamble and a checksum: the checksum fails.
+        assert_eq!(decode(&bytes[..10]).unwrap_err(), DecodeError::Checksum);
     }
 
     #[test]
@@ -359,10 +520,10 @@ mod tests {
     fn error_texts() {
         let bytes = encode(&sample());
         let mut newer = bytes.clone();
-        newer[4] = 2;
+        newer[4] = 3;
         assert_eq!(
             decode(&newer).unwrap_err().to_string(),
-            "encoding version 2 is newer than this module reads (1); upgrade the module"
+            "encoding version 3 is newer than this module reads (2); upgrade the module"
         );
         let mut zero = bytes.clone();
         zero[4] = 0;
@@ -373,9 +534,10 @@ mod tests {
         assert_eq!(decode(&flipped).unwrap_err().to_string(), "checksum mismatch: the data is corrupt");
         let mut trailing = bytes.clone();
         trailing.splice(bytes.len() - CHECKSUM..bytes.len() - CHECKSUM, [0u8]);
+        // A byte after the last section reads as the start of a section header.
         assert_eq!(
             decode(&reseal(trailing)).unwrap_err().to_string(),
-            format!("corrupt data at byte {}: 1 bytes left after the last group", bytes.len() - CHECKSUM)
+            format!("truncated data: it ends at byte {}", bytes.len() - CHECKSUM + 1)
         );
     }
 
