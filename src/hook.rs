@@ -96,7 +96,7 @@ fn connected(ctx: Ctx, info: &raw::RedisModuleClientInfo) {
         state::try_with(|g| {
             g.admit(id, conn, &mut fx);
             if let Some(held) = fx.held {
-                queue_close(g, held);
+                queue_close(ctx, g, held);
             }
         })
         .map_err(|_| "the whitelist state is busy")
@@ -120,7 +120,7 @@ fn fail_closed(ctx: Ctx, id: u64, why: &str) {
     }
     let queued = state::with(|g| {
         if defer {
-            queue_close(g, id);
+            queue_close(ctx, g, id);
         }
     });
     if defer && queued.is_none() {
@@ -141,12 +141,48 @@ fn fail_closed(ctx: Ctx, id: u64, why: &str) {
     }
 }
 
-/// Queues a held client for closing within one event-loop turn.
-fn queue_close(g: &mut State, id: u64) {
-    if !g.pending.push(id) {
+/// Queues a held client for closing within one event-loop turn, and has
+/// its commands refused until then.
+fn queue_close(ctx: Ctx, g: &mut State, id: u64) {
+    if g.pending.push(id) {
+        filter_held(ctx);
+    } else {
         state::HELD_OVERFLOW.store(true, Ordering::Relaxed);
     }
     arm_close();
+}
+
+/// Commands flagged no-auth (`HELLO`, `AUTH`, `QUIT`, `RESET`) skip the
+/// ACL check, so a held client would get their normal replies: while one is
+/// held, a command filter turns each of its commands into one the ACL
+/// refuses. Registered with the first held client and unregistered once
+/// none is left, so no command pays for it otherwise.
+fn filter_held(ctx: Ctx) {
+    if !server::filter_commands(ctx, refuse_held_commands) && !state::UNFILTERED_LOGGED.swap(true, Ordering::Relaxed) {
+        server::log(
+            ctx,
+            Level::Warning,
+            "cannot filter the commands of refused clients held for closing (this server has no command filter \
+             that names the client): such a client may get the normal reply of HELLO, QUIT or RESET before it is \
+             closed",
+        );
+    }
+}
+
+/// # Safety
+/// Called by Redis before it looks up every command (also from `RM_Call`
+/// of other modules and scripts), while a client is held.
+unsafe extern "C" fn refuse_held_commands(fctx: *mut raw::RedisModuleCommandFilterCtx) {
+    // Busy or a panic: fail closed. A held client's command never runs
+    // nested in this module's code (its own calls skip the filter), so this
+    // refuses nobody else in practice.
+    let refuse = server::guard(true, || {
+        let id = server::filtered_client(fctx);
+        state::with(|g| g.pending.contains(id)) != Some(false)
+    });
+    if refuse {
+        server::refuse_filtered(fctx);
+    }
 }
 
 pub fn arm_close() {
@@ -165,13 +201,17 @@ pub fn arm_close() {
 unsafe extern "C" fn close_held(_data: *mut c_void) {
     server::guard((), || {
         state::CLOSE_ARMED.store(false, Ordering::Relaxed);
-        state::with(|g| {
+        let emptied = state::with(|g| {
             // Out of the queue first: closing runs the user-changed callback,
             // which must not find it there.
             while let Some(id) = g.pending.pop() {
                 server::close_client(std::ptr::null_mut(), id);
             }
+            g.pending.is_empty()
         });
+        if emptied == Some(true) {
+            server::unfilter_commands(std::ptr::null_mut());
+        }
         if state::HELD_OVERFLOW.swap(false, Ordering::Relaxed) && !server::create_held_user() {
             server::log(std::ptr::null_mut(), Level::Warning, "could not replace the user of refused clients");
         }
@@ -179,22 +219,30 @@ unsafe extern "C" fn close_held(_data: *mut c_void) {
 }
 
 /// # Safety
-/// Called by Redis when a held client's user changes: `RESET` makes it the
-/// default user, so it is closed now, before it can run anything.
+/// Called by Redis when a held client's user changes: when it is freed, or
+/// (without the command filter) when `RESET` makes it the default user, so
+/// it is closed now, before it can run anything.
 unsafe extern "C" fn held_user_changed(client_id: u64, _privdata: *mut c_void) {
     server::guard((), || {
         // Busy: the module's own close of this client is running.
-        state::with(|g| {
+        let emptied = state::with(|g| {
             if g.pending.remove(client_id) {
                 server::close_client(std::ptr::null_mut(), client_id);
+                return g.pending.is_empty();
             }
+            false
         });
+        if emptied == Some(true) {
+            server::unfilter_commands(std::ptr::null_mut());
+        }
     });
 }
 
 /// # Safety
 /// Called by Redis 7.2+ for `AUTH` and `HELLO ... AUTH`: a held client may
-/// not log in (Redis replies its own `WRONGPASS`).
+/// not log in (Redis replies its own `WRONGPASS`). The command filter turns
+/// those commands of a held client into a refused one first; this is the
+/// guard where it could not be registered.
 pub unsafe extern "C" fn refuse_held_auth(
     ctx: Ctx,
     _user: *mut raw::RedisModuleString,

@@ -139,6 +139,101 @@ pub fn hold_client(ctx: Ctx, on_change: UserChanged) -> bool {
     }
 }
 
+/// The command filter that refuses the commands of held clients, while one
+/// is registered. It is registered only while a client is held: with no
+/// filter, Redis runs no filter code for any command.
+static HELD_FILTER: AtomicPtr<raw::RedisModuleCommandFilter> = AtomicPtr::new(std::ptr::null_mut());
+
+type CommandFilter = unsafe extern "C" fn(*mut raw::RedisModuleCommandFilterCtx);
+
+/// Registers `filter` (skipped for the module's own `RM_Call`s) unless it is
+/// registered already; `false` where the server cannot name a filtered
+/// command's client (before Redis 7.2) or the registration fails.
+pub fn filter_commands(ctx: Ctx, filter: CommandFilter) -> bool {
+    if !HELD_FILTER.load(Ordering::Relaxed).is_null() {
+        return true;
+    }
+    let api = unsafe {
+        (
+            raw::RedisModule_RegisterCommandFilter,
+            raw::RedisModule_UnregisterCommandFilter,
+            raw::RedisModule_CommandFilterGetClientId,
+            raw::RedisModule_CommandFilterArgsCount,
+            raw::RedisModule_CommandFilterArgDelete,
+            raw::RedisModule_CommandFilterArgReplace,
+            raw::RedisModule_CreateString,
+            raw::RedisModule_FreeString,
+        )
+    };
+    let (Some(register), Some(_), Some(_), Some(_), Some(_), Some(_), Some(_), Some(_)) = api else {
+        return false;
+    };
+    let ctx = or_detached(ctx);
+    if ctx.is_null() {
+        return false;
+    }
+    // SAFETY: `ctx` belongs to this module (an event's or the detached one),
+    // which Redis records as the filter's owner.
+    let registered = unsafe { register(ctx, Some(filter), raw::REDISMODULE_CMDFILTER_NOSELF as c_int) };
+    if registered.is_null() {
+        return false;
+    }
+    HELD_FILTER.store(registered, Ordering::Relaxed);
+    true
+}
+
+/// Unregisters the filter of [`filter_commands`], if it is registered.
+pub fn unfilter_commands(ctx: Ctx) {
+    let ctx = or_detached(ctx);
+    let (Some(unregister), false) = (unsafe { raw::RedisModule_UnregisterCommandFilter }, ctx.is_null()) else {
+        return;
+    };
+    let filter = HELD_FILTER.swap(std::ptr::null_mut(), Ordering::Relaxed);
+    if !filter.is_null() {
+        // SAFETY: the filter was registered by this module and not since
+        // unregistered (the pointer is taken out first).
+        unsafe { unregister(ctx, filter) };
+    }
+}
+
+/// The id of the client whose command is being filtered.
+pub fn filtered_client(fctx: *mut raw::RedisModuleCommandFilterCtx) -> u64 {
+    match unsafe { raw::RedisModule_CommandFilterGetClientId } {
+        Some(id) => unsafe { id(fctx) },
+        None => 0,
+    }
+}
+
+/// Rewrites the filtered command into a bare `PING`, which the ACL check
+/// refuses a user without permissions with `-NOPERM`. (Commands flagged
+/// no-auth, such as `HELLO`, `AUTH`, `QUIT` and `RESET`, skip that check.)
+pub fn refuse_filtered(fctx: *mut raw::RedisModuleCommandFilterCtx) {
+    let api = unsafe {
+        (
+            raw::RedisModule_CommandFilterArgsCount,
+            raw::RedisModule_CommandFilterArgDelete,
+            raw::RedisModule_CommandFilterArgReplace,
+            raw::RedisModule_CreateString,
+            raw::RedisModule_FreeString,
+        )
+    };
+    let (Some(count), Some(delete), Some(replace), Some(create), Some(free)) = api else {
+        return;
+    };
+    // SAFETY: `fctx` is the live filter context of this call; positions are
+    // checked by Redis, and the new name is handed over to it (a string
+    // without a context is never freed behind Redis's back).
+    unsafe {
+        for pos in (1..count(fctx)).rev() {
+            delete(fctx, pos);
+        }
+        let ping = create(std::ptr::null_mut(), c"PING".as_ptr(), 4);
+        if !ping.is_null() && replace(fctx, 0, ping) != raw::REDISMODULE_OK as c_int {
+            free(std::ptr::null_mut(), ping);
+        }
+    }
+}
+
 /// Registers an authentication callback (Redis 7.2+); `false` without the API.
 pub fn register_auth_callback(ctx: Ctx, callback: raw::RedisModuleAuthCallback) -> bool {
     match unsafe { raw::RedisModule_RegisterAuthCallback } {

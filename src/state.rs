@@ -35,6 +35,10 @@ pub static CLOSE_ARMED: AtomicBool = AtomicBool::new(false);
 /// which disconnects every client still authenticated as it.
 pub static HELD_OVERFLOW: AtomicBool = AtomicBool::new(false);
 
+/// The commands of held clients could not be filtered (no API, or the
+/// registration failed) and that was logged: once, not at every hold.
+pub static UNFILTERED_LOGGED: AtomicBool = AtomicBool::new(false);
+
 /// When a client that could not be judged was last logged (ms), and how
 /// many were refused since without a line: at most one such line a second,
 /// kept outside the state, which may be what failed.

@@ -361,46 +361,142 @@ fn closed_or_noperm(c: &mut common::Client) -> bool {
     }
 }
 
+/// The commands a held client tries: the no-auth ones (which skip the ACL
+/// check, so only the command filter refuses them), a login, and others.
+const HELD_TRIES: &[&[&str]] = &[
+    &["HELLO", "3"],
+    &["HELLO"],
+    &["QUIT"],
+    &["RESET"],
+    &["PING"],
+    &["AUTH", "default", "x"],
+    &["HELLO", "2", "AUTH", "default", "x"],
+    &["CLIENT", "SETNAME", "x"],
+    &["CONFIG", "SET", "whitelist.mode", "off"],
+    &["SET", "k", "v"],
+];
+
 /// Redis 8 hands a new client to an I/O thread right after the connection
 /// event, so a refused client is held (as a user without permissions) and
 /// closed within one event-loop turn. `hold-open` keeps it held to show what
-/// it may do in that turn: nothing but receive an error. Elsewhere it is
-/// closed inside the event, before any byte.
+/// it may get in that turn: `-NOPERM` for every command, the no-auth ones
+/// (`HELLO`, `QUIT`, `RESET`, `AUTH`) included, which the command filter
+/// turns into a `PING` the ACL refuses. Elsewhere it is closed inside the
+/// event, before any byte.
 #[test]
-fn a_held_client_runs_nothing_and_cannot_log_in() {
+fn a_held_client_gets_nothing_but_noperm() {
     let s = Server::start_with(common::Options {
         module: Some(common::test_module_path()),
         ..common::Options::args(&["--whitelist.allow-loopback", "no", "--io-threads", "4"])
     });
     let mut admin = s.admin();
     assert_eq!(admin.call(&["WHITELIST.SET", "default", "127.0.0.2"]), Reply::Int(1));
+    let commands = admin.call(&["COMMAND", "COUNT"]);
+    let mut allowed = s.connect_from("127.0.0.2");
+    assert!(allowed.is_served());
     assert_eq!(admin.call(&["WHITELIST.DEBUG-FAULT", "hold-open"]), Reply::ok());
     let flavor = common::flavor();
-    let mut held = s.connect_from("127.0.0.3");
     if flavor.valkey || flavor.version < (8, 0, 0) {
-        assert!(held.closed_within(Duration::from_secs(5)), "{} closes inside the event", flavor.describe());
+        let mut c = s.connect_from("127.0.0.3");
+        let _ = c.send(&[b"HELLO", b"3"]);
+        assert_eq!(read_to_eof(&mut c), "", "{} closes inside the event", flavor.describe());
+        assert_nothing_held_ran(&mut admin, 0);
         return;
     }
-    assert_eq!(held.call(&["PING"]), flavor.noperm("whitelist-refused", "ping"));
-    assert_eq!(
-        held.call(&["CONFIG", "SET", "whitelist.mode", "off"]),
-        flavor.noperm("whitelist-refused", "config|set")
-    );
-    let wrongpass = Reply::err("WRONGPASS invalid username-password pair or user is disabled.");
-    assert_eq!(held.call(&["AUTH", "default", "anything"]), wrongpass);
-    assert_eq!(held.call(&["HELLO", "2", "AUTH", "default", "anything"]), wrongpass);
-    // RESET would make it the default user: it is closed there and then
-    // (Redis still writes RESET's own reply first), and the command after
-    // it never runs.
-    let mut reset = s.connect_from("127.0.0.3");
-    reset.send(&[b"RESET"]).expect("send");
-    reset.send(&[b"SET", b"k", b"v"]).expect("send");
-    assert_eq!(read_to_eof(&mut reset), "+RESET\r\n");
-    assert_eq!(admin.call(&["EXISTS", "k"]), Reply::Int(0));
+    let refused = flavor.noperm("whitelist-refused", "ping");
+    let mut held = s.connect_from("127.0.0.3");
+    for args in HELD_TRIES {
+        assert_eq!(held.call(args), refused, "{args:?}");
+    }
+    // Pipelined, the same: each command gets its error, none runs.
+    let mut piped = s.connect_from("127.0.0.4");
+    for args in HELD_TRIES {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        piped.send(&args).expect("send");
+    }
+    let line = format!("-{}\r\n", refused.text());
+    assert_eq!(read_lines(&mut piped, HELD_TRIES.len()), line.repeat(HELD_TRIES.len()));
+    // Meanwhile every other client is served as usual: the filter refuses
+    // held clients only.
+    assert!(matches!(allowed.call(&["HELLO", "2"]), Reply::Array(v) if v.first() == Some(&Reply::bulk("server"))));
+    assert_eq!(allowed.call(&["CLIENT", "SETNAME", "x"]), Reply::ok());
     assert_eq!(admin.call(&["CONFIG", "GET", "whitelist.mode"]), Reply::strings(&["whitelist.mode", "enforce"]));
     assert_eq!(admin.call(&["WHITELIST.DEBUG-FAULT", "off"]), Reply::ok());
     assert!(held.closed_within(Duration::from_secs(5)));
+    assert!(piped.closed_within(Duration::from_secs(5)));
+    // Nobody held: the filter is gone, every command is itself again.
+    assert_eq!(allowed.call(&["PING"]), Reply::Status("PONG".into()));
+    assert!(matches!(allowed.call(&["HELLO", "2"]), Reply::Array(v) if v.first() == Some(&Reply::bulk("server"))));
+    assert_eq!(allowed.call(&["RESET"]), Reply::Status("RESET".into()));
+    assert_eq!(admin.call(&["COMMAND", "COUNT"]), commands);
+    assert_nothing_held_ran(&mut admin, 2 * HELD_TRIES.len() as u64);
+    // A client held later is refused again (the filter comes back).
+    assert_eq!(admin.call(&["WHITELIST.DEBUG-FAULT", "hold-open"]), Reply::ok());
+    let mut again = s.connect_from("127.0.0.5");
+    assert_eq!(again.call(&["HELLO", "3"]), refused);
+    assert_eq!(admin.call(&["WHITELIST.DEBUG-FAULT", "off"]), Reply::ok());
+    assert!(again.closed_within(Duration::from_secs(5)));
     assert!(s.connect_from("127.0.0.2").is_served());
+}
+
+/// Where nobody is held (Redis 8 without I/O threads, and every server of
+/// another kind), a refused client is closed inside the connection event:
+/// whatever it sends, it gets no byte.
+#[test]
+fn a_refused_client_gets_no_byte_where_nobody_is_held() {
+    let s = Server::start(&["--whitelist.allow-loopback", "no", "--io-threads", "1"]);
+    let mut admin = s.admin();
+    assert_eq!(admin.call(&["WHITELIST.SET", "default", "127.0.0.2"]), Reply::Int(1));
+    for args in HELD_TRIES {
+        let mut c = s.connect_from("127.0.0.3");
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        let _ = c.send(&args);
+        assert_eq!(read_to_eof(&mut c), "", "{args:?}");
+    }
+    assert_nothing_held_ran(&mut admin, 0);
+    assert!(s.connect_from("127.0.0.2").is_served());
+}
+
+/// `INFO commandstats` after refused clients tried [`HELD_TRIES`]: `PING`
+/// was refused exactly `refused` times (each held client's command became a
+/// refused `PING`), and nothing else of theirs ran or was even looked at.
+fn assert_nothing_held_ran(admin: &mut common::Client, refused: u64) {
+    let stats = admin.call(&["INFO", "commandstats"]).text();
+    let stat = |name: &str| {
+        stats.lines().find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:"))).map(|fields| {
+            fields
+                .split(',')
+                .filter_map(|f| f.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<std::collections::HashMap<_, _>>()
+        })
+    };
+    let ping = stat("ping").expect("cmdstat_ping");
+    assert_eq!(ping["rejected_calls"], refused.to_string(), "{stats}");
+    for name in ["quit", "auth", "set", "config|set"] {
+        assert!(stat(name).is_none(), "{name} ran or was refused: {stats}");
+    }
+    // Only the allowed client's own calls, none refused.
+    for name in ["hello", "reset", "client|setname"] {
+        if let Some(fields) = stat(name) {
+            assert_eq!(fields["rejected_calls"], "0", "{stats}");
+        }
+    }
+    assert_eq!(admin.call(&["EXISTS", "k"]), Reply::Int(0));
+}
+
+/// The first `n` lines the server sends (5 s at most).
+fn read_lines(c: &mut common::Client, n: usize) -> String {
+    let mut buf = [0u8; 512];
+    let mut got = Vec::new();
+    let start = std::time::Instant::now();
+    while got.windows(2).filter(|w| w == b"\r\n").count() < n {
+        let read = c.read_raw(&mut buf);
+        assert!(read > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..read]);
+        assert!(start.elapsed() < Duration::from_secs(5), "only {:?}", String::from_utf8_lossy(&got));
+    }
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 /// Every byte until the server closes the connection (5 s at most).
