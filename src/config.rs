@@ -22,6 +22,7 @@ use std::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use redis_module::raw;
+use whitelist_core::gate::WhenEmpty;
 use whitelist_core::settings::{Key, Setting, Value, SETTINGS};
 
 use crate::hook;
@@ -140,6 +141,21 @@ fn store(s: &mut State, setting: &Setting, value: Value) -> Result<(), String> {
         (Key::AllowUnixsocket, Value::Bool(b)) => std::mem::replace(&mut s.config.allow_unixsocket, b) != b,
         (Key::MaxGroups, Value::Integer(n)) => std::mem::replace(&mut s.config.max_groups, n) != n,
         (Key::MaxEntriesPerGroup, Value::Integer(n)) => std::mem::replace(&mut s.config.max_entries_per_group, n) != n,
+        (Key::WhenEmpty, Value::Choice(name)) => {
+            let when = match name {
+                "allow" => WhenEmpty::Allow,
+                "deny" => WhenEmpty::Deny,
+                _ => return Err(mismatch()),
+            };
+            std::mem::replace(&mut s.config.when_empty, when) != when
+        }
+        (Key::DeniedSources, Value::Integer(n)) => {
+            // The table's room is reserved here, never per denial.
+            let rows = usize::try_from(n).map_err(|_| mismatch())?;
+            let changed = s.denied().capacity() != rows;
+            s.set_denied_sources(rows);
+            changed
+        }
         _ => return Err(mismatch()),
     };
     // Nothing is open while the module loads (connections are adopted after
@@ -162,6 +178,8 @@ fn value_of(s: &State, key: Key) -> Value {
         Key::AllowUnixsocket => Value::Bool(s.config.allow_unixsocket),
         Key::MaxGroups => Value::Integer(s.config.max_groups),
         Key::MaxEntriesPerGroup => Value::Integer(s.config.max_entries_per_group),
+        Key::WhenEmpty => Value::Choice(s.config.when_empty.name()),
+        Key::DeniedSources => Value::Integer(i64::try_from(s.denied().capacity()).unwrap_or(i64::MAX)),
     }
 }
 
