@@ -160,7 +160,12 @@ const DOCS: &[Doc] = &[
         args: &[Arg {
             name: c"action",
             kind: Kind::OneOf(&[
-                Arg { name: c"count", kind: Kind::Integer, token: Some(c"COUNT"), flags: raw::REDISMODULE_CMD_ARG_NONE },
+                Arg {
+                    name: c"count",
+                    kind: Kind::Integer,
+                    token: Some(c"COUNT"),
+                    flags: raw::REDISMODULE_CMD_ARG_NONE,
+                },
                 Arg::token(c"reset", c"RESET"),
             ]),
             token: None,

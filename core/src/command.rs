@@ -343,9 +343,7 @@ fn parse_denied(args: &[&[u8]]) -> Result<Command, Error> {
                 syntax(format!("unexpected argument '{}': only COUNT n or RESET may be given", Shown::new(extra)))
             }
         },
-        [other, ..] => {
-            syntax(format!("unexpected argument '{}': expected COUNT n or RESET", Shown::new(other)))
-        }
+        [other, ..] => syntax(format!("unexpected argument '{}': expected COUNT n or RESET", Shown::new(other))),
     }
 }
 
@@ -627,7 +625,8 @@ mod tests {
         );
         assert_eq!(run(Verb::Denied, &["Reset"]), Ok(Command::DeniedReset));
         let want = "ERR syntax error: COUNT must be followed by an integer from 1 to 9223372036854775807";
-        for bad in [&["COUNT"][..], &["COUNT", "0"], &["COUNT", "-1"], &["COUNT", "+1"], &["COUNT", "01"], &["COUNT", ""]]
+        for bad in
+            [&["COUNT"][..], &["COUNT", "0"], &["COUNT", "-1"], &["COUNT", "+1"], &["COUNT", "01"], &["COUNT", ""]]
         {
             assert_eq!(err(Verb::Denied, bad), want, "{bad:?}");
         }
@@ -645,7 +644,10 @@ mod tests {
             err(Verb::Denied, &["RESET", "COUNT"]),
             "ERR syntax error: unexpected argument 'COUNT': RESET takes no other argument"
         );
-        assert_eq!(err(Verb::Denied, &["ALL"]), "ERR syntax error: unexpected argument 'ALL': expected COUNT n or RESET");
+        assert_eq!(
+            err(Verb::Denied, &["ALL"]),
+            "ERR syntax error: unexpected argument 'ALL': expected COUNT n or RESET"
+        );
         assert!(!Verb::Denied.changes());
     }
 

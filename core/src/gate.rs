@@ -1287,17 +1287,11 @@ mod tests {
             "closed connection after a whitelist change from 192.0.2.1:1 (client id 1): the whitelist is empty and \
              whitelist.when-empty is deny"
         );
-        assert_eq!(
-            g.admit(4, Conn::new(ip("192.0.2.2"), 1), &mut fx),
-            Admission::Refuse(Denial::WhitelistEmpty)
-        );
+        assert_eq!(g.admit(4, Conn::new(ip("192.0.2.2"), 1), &mut fx), Admission::Refuse(Denial::WhitelistEmpty));
         assert_eq!(g.admit(5, Conn::new(ip("::1"), 1), &mut fx), Admission::Admit);
         no_loopback(&mut g);
         g.config.allow_unixsocket = false;
-        assert_eq!(
-            g.admit(6, Conn::new(ip("127.0.0.1"), 1), &mut fx),
-            Admission::Refuse(Denial::WhitelistEmpty)
-        );
+        assert_eq!(g.admit(6, Conn::new(ip("127.0.0.1"), 1), &mut fx), Admission::Refuse(Denial::WhitelistEmpty));
         assert_eq!(g.admit(7, Conn::new(Peer::Unix, 0), &mut fx), Admission::Refuse(Denial::UnixSocket));
         assert_eq!(
             peers(&g),
@@ -1322,8 +1316,7 @@ mod tests {
     fn denied_sources_record_every_denial_and_would_be_denial_but_no_admission() {
         let mut g = Gate::new(true);
         no_loopback(&mut g);
-        let mut fx = Fx::default();
-        fx.now = 5_000;
+        let mut fx = Fx { now: 5_000, ..Fx::default() };
         g.begin_load(LoadKind::Rdb, &mut fx);
         assert_eq!(g.admit(1, Conn::new(ip("192.0.2.1"), 1), &mut fx), Admission::Refuse(Denial::Loading));
         g.record_loaded(wl(&["10.0.0.0/8"], 1), &mut fx);
@@ -1332,10 +1325,7 @@ mod tests {
         assert_eq!(g.admit(2, Conn::new(ip("10.0.0.1"), 1), &mut fx), Admission::Admit);
         assert_eq!(g.admit(3, Conn::new(ip("192.0.2.1"), 2), &mut fx), Admission::Refuse(Denial::NoMatch));
         g.config.mode = Mode::Monitor;
-        assert_eq!(
-            g.admit(4, Conn::new(ip("192.0.2.9"), 1), &mut fx),
-            Admission::WouldRefuse(Denial::NoMatch)
-        );
+        assert_eq!(g.admit(4, Conn::new(ip("192.0.2.9"), 1), &mut fx), Admission::WouldRefuse(Denial::NoMatch));
         assert_eq!(
             g.denied().iter().copied().collect::<Vec<_>>(),
             vec![
