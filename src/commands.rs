@@ -131,7 +131,12 @@ fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
             apply(ctx, verb, "(whole whitelist)", change, force, if_version)
         }
         Command::LoadClients { group, force } => load_clients(ctx, group, force),
-        Command::Denied { count } => state::with(|s| denied(s.denied(), count)).ok_or(RedisError::Str(BUSY)),
+        Command::Denied { count } => state::with(|s| {
+            // A size set by a CONFIG SET that has completed is final.
+            s.sync_denied();
+            denied(s.denied(), count)
+        })
+        .ok_or(RedisError::Str(BUSY)),
         Command::DeniedReset => {
             // This server's own figures: not a change, never propagated.
             state::with(|s| s.reset_denied()).ok_or(RedisError::Str(BUSY))?;

@@ -150,11 +150,10 @@ fn store(s: &mut State, setting: &Setting, value: Value) -> Result<(), String> {
             std::mem::replace(&mut s.config.when_empty, when) != when
         }
         (Key::DeniedSources, Value::Integer(n)) => {
-            // The table's room is reserved here, never per denial.
-            let rows = usize::try_from(n).map_err(|_| mismatch())?;
-            let changed = s.denied().capacity() != rows;
-            s.set_denied_sources(rows);
-            changed
+            if std::mem::replace(&mut s.config.denied_sources, n) != n {
+                resize_when_final(s);
+            }
+            false
         }
         _ => return Err(mismatch()),
     };
@@ -179,8 +178,28 @@ fn value_of(s: &State, key: Key) -> Value {
         Key::MaxGroups => Value::Integer(s.config.max_groups),
         Key::MaxEntriesPerGroup => Value::Integer(s.config.max_entries_per_group),
         Key::WhenEmpty => Value::Choice(s.config.when_empty.name()),
-        Key::DeniedSources => Value::Integer(i64::try_from(s.denied().capacity()).unwrap_or(i64::MAX)),
+        Key::DeniedSources => Value::Integer(s.config.denied_sources),
     }
+}
+
+/// Resizes the table of denied sources once the value is final: a
+/// multi-parameter `CONFIG SET` may still roll it back, and a shrink and a
+/// rollback would have cut rows. An empty table (the start-up values) loses
+/// nothing and is resized at once; commands that read the table resize it
+/// first, so none sees the old size.
+fn resize_when_final(s: &mut State) {
+    if s.denied().is_empty() || !server::one_shot(resize_denied) {
+        s.sync_denied();
+    }
+}
+
+/// # Safety
+/// Called by Redis from its event loop, once, after a `CONFIG SET` of
+/// `whitelist.denied-sources`.
+unsafe extern "C" fn resize_denied(_data: *mut c_void) {
+    server::guard((), || {
+        state::with(State::sync_denied);
+    });
 }
 
 fn mode_named(name: &str) -> Option<Mode> {

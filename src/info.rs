@@ -54,9 +54,16 @@ impl Section {
 /// # Safety
 /// Called by Redis for `INFO whitelist`, `INFO modules` and `INFO everything`
 /// (and into a crash report, where a held lock makes it write nothing).
-pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
+pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int) {
     server::guard((), || {
-        state::with(|s| write(&Section(ctx), s));
+        state::with(|s| {
+            // The size a completed CONFIG SET gave is final (a crash report
+            // changes nothing).
+            if for_crash_report == 0 {
+                s.sync_denied();
+            }
+            write(&Section(ctx), s)
+        });
     });
 }
 

@@ -193,6 +193,21 @@ fn the_table_size_follows_denied_sources() {
     for source in ["127.0.0.3", "127.0.0.4", "127.0.0.5"] {
         assert!(s.connect_from(source).closed_within(CLOSED));
     }
+    // A CONFIG SET that fails as a whole changes nothing: no row is lost.
+    let rows = denied(&mut admin, &[], since);
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        admin.call(&["CONFIG", "SET", "whitelist.denied-sources", "1", "whitelist.max-groups", "0"]),
+        Reply::err(
+            "ERR CONFIG SET failed (possibly related to argument 'whitelist.max-groups') - invalid whitelist.max-groups \
+             '0': expected an integer from 1 to 10000"
+        )
+    );
+    assert_eq!(denied(&mut admin, &[], since), rows);
+    assert_eq!(
+        admin.call(&["CONFIG", "GET", "whitelist.denied-sources"]),
+        Reply::strings(&["whitelist.denied-sources", "128"])
+    );
     assert_eq!(admin.call(&["CONFIG", "SET", "whitelist.denied-sources", "2"]), Reply::ok());
     assert_eq!(
         admin.call(&["CONFIG", "GET", "whitelist.denied-sources"]),

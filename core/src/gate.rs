@@ -96,6 +96,9 @@ pub struct Settings {
     pub max_entries_per_group: i64,
     /// `whitelist.when-empty`.
     pub when_empty: WhenEmpty,
+    /// `whitelist.denied-sources`: the table takes this size at
+    /// [`Gate::sync_denied`].
+    pub denied_sources: i64,
 }
 
 impl Default for Settings {
@@ -107,6 +110,7 @@ impl Default for Settings {
             max_groups: 100,
             max_entries_per_group: 1000,
             when_empty: WhenEmpty::Allow,
+            denied_sources: DEFAULT_DENIED_SOURCES as i64,
         }
     }
 }
@@ -511,10 +515,12 @@ impl Gate {
         self.denied.reset();
     }
 
-    /// `whitelist.denied-sources`: the table's room is reserved now, never
-    /// per denial; the most recent rows that fit stay.
-    pub fn set_denied_sources(&mut self, rows: usize) {
-        self.denied.resize(rows);
+    /// Gives the table the size `whitelist.denied-sources` holds: its room
+    /// is reserved now, never per denial, and the most recent rows that fit
+    /// stay. Called once a change of the setting is final (a rolled-back
+    /// `CONFIG SET` must not have cut rows).
+    pub fn sync_denied(&mut self) {
+        self.denied.resize(usize::try_from(self.config.denied_sources).unwrap_or(0));
     }
 
     /// Records a client refused because it could not be judged (the hook
@@ -1355,11 +1361,13 @@ mod tests {
         assert_eq!(recent, [(String::from("10.0.0.1"), 1, "loading"), (String::from("192.0.2.9"), 2, "loading")]);
         g.record_unjudged(Peer::Unknown, 9_000);
         assert_eq!(peers(&g)[0], (String::from("?"), 1, "error"));
-        g.set_denied_sources(1);
+        g.config.denied_sources = 1;
+        g.sync_denied();
         assert_eq!(peers(&g), vec![(String::from("?"), 1, "error")]);
         g.reset_denied();
         assert!(g.denied().is_empty());
-        g.set_denied_sources(0);
+        g.config.denied_sources = 0;
+        g.sync_denied();
         g.admit(5, Conn::new(ip("192.0.2.1"), 1), &mut fx);
         assert!(g.denied().is_empty());
     }
