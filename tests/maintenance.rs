@@ -410,3 +410,91 @@ fn a_client_that_could_not_be_judged_is_recorded_as_error() {
         vec![s3("/unixsocket", 1, "error"), s3("127.0.0.2", 1, "error")]
     );
 }
+
+/// Not replicated, not a write: a read-only replica reads and resets its
+/// own table, and a RESET on the primary leaves the replica's alone.
+#[test]
+fn each_server_keeps_its_own_table_and_a_replica_resets_its_own() {
+    let since = unix_now();
+    let primary = Server::start(&["--repl-diskless-sync-delay", "0", "--whitelist.allow-loopback", "no"]);
+    let mut p = primary.admin();
+    assert_eq!(p.call(&["WHITELIST.SET", "default", "127.0.0.1"]), Reply::Int(1));
+    let replicaof = format!("127.0.0.1 {}", primary.port);
+    let replica = Server::start(&["--replicaof", &replicaof, "--whitelist.allow-loopback", "no"]);
+    let mut r = replica.admin();
+    common::wait_for("the replica's link", || {
+        r.call(&["INFO", "replication"]).text().contains("master_link_status:up").then_some(())
+    });
+    common::wait_for("the replica's whitelist", || (counter(&mut r, "whitelist_entries") == 1).then_some(()));
+    assert!(primary.connect_from("127.0.0.3").closed_within(CLOSED));
+    assert!(replica.connect_from("127.0.0.4").closed_within(CLOSED));
+    assert_eq!(summary(&denied(&mut p, &[], since)), vec![s3("127.0.0.3", 1, "no-match")]);
+    assert_eq!(summary(&denied(&mut r, &[], since)), vec![s3("127.0.0.4", 1, "no-match")]);
+    assert_eq!(p.call(&["WHITELIST.DENIED", "RESET"]), Reply::ok());
+    // The replica's own table is untouched, then reset by its own command.
+    assert_eq!(p.call(&["WAIT", "1", "5000"]), Reply::Int(1));
+    assert_eq!(summary(&denied(&mut r, &[], since)), vec![s3("127.0.0.4", 1, "no-match")]);
+    assert_eq!(r.call(&["WHITELIST.DENIED", "RESET"]), Reply::ok());
+    assert_eq!(r.call(&["WHITELIST.DENIED"]), Reply::Array(vec![]));
+    assert_eq!(p.call(&["WHITELIST.DENIED"]), Reply::Array(vec![]));
+}
+
+/// The start-up load of data that carries no whitelist: until it ends,
+/// non-exempt clients are denied as `loading`, and `WHITELIST.DENIED`
+/// answers during the load.
+#[test]
+fn the_start_up_window_records_loading() {
+    let since = unix_now();
+    let mut plain = Server::start_with(common::Options { without_module: true, ..Default::default() });
+    let mut a = plain.admin();
+    assert_eq!(a.call(&["DEBUG", "POPULATE", "40000"]), Reply::ok());
+    assert_eq!(a.call(&["SAVE"]), Reply::ok());
+    plain.stop(false);
+    let dir = std::sync::Arc::clone(&plain.dir);
+    let socket = dir.path().join("redis.sock");
+    let _ = std::fs::remove_file(&socket);
+    /// Stops the loading server however the test ends.
+    struct Stopper(Option<std::process::Child>);
+    impl Drop for Stopper {
+        fn drop(&mut self) {
+            if let Some(c) = self.0.as_mut() {
+                let _ = c.kill();
+            }
+            common::reap(&mut self.0);
+        }
+    }
+    let _child = Stopper(Some(
+        std::process::Command::new(common::server_binary())
+            .arg("--port")
+            .arg(plain.port.to_string())
+            .args(["--bind", "127.0.0.1 -::1", "--protected-mode", "no", "--dir"])
+            .arg(dir.path())
+            .arg("--logfile")
+            .arg(dir.path().join("redis.log"))
+            .arg("--unixsocket")
+            .arg(&socket)
+            .args(["--unixsocketperm", "700", "--save", "", "--daemonize", "no", "--loadmodule"])
+            .arg(common::module_path())
+            .args(common::extra_server_args())
+            .args(NO_LOOPBACK)
+            .args(["--key-load-delay", "100", "--loading-process-events-interval-bytes", "1024"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the server starts"),
+    ));
+    let admin = || Client::unix(&socket).ok();
+    common::wait_for("the server to be loading", || match admin()?.try_call(&["PING"]).ok()? {
+        Reply::Error(e) if e.starts_with("LOADING") => Some(()),
+        Reply::Status(s) => panic!("the load ended too early ({s}): make it slower"),
+        _ => None,
+    });
+    let target = std::net::SocketAddr::new("127.0.0.1".parse().expect("ip"), plain.port);
+    let mut early = Client::tcp_from("127.0.0.3".parse().expect("ip"), target).expect("connect");
+    assert!(early.closed_within(CLOSED));
+    let mut a = admin().expect("the admin socket");
+    let during = a.call(&["WHITELIST.DENIED"]);
+    assert_eq!(summary(&rows_of(&during)), vec![s3("127.0.0.3", 1, "loading")]);
+    assert!(since <= rows_of(&during)[0].first);
+}
