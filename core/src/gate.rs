@@ -1460,6 +1460,8 @@ mod tests {
             FailLoad,
             SetMode(u8),
             Loopback(bool),
+            WhenEmpty(bool),
+            DeniedSize(u8),
             StartupOver,
         }
 
@@ -1493,8 +1495,20 @@ mod tests {
                 1 => Just(Event::FailLoad),
                 1 => any::<u8>().prop_map(Event::SetMode),
                 1 => any::<bool>().prop_map(Event::Loopback),
+                1 => any::<bool>().prop_map(Event::WhenEmpty),
+                1 => (0u8..5).prop_map(Event::DeniedSize),
                 1 => Just(Event::StartupOver),
             ]
+        }
+
+        /// The newest row of the denied table is `peer`, denied for `d`
+        /// (when the table is on).
+        fn newest_is(g: &Gate, peer: Peer, d: Denial) -> Result<(), TestCaseError> {
+            if g.denied().capacity() > 0 {
+                let row = g.denied().iter().next().copied();
+                prop_assert_eq!(row.map(|r| (r.peer, r.reason)), Some((peer, d.reason())));
+            }
+            Ok(())
         }
 
         /// Whether the rules in force right now would deny `peer`.
@@ -1523,9 +1537,13 @@ mod tests {
                                     prop_assert!(!deny || g.config.mode == Mode::Off);
                                     open.insert(next_id);
                                 }
-                                Admission::Refuse(_) => prop_assert!(deny && g.config.mode == Mode::Enforce),
-                                Admission::WouldRefuse(_) => {
+                                Admission::Refuse(d) => {
+                                    prop_assert!(deny && g.config.mode == Mode::Enforce);
+                                    newest_is(&g, peer, d)?;
+                                }
+                                Admission::WouldRefuse(d) => {
                                     prop_assert!(deny && g.config.mode == Mode::Monitor);
+                                    newest_is(&g, peer, d)?;
                                     open.insert(next_id);
                                 }
                             }
@@ -1560,12 +1578,21 @@ mod tests {
                             g.config.allow_loopback = on;
                             g.recheck(&mut fx);
                         }
+                        Event::WhenEmpty(deny) => {
+                            g.config.when_empty = if deny { WhenEmpty::Deny } else { WhenEmpty::Allow };
+                            g.recheck(&mut fx);
+                        }
+                        Event::DeniedSize(n) => {
+                            g.config.denied_sources = i64::from(n);
+                            g.sync_denied();
+                        }
                         Event::StartupOver => {
                             if !g.is_loading() {
                                 g.startup_over();
                             }
                         }
                     }
+                    prop_assert!(g.denied().len() <= g.denied().capacity());
                     for id in fx.closed.drain(..) {
                         open.remove(&id);
                     }
