@@ -6,6 +6,7 @@ use std::os::raw::c_int;
 use redis_module::redisvalue::RedisValueKey;
 use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
 use whitelist_core::clients::{parse_client_list, ListedClient};
+use whitelist_core::denied::DeniedSources;
 use whitelist_core::gate::{self, Caller, Lost, Shown};
 use whitelist_core::{
     document, parse, Change, Command, Entry, Error, GroupName, Outcome, Peer, Policy, Verb, Whitelist,
@@ -130,7 +131,38 @@ fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
             apply(ctx, verb, "(whole whitelist)", change, force, if_version)
         }
         Command::LoadClients { group, force } => load_clients(ctx, group, force),
+        Command::Denied { count } => state::with(|s| {
+            // A size set by a CONFIG SET that has completed is final.
+            s.sync_denied();
+            denied(s.denied(), count)
+        })
+        .ok_or(RedisError::Str(BUSY)),
+        Command::DeniedReset => {
+            // This server's own figures: not a change, never propagated.
+            state::with(|s| s.reset_denied()).ok_or(RedisError::Str(BUSY))?;
+            Ok(RedisValue::SimpleStringStatic("OK"))
+        }
     }
+}
+
+/// `WHITELIST.DENIED`: one map (RESP2: flat array) per source, most recent
+/// first; the keys sort in the order the rows show them.
+fn denied(table: &DeniedSources, count: Option<usize>) -> RedisValue {
+    let key = |k: &str| RedisValueKey::String(k.to_string());
+    let rows = table
+        .iter()
+        .take(count.unwrap_or(usize::MAX))
+        .map(|r| {
+            let mut row = BTreeMap::new();
+            row.insert(key("addr"), bulk(Shown::peer(r.peer).address()));
+            row.insert(key("count"), RedisValue::Integer(i64::try_from(r.count).unwrap_or(i64::MAX)));
+            row.insert(key("first"), RedisValue::Integer(r.first));
+            row.insert(key("last"), RedisValue::Integer(r.last));
+            row.insert(key("reason"), bulk(r.reason.as_str()));
+            RedisValue::OrderedMap(row)
+        })
+        .collect();
+    RedisValue::Array(rows)
 }
 
 /// Reads the whitelist in force.
@@ -198,6 +230,8 @@ const HELP: &[&str] = &[
     "WHITELIST.LOADCLIENTS <group> [FORCE] -- Add the address of every connected TCP client. Replies the addresses added.",
     "WHITELIST.EXPORT -- The whole whitelist as one JSON document with its version.",
     "WHITELIST.IMPORT <json> [IFVERSION <version>] [FORCE] -- Replace the whole whitelist. Replies the new version.",
+    "WHITELIST.DENIED [COUNT <n>] -- The recently denied sources, most recent first: addr, count, first, last, reason.",
+    "WHITELIST.DENIED RESET -- Empty the table of recently denied sources.",
     "WHITELIST.HELP -- This help.",
     "Entries are IPv4/IPv6 addresses or CIDR blocks, comma-separated (no spaces) or as separate arguments.",
     "FORCE applies a change that would disconnect your connection or a replica, or turn the whitelist off.",
@@ -434,4 +468,6 @@ callbacks! {
     export => Verb::Export;
     /// `WHITELIST.IMPORT json [IFVERSION n] [FORCE]`
     import => Verb::Import;
+    /// `WHITELIST.DENIED [COUNT n] | RESET`
+    denied_cmd => Verb::Denied;
 }

@@ -22,6 +22,7 @@ use std::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use redis_module::raw;
+use whitelist_core::gate::WhenEmpty;
 use whitelist_core::settings::{Key, Setting, Value, SETTINGS};
 
 use crate::hook;
@@ -140,6 +141,20 @@ fn store(s: &mut State, setting: &Setting, value: Value) -> Result<(), String> {
         (Key::AllowUnixsocket, Value::Bool(b)) => std::mem::replace(&mut s.config.allow_unixsocket, b) != b,
         (Key::MaxGroups, Value::Integer(n)) => std::mem::replace(&mut s.config.max_groups, n) != n,
         (Key::MaxEntriesPerGroup, Value::Integer(n)) => std::mem::replace(&mut s.config.max_entries_per_group, n) != n,
+        (Key::WhenEmpty, Value::Choice(name)) => {
+            let when = match name {
+                "allow" => WhenEmpty::Allow,
+                "deny" => WhenEmpty::Deny,
+                _ => return Err(mismatch()),
+            };
+            std::mem::replace(&mut s.config.when_empty, when) != when
+        }
+        (Key::DeniedSources, Value::Integer(n)) => {
+            if std::mem::replace(&mut s.config.denied_sources, n) != n {
+                resize_when_final(s);
+            }
+            false
+        }
         _ => return Err(mismatch()),
     };
     // Nothing is open while the module loads (connections are adopted after
@@ -162,7 +177,29 @@ fn value_of(s: &State, key: Key) -> Value {
         Key::AllowUnixsocket => Value::Bool(s.config.allow_unixsocket),
         Key::MaxGroups => Value::Integer(s.config.max_groups),
         Key::MaxEntriesPerGroup => Value::Integer(s.config.max_entries_per_group),
+        Key::WhenEmpty => Value::Choice(s.config.when_empty.name()),
+        Key::DeniedSources => Value::Integer(s.config.denied_sources),
     }
+}
+
+/// Resizes the table of denied sources once the value is final: a
+/// multi-parameter `CONFIG SET` may still roll it back, and a shrink and a
+/// rollback would have cut rows. An empty table (the start-up values) loses
+/// nothing and is resized at once; commands that read the table resize it
+/// first, so none sees the old size.
+fn resize_when_final(s: &mut State) {
+    if s.denied().is_empty() || !server::one_shot(resize_denied) {
+        s.sync_denied();
+    }
+}
+
+/// # Safety
+/// Called by Redis from its event loop, once, after a `CONFIG SET` of
+/// `whitelist.denied-sources`.
+unsafe extern "C" fn resize_denied(_data: *mut c_void) {
+    server::guard((), || {
+        state::with(State::sync_denied);
+    });
 }
 
 fn mode_named(name: &str) -> Option<Mode> {

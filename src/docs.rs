@@ -154,6 +154,25 @@ const DOCS: &[Doc] = &[
     },
     Doc { name: c"whitelist.help", summary: c"Shows the syntax of every WHITELIST command.", arity: 1, args: &[] },
     Doc {
+        name: c"whitelist.denied",
+        summary: c"Returns the recently denied sources, most recent first, or empties their table with RESET.",
+        arity: -1,
+        args: &[Arg {
+            name: c"action",
+            kind: Kind::OneOf(&[
+                Arg {
+                    name: c"count",
+                    kind: Kind::Integer,
+                    token: Some(c"COUNT"),
+                    flags: raw::REDISMODULE_CMD_ARG_NONE,
+                },
+                Arg::token(c"reset", c"RESET"),
+            ]),
+            token: None,
+            flags: raw::REDISMODULE_CMD_ARG_OPTIONAL,
+        }],
+    },
+    Doc {
         name: c"whitelist.debug-panic",
         summary: c"Panics inside a command, to show that the panic becomes an error reply (test builds only).",
         arity: 1,

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 
 use redis_module::raw;
 use whitelist_core::gate::{Effects, Level as GateLevel};
+use whitelist_core::Peer;
 
 use crate::server::{self, Ctx, Level};
 use crate::state::{self, State};
@@ -106,28 +107,34 @@ fn connected(ctx: Ctx, info: &raw::RedisModuleClientInfo) {
         Ok(Err(why)) => why,
         Err(_) => "an internal error (see the line above)",
     };
-    server::guard((), || fail_closed(ctx, id, why));
+    server::guard((), || {
+        let peer = catch_unwind(AssertUnwindSafe(|| server::conn_of(info).peer)).ok();
+        fail_closed(ctx, id, peer, why);
+    });
 }
 
 /// Refuses a client that could not be judged, and says why. Taking the
 /// state over clears a poisoned lock, so only this client pays for it.
-fn fail_closed(ctx: Ctx, id: u64, why: &str) {
+fn fail_closed(ctx: Ctx, id: u64, peer: Option<Peer>, why: &str) {
     let defer = state::defer_close();
     if defer {
         server::hold_client(ctx, held_user_changed);
     } else {
         server::close_client(ctx, id);
     }
+    let now = server::milliseconds();
     let queued = state::with(|g| {
         if defer {
             queue_close(ctx, g, id);
+        }
+        if let Some(peer) = peer {
+            g.record_unjudged(peer, now);
         }
     });
     if defer && queued.is_none() {
         state::HELD_OVERFLOW.store(true, Ordering::Relaxed);
         arm_close();
     }
-    let now = server::milliseconds();
     let last = state::UNJUDGED_LOGGED_MS.load(Ordering::Relaxed);
     if last == i64::MIN || now < last || now - last >= 1000 {
         state::UNJUDGED_LOGGED_MS.store(now, Ordering::Relaxed);

@@ -54,9 +54,16 @@ impl Section {
 /// # Safety
 /// Called by Redis for `INFO whitelist`, `INFO modules` and `INFO everything`
 /// (and into a crash report, where a held lock makes it write nothing).
-pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
+pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int) {
     server::guard((), || {
-        state::with(|s| write(&Section(ctx), s));
+        state::with(|s| {
+            // The size a completed CONFIG SET gave is final (a crash report
+            // changes nothing).
+            if for_crash_report == 0 {
+                s.sync_denied();
+            }
+            write(&Section(ctx), s)
+        });
     });
 }
 
@@ -71,7 +78,8 @@ fn write(section: &Section, s: &State) {
     let w = s.whitelist();
     let st = s.stats();
     section.text("mode", s.config.mode.name());
-    section.unsigned("enabled", u64::from(w.is_enabled()));
+    section.text("when_empty", s.config.when_empty.name());
+    section.unsigned("enabled", u64::from(s.enabled()));
     section.unsigned("version", w.version());
     section.unsigned("groups", w.groups().len() as u64);
     section.unsigned("entries", w.entry_count() as u64);
@@ -85,6 +93,7 @@ fn write(section: &Section, s: &State) {
         &st.last_denied.as_ref().map_or_else(String::new, |(p, _)| Shown::peer(*p).address()),
     );
     section.signed("last_denied_time", st.last_denied.as_ref().map_or(0, |&(_, t)| t));
+    section.unsigned("denied_sources", s.denied().len() as u64);
     section.unsigned("denied_while_loading", st.denied_while_loading);
     section.unsigned("diverged", u64::from(s.diverged()));
     section.unsigned("replication_errors", st.replication_errors);

@@ -60,6 +60,9 @@ const COMMANDS: &[(&CStr, CommandFn, &CStr)] = &[
     (c"whitelist.check", commands::check_cmd, c"admin readonly deny-script"),
     (c"whitelist.export", commands::export, c"admin readonly deny-script"),
     (c"whitelist.help", commands::help_cmd, c"admin readonly deny-script"),
+    // Not `write`: RESET clears this server's own table, no data, so a
+    // read-only replica resets its own; usable while loading, as SLOWLOG.
+    (c"whitelist.denied", commands::denied_cmd, c"admin deny-script allow-loading allow-stale"),
 ];
 
 type EventFn = unsafe extern "C" fn(Ctx, raw::RedisModuleEvent, u64, *mut c_void);

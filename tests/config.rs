@@ -86,12 +86,14 @@ fn pair(name: &str, value: &str) -> Reply {
     Reply::strings(&[name, value])
 }
 
-const DEFAULTS: [(&str, &str); 5] = [
+const DEFAULTS: [(&str, &str); 7] = [
     ("whitelist.mode", "enforce"),
     ("whitelist.allow-loopback", "yes"),
     ("whitelist.allow-unixsocket", "yes"),
     ("whitelist.max-groups", "100"),
     ("whitelist.max-entries-per-group", "1000"),
+    ("whitelist.when-empty", "allow"),
+    ("whitelist.denied-sources", "128"),
 ];
 
 /// Every `whitelist.*` config as (name, value), sorted by name.
@@ -103,7 +105,7 @@ fn all_configs(c: &mut Client) -> Vec<(String, String)> {
 }
 
 #[test]
-fn config_get_shows_the_five_defaults() {
+fn config_get_shows_the_defaults() {
     let s = Server::start(&[]);
     let mut a = s.admin();
     for (name, value) in DEFAULTS {

@@ -128,6 +128,22 @@ fn commands() -> Vec<(&'static str, i64, bool, &'static str, Vec<Reply>)> {
         ),
         ("whitelist.export", 1, false, "Returns the whole whitelist as one JSON document with its version.", vec![]),
         ("whitelist.help", 1, false, "Shows the syntax of every WHITELIST command.", vec![]),
+        (
+            "whitelist.denied",
+            -1,
+            false,
+            "Returns the recently denied sources, most recent first, or empties their table with RESET.",
+            vec![arg(
+                "action",
+                "oneof",
+                None,
+                &["optional"],
+                vec![
+                    arg("count", "integer", Some("COUNT"), &[], vec![]),
+                    arg("reset", "pure-token", Some("RESET"), &[], vec![]),
+                ],
+            )],
+        ),
     ]
 }
 
@@ -145,8 +161,15 @@ fn docs_reply(name: &str, summary: &str, args: Vec<Reply>) -> Reply {
 /// flags, the key positions (none) and the ACL categories are as registered.
 fn info_reply(name: &str, arity: i64, writes: bool, categories: &[&str]) -> Reply {
     let status = |s: &str| Reply::Status(s.to_string());
-    let flags =
-        if writes { ["write", "module", "admin", "noscript"] } else { ["readonly", "module", "admin", "noscript"] };
+    // DENIED reads and resets this server's own table, no data: neither
+    // `write` nor `readonly`, and it answers while loading (as SLOWLOG).
+    let flags: &[&str] = if name == "whitelist.denied" {
+        &["module", "admin", "noscript", "loading", "stale"]
+    } else if writes {
+        &["write", "module", "admin", "noscript"]
+    } else {
+        &["readonly", "module", "admin", "noscript"]
+    };
     Reply::Array(vec![Reply::Array(vec![
         b(name),
         Reply::Int(arity),

@@ -525,7 +525,7 @@ fn configs(c: &mut Client) -> Vec<(String, String)> {
     let Reply::Array(items) = reply else { panic!("CONFIG GET: {reply:?}") };
     let mut pairs: Vec<(String, String)> = items.chunks(2).map(|p| (p[0].text(), p[1].text())).collect();
     pairs.sort();
-    assert_eq!(pairs.len(), 5, "{pairs:?}");
+    assert_eq!(pairs.len(), 7, "{pairs:?}");
     pairs
 }
 
@@ -689,6 +689,23 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
             syntax("unexpected argument 'NOW': expected IFVERSION or FORCE"),
         ),
         (with(&[b"WHITELIST.IMPORT"], &[]), arity("whitelist.import")),
+        // WHITELIST.DENIED
+        (
+            with(&[b"WHITELIST.DENIED", b"COUNT", b"1\0"], &[]),
+            syntax("COUNT must be followed by an integer from 1 to 9223372036854775807"),
+        ),
+        (
+            with(&[b"WHITELIST.DENIED", b"COUNT"], &[&mega]),
+            syntax("COUNT must be followed by an integer from 1 to 9223372036854775807"),
+        ),
+        (
+            with(&[b"WHITELIST.DENIED", b"RESET\xff"], &[]),
+            syntax("unexpected argument 'RESET\\xff': expected COUNT n or RESET"),
+        ),
+        (
+            with(&[b"WHITELIST.DENIED"], &[&mega]),
+            syntax(&format!("unexpected argument '{mega_shown}': expected COUNT n or RESET")),
+        ),
     ];
     let mut seen = std::collections::BTreeSet::new();
     for (args, expected) in &cases {
@@ -709,7 +726,7 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
         .filter_map(|l| l.text().split(' ').next().filter(|c| c.starts_with("WHITELIST.")).map(str::to_string))
         .collect();
     assert_eq!(listed, seen, "every command of HELP goes through the table");
-    assert_eq!(seen.len(), 11);
+    assert_eq!(seen.len(), 12);
 
     // Invalid config values: the module's errors, and nothing changes, not even
     // the valid half of a multi-parameter CONFIG SET.
@@ -748,6 +765,16 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
             vec!["whitelist.max-entries-per-group", "-1"],
             "(possibly related to argument 'whitelist.max-entries-per-group') - invalid \
              whitelist.max-entries-per-group '-1': expected an integer from 1 to 1000000",
+        ),
+        (
+            vec!["whitelist.when-empty", "never"],
+            "(possibly related to argument 'whitelist.when-empty') - invalid whitelist.when-empty 'never': \
+             expected allow or deny",
+        ),
+        (
+            vec!["whitelist.denied-sources", "1e3"],
+            "(possibly related to argument 'whitelist.denied-sources') - invalid whitelist.denied-sources '1e3': \
+             expected an integer from 0 to 10000",
         ),
         (
             vec!["whitelist.mode", "off", "whitelist.allow-unixsocket", "no", "whitelist.max-groups", "0"],

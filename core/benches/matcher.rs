@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use whitelist_core::{parse_entry, Addr, Change, Entry, GroupName, GroupSpec, Peer, Policy, Whitelist};
 
-const POLICY: Policy = Policy { allow_loopback: false, allow_unixsocket: false };
+const POLICY: Policy = Policy { allow_loopback: false, allow_unixsocket: false, deny_when_empty: false };
 
 /// xorshift64*: deterministic inputs without a dependency.
 struct Rng(u64);

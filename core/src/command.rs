@@ -41,6 +41,8 @@ pub enum Verb {
     Export,
     /// `WHITELIST.IMPORT`
     Import,
+    /// `WHITELIST.DENIED`
+    Denied,
 }
 
 impl Verb {
@@ -63,6 +65,7 @@ impl Verb {
             Verb::Help => "WHITELIST.HELP",
             Verb::Export => "WHITELIST.EXPORT",
             Verb::Import => "WHITELIST.IMPORT",
+            Verb::Denied => "WHITELIST.DENIED",
         }
     }
 }
@@ -141,6 +144,13 @@ pub enum Command {
         /// Skip lock-out protection.
         force: bool,
     },
+    /// `DENIED [COUNT n]`
+    Denied {
+        /// At most this many rows (`None`: all).
+        count: Option<usize>,
+    },
+    /// `DENIED RESET`
+    DeniedReset,
 }
 
 /// Everything a client can be told is wrong with a command.
@@ -311,7 +321,40 @@ pub fn parse(verb: Verb, args: &[&[u8]], limits: Option<&Limits>) -> Result<Comm
             _ => Err(Error::WrongArity),
         },
         Verb::Import => parse_import(args, limits),
+        Verb::Denied => parse_denied(args),
     }
+}
+
+/// `WHITELIST.DENIED [COUNT n] | RESET`.
+fn parse_denied(args: &[&[u8]]) -> Result<Command, Error> {
+    match args {
+        [] => Ok(Command::Denied { count: None }),
+        [reset] if is(reset, "reset") => Ok(Command::DeniedReset),
+        [reset, extra, ..] if is(reset, "reset") => {
+            syntax(format!("unexpected argument '{}': RESET takes no other argument", Shown::new(extra)))
+        }
+        [count, rest @ ..] if is(count, "count") => match rest {
+            [n] => match parse_count(n) {
+                Some(n) => Ok(Command::Denied { count: Some(n) }),
+                None => syntax(format!("COUNT must be followed by an integer from 1 to {}", i64::MAX)),
+            },
+            [] => syntax(format!("COUNT must be followed by an integer from 1 to {}", i64::MAX)),
+            [_, extra, ..] => {
+                syntax(format!("unexpected argument '{}': only COUNT n or RESET may be given", Shown::new(extra)))
+            }
+        },
+        [other, ..] => syntax(format!("unexpected argument '{}': expected COUNT n or RESET", Shown::new(other))),
+    }
+}
+
+/// A plain decimal integer from 1 to `i64::MAX` (as Redis reads counts).
+fn parse_count(raw: &[u8]) -> Option<usize> {
+    if raw.first() == Some(&b'0') || !raw.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: i64 = std::str::from_utf8(raw).ok()?.parse().ok()?;
+    // Past usize on a 32-bit build: no table is that large anyway.
+    (n >= 1).then(|| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Refuses `count` items beyond `limit`.
@@ -570,6 +613,42 @@ mod tests {
         assert_eq!(run(Verb::Help, &[]).unwrap(), Command::Help);
         assert_eq!(run(Verb::Help, &["x"]), Err(Error::WrongArity));
         assert_eq!(run(Verb::Export, &[]).unwrap(), Command::Export);
+    }
+
+    #[test]
+    fn denied() {
+        assert_eq!(run(Verb::Denied, &[]), Ok(Command::Denied { count: None }));
+        assert_eq!(run(Verb::Denied, &["count", "3"]), Ok(Command::Denied { count: Some(3) }));
+        assert_eq!(
+            run(Verb::Denied, &["COUNT", "9223372036854775807"]),
+            Ok(Command::Denied { count: Some(usize::try_from(i64::MAX).unwrap()) })
+        );
+        assert_eq!(run(Verb::Denied, &["Reset"]), Ok(Command::DeniedReset));
+        let want = "ERR syntax error: COUNT must be followed by an integer from 1 to 9223372036854775807";
+        for bad in
+            [&["COUNT"][..], &["COUNT", "0"], &["COUNT", "-1"], &["COUNT", "+1"], &["COUNT", "01"], &["COUNT", ""]]
+        {
+            assert_eq!(err(Verb::Denied, bad), want, "{bad:?}");
+        }
+        assert_eq!(err(Verb::Denied, &["COUNT", "9223372036854775808"]), want);
+        // Keyword syntax comes before the value's fault.
+        assert_eq!(
+            err(Verb::Denied, &["COUNT", "x", "RESET"]),
+            "ERR syntax error: unexpected argument 'RESET': only COUNT n or RESET may be given"
+        );
+        assert_eq!(
+            err(Verb::Denied, &["COUNT", "2", "RESET"]),
+            "ERR syntax error: unexpected argument 'RESET': only COUNT n or RESET may be given"
+        );
+        assert_eq!(
+            err(Verb::Denied, &["RESET", "COUNT"]),
+            "ERR syntax error: unexpected argument 'COUNT': RESET takes no other argument"
+        );
+        assert_eq!(
+            err(Verb::Denied, &["ALL"]),
+            "ERR syntax error: unexpected argument 'ALL': expected COUNT n or RESET"
+        );
+        assert!(!Verb::Denied.changes());
     }
 
     #[test]

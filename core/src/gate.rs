@@ -12,8 +12,9 @@ use std::fmt;
 
 use rustc_hash::FxHashMap;
 
+use crate::denied::{DeniedReason, DeniedSources};
 use crate::matcher::GroupId;
-use crate::store::{Limits, Peer, Policy, Whitelist};
+use crate::store::{Limits, Peer, Policy, Reason, Whitelist};
 
 /// `whitelist.mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +60,25 @@ impl Mode {
     }
 }
 
+/// `whitelist.when-empty`: what a whitelist without any entry does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenEmpty {
+    /// It admits every client (the whitelist is off).
+    Allow,
+    /// It admits only exempt clients.
+    Deny,
+}
+
+impl WhenEmpty {
+    /// The name `CONFIG GET` and INFO show.
+    pub fn name(self) -> &'static str {
+        match self {
+            WhenEmpty::Allow => "allow",
+            WhenEmpty::Deny => "deny",
+        }
+    }
+}
+
 /// The `whitelist.*` settings. Changing one is only storing it: the caller
 /// re-checks the open connections once the change is final
 /// ([`Gate::recheck`]).
@@ -74,6 +94,11 @@ pub struct Settings {
     pub max_groups: i64,
     /// `whitelist.max-entries-per-group`.
     pub max_entries_per_group: i64,
+    /// `whitelist.when-empty`.
+    pub when_empty: WhenEmpty,
+    /// `whitelist.denied-sources`: the table takes this size at
+    /// [`Gate::sync_denied`].
+    pub denied_sources: i64,
 }
 
 impl Default for Settings {
@@ -84,6 +109,8 @@ impl Default for Settings {
             allow_unixsocket: true,
             max_groups: 100,
             max_entries_per_group: 1000,
+            when_empty: WhenEmpty::Allow,
+            denied_sources: DEFAULT_DENIED_SOURCES as i64,
         }
     }
 }
@@ -91,7 +118,11 @@ impl Default for Settings {
 impl Settings {
     /// The exemptions in force.
     pub fn policy(&self) -> Policy {
-        Policy { allow_loopback: self.allow_loopback, allow_unixsocket: self.allow_unixsocket }
+        Policy {
+            allow_loopback: self.allow_loopback,
+            allow_unixsocket: self.allow_unixsocket,
+            deny_when_empty: self.when_empty == WhenEmpty::Deny,
+        }
     }
 
     /// The limits an ordinary client's change must respect.
@@ -198,6 +229,8 @@ pub enum Denial {
     UnixSocket,
     /// Its address could not be read.
     Unreadable,
+    /// The whitelist is empty and `whitelist.when-empty` is `deny`.
+    WhitelistEmpty,
     /// The first load of the process has read no whitelist yet.
     Loading,
     /// This replica's whitelist differs from its primary's.
@@ -211,8 +244,23 @@ impl Denial {
             Denial::NoMatch => "no whitelist entry matches",
             Denial::UnixSocket => "whitelist.allow-unixsocket is no",
             Denial::Unreadable => "the address could not be read",
+            Denial::WhitelistEmpty => "the whitelist is empty and whitelist.when-empty is deny",
             Denial::Loading => "no whitelist has been read yet (start-up loading)",
             Denial::Diverged => "this replica's whitelist differs from its primary's (whitelist_diverged:1)",
+        }
+    }
+
+    /// The reason `WHITELIST.DENIED` gives. A diverged replica does not
+    /// know the rules, as the start-up load before a whitelist is read: both
+    /// are `loading`. An address that could not be read is a client that
+    /// could not be judged: `error`.
+    pub fn reason(self) -> DeniedReason {
+        match self {
+            Denial::NoMatch => DeniedReason::NoMatch,
+            Denial::UnixSocket => DeniedReason::UnixSocket,
+            Denial::Unreadable => DeniedReason::Error,
+            Denial::WhitelistEmpty => DeniedReason::WhitelistEmpty,
+            Denial::Loading | Denial::Diverged => DeniedReason::Loading,
         }
     }
 }
@@ -359,7 +407,12 @@ pub struct Gate {
     diverged: bool,
     /// Clients refused where closing at once was unsafe.
     pub pending: Pending,
+    /// The recently denied sources (`whitelist.denied-sources` rows).
+    denied: DeniedSources,
 }
+
+/// `whitelist.denied-sources` until set.
+pub const DEFAULT_DENIED_SOURCES: usize = 128;
 
 impl Default for Gate {
     fn default() -> Self {
@@ -413,6 +466,7 @@ fn judge(rules: &Rules<'_>, peer: Peer, policy: Policy) -> Result<Option<GroupId
                 Ok(v.group)
             } else {
                 Err(match peer {
+                    Peer::Ip(_) if v.reason == Reason::WhitelistEmpty => Denial::WhitelistEmpty,
                     Peer::Ip(_) => Denial::NoMatch,
                     Peer::Unix => Denial::UnixSocket,
                     Peer::Unknown => Denial::Unreadable,
@@ -447,12 +501,42 @@ impl Gate {
             load: None,
             diverged: false,
             pending: Pending::default(),
+            denied: DeniedSources::new(DEFAULT_DENIED_SOURCES),
         }
+    }
+
+    /// The recently denied sources.
+    pub fn denied(&self) -> &DeniedSources {
+        &self.denied
+    }
+
+    /// `WHITELIST.DENIED RESET`.
+    pub fn reset_denied(&mut self) {
+        self.denied.reset();
+    }
+
+    /// Gives the table the size `whitelist.denied-sources` holds: its room
+    /// is reserved now, never per denial, and the most recent rows that fit
+    /// stay. Called once a change of the setting is final (a rolled-back
+    /// `CONFIG SET` must not have cut rows).
+    pub fn sync_denied(&mut self) {
+        self.denied.resize(usize::try_from(self.config.denied_sources).unwrap_or(0));
+    }
+
+    /// Records a client refused because it could not be judged (the hook
+    /// failed closed), when the state can still be used.
+    pub fn record_unjudged(&mut self, peer: Peer, now_ms: i64) {
+        self.denied.record(peer, DeniedReason::Error, now_ms.div_euclid(1000));
     }
 
     /// The whitelist in force (after loads commit; what commands read).
     pub fn whitelist(&self) -> &Whitelist {
         &self.whitelist
+    }
+
+    /// `whitelist_enabled`: some entry exists, or an empty whitelist denies.
+    pub fn enabled(&self) -> bool {
+        self.whitelist.is_enabled() || self.config.when_empty == WhenEmpty::Deny
     }
 
     /// The counters.
@@ -616,10 +700,13 @@ impl Gate {
         }
     }
 
-    /// Counts a denial and logs it, at most one line per second.
+    /// Counts a denial, records its source and logs it, at most one line
+    /// per second.
     fn report(&mut self, id: u64, conn: &Conn, denial: Denial, what: &str, fx: &mut impl Effects) {
         let now = fx.now_ms();
-        self.stats.last_denied = Some((conn.peer, now.div_euclid(1000)));
+        let second = now.div_euclid(1000);
+        self.stats.last_denied = Some((conn.peer, second));
+        self.denied.record(conn.peer, denial.reason(), second);
         let l = &mut self.log;
         let start = match l.window_start_ms {
             Some(start) if now >= start && now - start < 1000 => start,
@@ -870,7 +957,9 @@ pub struct Caller {
 
 /// The lock-out guard: refuses a change from an ordinary client that would
 /// cut the caller or a replica off, or turn the whitelist off, unless forced
-/// (the caller inside `MULTI` even then). Judged as in `enforce` mode.
+/// (the caller inside `MULTI` even then). Judged as in `enforce` mode. With
+/// `when-empty deny` an empty whitelist admits nobody new, so there is no
+/// turning off to guard against; cutting the caller or a replica off still is.
 /// `replicas`: (peer, port, client id) of each connected replica.
 pub fn lockout(
     before: &Whitelist,
@@ -890,7 +979,7 @@ pub fn lockout(
     if let Some(&(peer, port, id)) = replicas.iter().find(|(peer, _, _)| !after.verdict(*peer, policy).allowed) {
         return Err(Refusal::Replica { replica: Shown { peer, port: Some(port) }, id });
     }
-    if before.is_enabled() && !after.is_enabled() {
+    if !policy.deny_when_empty && before.is_enabled() && !after.is_enabled() {
         return Err(Refusal::TurnsOff);
     }
     Ok(())
@@ -1180,6 +1269,130 @@ mod tests {
         assert_eq!(fx.lines[1].1, "4 more denied connections in the last second (not logged one by one)");
     }
 
+    fn peers(g: &Gate) -> Vec<(String, u64, &'static str)> {
+        g.denied().iter().map(|r| (Shown::peer(r.peer).address(), r.count, r.reason.as_str())).collect()
+    }
+
+    #[test]
+    fn when_empty_deny_admits_only_exempt_clients_and_rechecks() {
+        let mut g = Gate::new(false);
+        let mut fx = Fx::default();
+        assert_eq!(g.admit(1, Conn::new(ip("192.0.2.1"), 1), &mut fx), Admission::Admit);
+        assert_eq!(g.admit(2, Conn::new(ip("127.0.0.1"), 1), &mut fx), Admission::Admit);
+        assert_eq!(g.admit(3, Conn::new(Peer::Unix, 0), &mut fx), Admission::Admit);
+        assert!(!g.enabled());
+        // The setting is only stored; the re-check closes the non-exempt.
+        g.config.when_empty = WhenEmpty::Deny;
+        assert!(g.enabled());
+        assert!(fx.closed.is_empty());
+        g.recheck(&mut fx);
+        assert_eq!(fx.closed, vec![1]);
+        assert_eq!(g.stats().closed_on_change, 1);
+        assert_eq!(
+            fx.lines.last().unwrap().1,
+            "closed connection after a whitelist change from 192.0.2.1:1 (client id 1): the whitelist is empty and \
+             whitelist.when-empty is deny"
+        );
+        assert_eq!(g.admit(4, Conn::new(ip("192.0.2.2"), 1), &mut fx), Admission::Refuse(Denial::WhitelistEmpty));
+        assert_eq!(g.admit(5, Conn::new(ip("::1"), 1), &mut fx), Admission::Admit);
+        no_loopback(&mut g);
+        g.config.allow_unixsocket = false;
+        assert_eq!(g.admit(6, Conn::new(ip("127.0.0.1"), 1), &mut fx), Admission::Refuse(Denial::WhitelistEmpty));
+        assert_eq!(g.admit(7, Conn::new(Peer::Unix, 0), &mut fx), Admission::Refuse(Denial::UnixSocket));
+        assert_eq!(
+            peers(&g),
+            vec![
+                (String::from("/unixsocket"), 1, "unix-socket"),
+                (String::from("127.0.0.1"), 1, "whitelist-empty"),
+                (String::from("192.0.2.2"), 1, "whitelist-empty"),
+                (String::from("192.0.2.1"), 1, "whitelist-empty"),
+            ]
+        );
+        // An entry turns the empty rule off: no-match from now on.
+        g.commit(wl(&["10.0.0.0/8"], 1), &mut fx);
+        assert_eq!(g.admit(8, Conn::new(ip("192.0.2.2"), 1), &mut fx), Admission::Refuse(Denial::NoMatch));
+        assert_eq!(peers(&g)[0], (String::from("192.0.2.2"), 2, "no-match"));
+        // Back to allow: the empty whitelist admits everyone again.
+        g.commit(wl(&[], 2), &mut fx);
+        g.config.when_empty = WhenEmpty::Allow;
+        assert_eq!(g.admit(9, Conn::new(ip("192.0.2.2"), 1), &mut fx), Admission::Admit);
+    }
+
+    #[test]
+    fn denied_sources_record_every_denial_and_would_be_denial_but_no_admission() {
+        let mut g = Gate::new(true);
+        no_loopback(&mut g);
+        let mut fx = Fx { now: 5_000, ..Fx::default() };
+        g.begin_load(LoadKind::Rdb, &mut fx);
+        assert_eq!(g.admit(1, Conn::new(ip("192.0.2.1"), 1), &mut fx), Admission::Refuse(Denial::Loading));
+        g.record_loaded(wl(&["10.0.0.0/8"], 1), &mut fx);
+        g.finish_load(&mut fx);
+        fx.now = 7_999;
+        assert_eq!(g.admit(2, Conn::new(ip("10.0.0.1"), 1), &mut fx), Admission::Admit);
+        assert_eq!(g.admit(3, Conn::new(ip("192.0.2.1"), 2), &mut fx), Admission::Refuse(Denial::NoMatch));
+        g.config.mode = Mode::Monitor;
+        assert_eq!(g.admit(4, Conn::new(ip("192.0.2.9"), 1), &mut fx), Admission::WouldRefuse(Denial::NoMatch));
+        assert_eq!(
+            g.denied().iter().copied().collect::<Vec<_>>(),
+            vec![
+                crate::denied::DeniedRow {
+                    peer: ip("192.0.2.9"),
+                    count: 1,
+                    first: 7,
+                    last: 7,
+                    reason: DeniedReason::NoMatch
+                },
+                crate::denied::DeniedRow {
+                    peer: ip("192.0.2.1"),
+                    count: 2,
+                    first: 5,
+                    last: 7,
+                    reason: DeniedReason::NoMatch
+                },
+            ]
+        );
+        // A re-check's closes count too; a diverged replica's are `loading`.
+        g.config.mode = Mode::Enforce;
+        g.diverge(&mut fx);
+        fx.closed.sort_unstable();
+        assert_eq!(fx.closed, vec![2, 4]);
+        let mut recent = peers(&g)[0..2].to_vec();
+        recent.sort();
+        assert_eq!(recent, [(String::from("10.0.0.1"), 1, "loading"), (String::from("192.0.2.9"), 2, "loading")]);
+        g.record_unjudged(Peer::Unknown, 9_000);
+        assert_eq!(peers(&g)[0], (String::from("?"), 1, "error"));
+        g.config.denied_sources = 1;
+        g.sync_denied();
+        assert_eq!(peers(&g), vec![(String::from("?"), 1, "error")]);
+        g.reset_denied();
+        assert!(g.denied().is_empty());
+        g.config.denied_sources = 0;
+        g.sync_denied();
+        g.admit(5, Conn::new(ip("192.0.2.1"), 1), &mut fx);
+        assert!(g.denied().is_empty());
+    }
+
+    #[test]
+    fn the_fail_open_guard_steps_aside_with_when_empty_deny() {
+        let before = wl(&["10.0.0.0/8"], 1);
+        let after = wl(&[], 2);
+        let caller = |peer| Caller { peer, in_multi: false, force: false };
+        let mut s = Settings::default();
+        assert_eq!(lockout(&before, &after, s.policy(), caller(None), &[]), Err(Refusal::TurnsOff));
+        s.when_empty = WhenEmpty::Deny;
+        assert_eq!(lockout(&before, &after, s.policy(), caller(None), &[]), Ok(()));
+        assert_eq!(lockout(&before, &after, s.policy(), caller(Some(ip("127.0.0.1"))), &[]), Ok(()));
+        // The caller's own connection is still guarded.
+        assert_eq!(
+            lockout(&before, &after, s.policy(), caller(Some(ip("10.0.0.1"))), &[]),
+            Err(Refusal::OwnConnection { caller: Shown::peer(ip("10.0.0.1")), in_multi: false })
+        );
+        assert_eq!(
+            lockout(&before, &after, s.policy(), caller(None), &[(ip("10.0.0.2"), 6380, 9)]),
+            Err(Refusal::Replica { replica: Shown { peer: ip("10.0.0.2"), port: Some(6380) }, id: 9 })
+        );
+    }
+
     #[test]
     fn lockout_texts() {
         let before = wl(&["10.0.0.1"], 1);
@@ -1247,6 +1460,8 @@ mod tests {
             FailLoad,
             SetMode(u8),
             Loopback(bool),
+            WhenEmpty(bool),
+            DeniedSize(u8),
             StartupOver,
         }
 
@@ -1280,8 +1495,20 @@ mod tests {
                 1 => Just(Event::FailLoad),
                 1 => any::<u8>().prop_map(Event::SetMode),
                 1 => any::<bool>().prop_map(Event::Loopback),
+                1 => any::<bool>().prop_map(Event::WhenEmpty),
+                1 => (0u8..5).prop_map(Event::DeniedSize),
                 1 => Just(Event::StartupOver),
             ]
+        }
+
+        /// The newest row of the denied table is `peer`, denied for `d`
+        /// (when the table is on).
+        fn newest_is(g: &Gate, peer: Peer, d: Denial) -> Result<(), TestCaseError> {
+            if g.denied().capacity() > 0 {
+                let row = g.denied().iter().next().copied();
+                prop_assert_eq!(row.map(|r| (r.peer, r.reason)), Some((peer, d.reason())));
+            }
+            Ok(())
         }
 
         /// Whether the rules in force right now would deny `peer`.
@@ -1310,9 +1537,13 @@ mod tests {
                                     prop_assert!(!deny || g.config.mode == Mode::Off);
                                     open.insert(next_id);
                                 }
-                                Admission::Refuse(_) => prop_assert!(deny && g.config.mode == Mode::Enforce),
-                                Admission::WouldRefuse(_) => {
+                                Admission::Refuse(d) => {
+                                    prop_assert!(deny && g.config.mode == Mode::Enforce);
+                                    newest_is(&g, peer, d)?;
+                                }
+                                Admission::WouldRefuse(d) => {
                                     prop_assert!(deny && g.config.mode == Mode::Monitor);
+                                    newest_is(&g, peer, d)?;
                                     open.insert(next_id);
                                 }
                             }
@@ -1347,12 +1578,21 @@ mod tests {
                             g.config.allow_loopback = on;
                             g.recheck(&mut fx);
                         }
+                        Event::WhenEmpty(deny) => {
+                            g.config.when_empty = if deny { WhenEmpty::Deny } else { WhenEmpty::Allow };
+                            g.recheck(&mut fx);
+                        }
+                        Event::DeniedSize(n) => {
+                            g.config.denied_sources = i64::from(n);
+                            g.sync_denied();
+                        }
                         Event::StartupOver => {
                             if !g.is_loading() {
                                 g.startup_over();
                             }
                         }
                     }
+                    prop_assert!(g.denied().len() <= g.denied().capacity());
                     for id in fx.closed.drain(..) {
                         open.remove(&id);
                     }

@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod clients;
 pub mod command;
+pub mod denied;
 pub mod document;
 pub mod encoding;
 pub mod entry;

@@ -27,6 +27,10 @@ pub enum Key {
     MaxGroups,
     /// `whitelist.max-entries-per-group`.
     MaxEntriesPerGroup,
+    /// `whitelist.when-empty`.
+    WhenEmpty,
+    /// `whitelist.denied-sources`.
+    DeniedSources,
 }
 
 /// The values a setting accepts.
@@ -88,8 +92,11 @@ pub struct Setting {
 /// The modes of `whitelist.mode`.
 pub const MODES: &[&str] = &["enforce", "monitor", "off"];
 
+/// The choices of `whitelist.when-empty`.
+pub const WHEN_EMPTY: &[&str] = &["allow", "deny"];
+
 /// Every setting, in the order Redis registers them.
-pub const SETTINGS: [Setting; 5] = [
+pub const SETTINGS: [Setting; 7] = [
     Setting {
         key: Key::Mode,
         name: "mode",
@@ -123,6 +130,20 @@ pub const SETTINGS: [Setting; 5] = [
         name: "max-entries-per-group",
         kind: Kind::Integer { min: 1, max: 1_000_000 },
         default: Value::Integer(1000),
+        rechecks: false,
+    },
+    Setting {
+        key: Key::WhenEmpty,
+        name: "when-empty",
+        kind: Kind::Choice(WHEN_EMPTY),
+        default: Value::Choice("allow"),
+        rechecks: true,
+    },
+    Setting {
+        key: Key::DeniedSources,
+        name: "denied-sources",
+        kind: Kind::Integer { min: 0, max: 10_000 },
+        default: Value::Integer(128),
         rechecks: false,
     },
 ];
@@ -239,7 +260,15 @@ mod tests {
 
     #[test]
     fn the_table_has_one_row_per_key_and_valid_defaults() {
-        let keys = [Key::Mode, Key::AllowLoopback, Key::AllowUnixsocket, Key::MaxGroups, Key::MaxEntriesPerGroup];
+        let keys = [
+            Key::Mode,
+            Key::AllowLoopback,
+            Key::AllowUnixsocket,
+            Key::MaxGroups,
+            Key::MaxEntriesPerGroup,
+            Key::WhenEmpty,
+            Key::DeniedSources,
+        ];
         assert_eq!(SETTINGS.len(), keys.len());
         for key in keys {
             assert_eq!(SETTINGS.iter().filter(|s| s.key == key).count(), 1, "{key:?}");
@@ -258,6 +287,8 @@ mod tests {
                 "whitelist.allow-unixsocket yes",
                 "whitelist.max-groups 100",
                 "whitelist.max-entries-per-group 1000",
+                "whitelist.when-empty allow",
+                "whitelist.denied-sources 128",
             ]
         );
     }
@@ -271,6 +302,9 @@ mod tests {
         assert_eq!(ok(Key::AllowUnixsocket, "NO").to_string(), "no");
         assert_eq!(ok(Key::MaxGroups, "10000"), Value::Integer(10_000));
         assert_eq!(ok(Key::MaxEntriesPerGroup, "1").to_string(), "1");
+        assert_eq!(ok(Key::WhenEmpty, "DENY"), Value::Choice("deny"));
+        assert_eq!(ok(Key::DeniedSources, "0"), Value::Integer(0));
+        assert_eq!(ok(Key::DeniedSources, "10000"), Value::Integer(10_000));
     }
 
     #[test]
@@ -284,6 +318,11 @@ mod tests {
         assert_eq!(
             error(Key::MaxEntriesPerGroup, "1000001"),
             "invalid whitelist.max-entries-per-group '1000001': expected an integer from 1 to 1000000"
+        );
+        assert_eq!(error(Key::WhenEmpty, "off"), "invalid whitelist.when-empty 'off': expected allow or deny");
+        assert_eq!(
+            error(Key::DeniedSources, "10001"),
+            "invalid whitelist.denied-sources '10001': expected an integer from 0 to 10000"
         );
     }
 

@@ -202,10 +202,13 @@ pub struct Policy {
     pub allow_loopback: bool,
     /// Unix-socket clients are always admitted.
     pub allow_unixsocket: bool,
+    /// `whitelist.when-empty deny`: an empty whitelist admits only exempt
+    /// clients.
+    pub deny_when_empty: bool,
 }
 
 /// Who is connecting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Peer {
     /// A TCP client with this address.
     Ip(Addr),
@@ -218,7 +221,8 @@ pub enum Peer {
 /// Why a client is admitted or not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
-    /// No group holds an entry: the whitelist is off.
+    /// No group holds an entry: the whitelist is off (`when-empty allow`),
+    /// or admits only exempt clients (`when-empty deny`).
     WhitelistEmpty,
     /// An entry holds the address.
     Entry,
@@ -344,10 +348,12 @@ impl Whitelist {
     #[inline]
     pub fn verdict(&self, peer: Peer, policy: Policy) -> Verdict {
         let allow = |reason, group| Verdict { allowed: true, reason, group };
-        let deny = Verdict { allowed: false, reason: Reason::NoMatch, group: None };
+        let empty = self.entries == 0;
+        let reason = if empty { Reason::WhitelistEmpty } else { Reason::NoMatch };
+        let deny = Verdict { allowed: false, reason, group: None };
         match peer {
             Peer::Unix if policy.allow_unixsocket => allow(Reason::UnixSocket, None),
-            _ if self.entries == 0 => allow(Reason::WhitelistEmpty, None),
+            _ if empty && !policy.deny_when_empty => allow(Reason::WhitelistEmpty, None),
             Peer::Ip(addr) => match self.matcher.lookup_group(addr) {
                 Some(g) => allow(Reason::Entry, Some(g)),
                 None if policy.allow_loopback && addr.is_loopback() => allow(Reason::Loopback, None),
@@ -621,8 +627,8 @@ mod tests {
         w.group(&name(g)).unwrap().entries().iter().map(|e| e.to_string()).collect()
     }
 
-    const OPEN: Policy = Policy { allow_loopback: true, allow_unixsocket: true };
-    const STRICT: Policy = Policy { allow_loopback: false, allow_unixsocket: false };
+    const OPEN: Policy = Policy { allow_loopback: true, allow_unixsocket: true, deny_when_empty: false };
+    const STRICT: Policy = Policy { allow_loopback: false, allow_unixsocket: false, deny_when_empty: false };
     const LIMITS: Limits = Limits { max_groups: 3, max_entries_per_group: 4 };
 
     fn apply(w: &Whitelist, change: Change) -> (Whitelist, Outcome) {
@@ -758,6 +764,42 @@ mod tests {
         // A loopback address that an entry holds is admitted by the entry.
         let (w, _) = apply(&w, set("local", &["127.0.0.1"]));
         assert_eq!(verdict(&w, "127.0.0.1", OPEN).reason, Reason::Entry);
+    }
+
+    /// §3's table of CHECK's verdict and reason, row by row.
+    #[test]
+    fn the_verdict_table_with_when_empty() {
+        let deny = |allow_loopback| Policy { allow_loopback, allow_unixsocket: true, deny_when_empty: true };
+        let row = |w: &Whitelist, a: &str, p: Policy| {
+            let (v, m) = w.check(parse_address(a.as_bytes()).unwrap(), p);
+            (v.allowed, v.reason, m.map(|(g, e)| format!("{} {e}", g.name())))
+        };
+        let empty = Whitelist::default();
+        for a in ["203.0.113.5", "127.0.0.1", "::1"] {
+            assert_eq!(row(&empty, a, OPEN), (true, Reason::WhitelistEmpty, None), "{a}");
+            assert_eq!(row(&empty, a, STRICT), (true, Reason::WhitelistEmpty, None), "{a}");
+        }
+        assert_eq!(row(&empty, "127.0.0.1", deny(true)), (true, Reason::Loopback, None));
+        assert_eq!(row(&empty, "::1", deny(true)), (true, Reason::Loopback, None));
+        assert_eq!(row(&empty, "127.0.0.1", deny(false)), (false, Reason::WhitelistEmpty, None));
+        assert_eq!(row(&empty, "203.0.113.5", deny(true)), (false, Reason::WhitelistEmpty, None));
+        // Groups without entries are still an empty whitelist.
+        let (w, _) = apply(&empty, set("aa", &[]));
+        assert_eq!(row(&w, "203.0.113.5", deny(true)), (false, Reason::WhitelistEmpty, None));
+        // The unix socket: exempt per allow-unixsocket either way.
+        assert_eq!(empty.verdict(Peer::Unix, deny(false)).reason, Reason::UnixSocket);
+        let closed = Policy { allow_unixsocket: false, ..deny(false) };
+        assert_eq!(
+            empty.verdict(Peer::Unix, closed),
+            Verdict { allowed: false, reason: Reason::WhitelistEmpty, group: None }
+        );
+        assert!(!empty.verdict(Peer::Unknown, deny(true)).allowed);
+        let (w, _) = apply(&empty, set("aa", &["10.0.0.0/8"]));
+        for p in [OPEN, deny(true)] {
+            assert_eq!(row(&w, "10.1.2.3", p), (true, Reason::Entry, Some(String::from("aa 10.0.0.0/8"))));
+            assert_eq!(row(&w, "127.0.0.1", p), (true, Reason::Loopback, None));
+            assert_eq!(row(&w, "203.0.113.5", p), (false, Reason::NoMatch, None));
+        }
     }
 
     #[test]

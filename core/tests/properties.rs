@@ -11,7 +11,7 @@ use whitelist_core::{
     parse, parse_entry, Addr, Change, Entry, GroupName, Limits, Peer, Policy, Reason, Verb, Whitelist,
 };
 
-const STRICT: Policy = Policy { allow_loopback: false, allow_unixsocket: false };
+const STRICT: Policy = Policy { allow_loopback: false, allow_unixsocket: false, deny_when_empty: false };
 
 /// IPv4 addresses crowded into a few /16s so that entries overlap often.
 fn v4_addr() -> impl Strategy<Value = u32> {
@@ -201,9 +201,9 @@ proptest! {
     #[test]
     fn unix_and_unknown_peers(changes in prop::collection::vec(change(), 0..5)) {
         let w = build(changes);
-        let v = w.verdict(Peer::Unknown, Policy { allow_loopback: true, allow_unixsocket: true });
+        let v = w.verdict(Peer::Unknown, Policy { allow_loopback: true, allow_unixsocket: true, deny_when_empty: false });
         prop_assert_eq!(v.allowed, !w.is_enabled());
-        let v = w.verdict(Peer::Unix, Policy { allow_loopback: false, allow_unixsocket: true });
+        let v = w.verdict(Peer::Unix, Policy { allow_loopback: false, allow_unixsocket: true, deny_when_empty: false });
         prop_assert!(v.allowed);
     }
 }
