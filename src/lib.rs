@@ -13,6 +13,7 @@ mod docs;
 mod hook;
 mod info;
 mod loading;
+mod maintenance;
 mod persistence;
 mod rewrite;
 mod server;
@@ -60,6 +61,7 @@ const COMMANDS: &[(&CStr, CommandFn, &CStr)] = &[
     (c"whitelist.check", commands::check_cmd, c"admin readonly deny-script"),
     (c"whitelist.export", commands::export, c"admin readonly deny-script"),
     (c"whitelist.help", commands::help_cmd, c"admin readonly deny-script"),
+    (c"whitelist.stale", commands::stale_cmd, c"admin readonly deny-script"),
 ];
 
 type EventFn = unsafe extern "C" fn(Ctx, raw::RedisModuleEvent, u64, *mut c_void);

@@ -12,7 +12,7 @@ use std::fmt;
 
 use rustc_hash::FxHashMap;
 
-use crate::matcher::GroupId;
+use crate::matcher::Hit;
 use crate::store::{Limits, Peer, Policy, Whitelist};
 
 /// `whitelist.mode`.
@@ -248,6 +248,11 @@ pub trait Effects {
     fn log(&mut self, level: Level, line: &str);
     /// The clock, in milliseconds.
     fn now_ms(&mut self) -> i64;
+    /// The unix second, as cheaply as the server can tell it (a hit
+    /// stores it).
+    fn now_s(&mut self) -> u64 {
+        u64::try_from(self.now_ms().div_euclid(1000)).unwrap_or(0)
+    }
     /// Arms the one-second flush of suppressed denial lines
     /// ([`Gate::flush_log`]) in `after_ms` milliseconds.
     fn arm_log_flush(&mut self, after_ms: i64);
@@ -398,7 +403,7 @@ fn rules<'a>(load: &'a Option<Load>, diverged: bool, whitelist: &'a Whitelist) -
     }
 }
 
-fn judge(rules: &Rules<'_>, peer: Peer, policy: Policy) -> Result<Option<GroupId>, Denial> {
+fn judge(rules: &Rules<'_>, peer: Peer, policy: Policy) -> Result<Option<Hit>, Denial> {
     match rules {
         Rules::ExemptOnly(denial) => {
             if exempt(peer, policy) {
@@ -410,7 +415,7 @@ fn judge(rules: &Rules<'_>, peer: Peer, policy: Policy) -> Result<Option<GroupId
         Rules::Whitelist(w) => {
             let v = w.verdict(peer, policy);
             if v.allowed {
-                Ok(v.group)
+                Ok(v.hit)
             } else {
                 Err(match peer {
                     Peer::Ip(_) => Denial::NoMatch,
@@ -547,8 +552,9 @@ impl Gate {
         match judged {
             Ok(group) => {
                 self.stats.allowed += 1;
-                if let Some(g) = group {
-                    self.rules_mut().record_hit(g);
+                if let (Some(hit), Peer::Ip(addr)) = (group, conn.peer) {
+                    let now = fx.now_s();
+                    self.rules_mut().record_hit(addr, hit, now);
                 }
                 self.conns.insert(id, conn);
                 Admission::Admit
@@ -569,6 +575,17 @@ impl Gate {
                 Admission::WouldRefuse(denial)
             }
         }
+    }
+
+    /// Moves the clock of the whitelist in force to unix second `now`:
+    /// entries expired by then admit nobody, and when any did, every open
+    /// connection is judged again. `true` when something expired.
+    pub fn advance_clock(&mut self, now: u64, fx: &mut impl Effects) -> bool {
+        let moved = self.whitelist.advance(now);
+        if moved {
+            self.recheck(fx);
+        }
+        moved
     }
 
     /// The whitelist whose hits a judged connection counts.
@@ -942,7 +959,13 @@ mod tests {
     fn wl(entries: &[&str], version: u64) -> Whitelist {
         let name = GroupName::parse(b"aa").unwrap();
         let entries = entries.iter().map(|e| parse_entry(e.as_bytes()).unwrap()).collect();
-        let groups = vec![crate::store::GroupSpec { name, attribute: crate::name::Attribute::Show, entries }];
+        let groups = vec![crate::store::GroupSpec {
+            name,
+            attribute: crate::name::Attribute::Show,
+            entries,
+            meta: Vec::new(),
+            usage: Vec::new(),
+        }];
         Whitelist::default().plan(Change::Replace { groups, version }, None).unwrap().next.unwrap()
     }
 

@@ -609,6 +609,27 @@ fn sweep<K: Key>(recs: &[Rec<K>], ranks: &Ranks) -> (Vec<K>, Vec<u32>) {
     (starts, slots)
 }
 
+/// What admitted an address: the group's id and the prefix length of the
+/// winning entry, which is the address truncated to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// The group's id.
+    pub group: GroupId,
+    /// The winning entry's prefix length.
+    pub len: u8,
+}
+
+impl Hit {
+    /// The winning entry, given the address that was looked up.
+    pub fn entry(self, addr: Addr) -> Option<Entry> {
+        let net = match addr {
+            Addr::V4(a) => IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), self.len).ok()?.trunc()),
+            Addr::V6(a) => IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), self.len).ok()?.trunc()),
+        };
+        Entry::from_canonical(net)
+    }
+}
+
 /// The compiled form of every group's entries.
 #[derive(Clone, Debug, Default)]
 pub struct Matcher {
@@ -671,6 +692,18 @@ impl Matcher {
             Addr::V6(a) => self.v6.lookup(Wide::from(a)),
         };
         (slot != NONE).then_some(slot >> 8)
+    }
+
+    /// The winner for `addr` as the hot path counts it: the group's id and
+    /// the winning entry's prefix length (the entry is `addr` truncated to
+    /// it), read from the one interval slot the lookup already loads.
+    #[inline]
+    pub fn lookup_hit(&self, addr: Addr) -> Option<Hit> {
+        let slot = match addr {
+            Addr::V4(a) => self.v4.lookup(a),
+            Addr::V6(a) => self.v6.lookup(Wide::from(a)),
+        };
+        (slot != NONE).then_some(Hit { group: slot >> 8, len: slot as u8 })
     }
 
     /// The winning group's id and entry for `addr`.

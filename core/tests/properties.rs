@@ -53,10 +53,14 @@ fn change() -> impl Strategy<Value = Change> {
         (group_name(), prop::collection::vec(entry(), 1..12)).prop_map(|(group, entries)| Change::Set {
             group,
             entries,
-            attribute: None
+            attribute: None,
+            note: Default::default()
         }),
-        (group_name(), prop::collection::vec(entry(), 1..8))
-            .prop_map(|(group, entries)| Change::Add { group, entries }),
+        (group_name(), prop::collection::vec(entry(), 1..8)).prop_map(|(group, entries)| Change::Add {
+            group,
+            entries,
+            note: Default::default()
+        }),
         (group_name(), prop::collection::vec(entry(), 1..8))
             .prop_map(|(group, entries)| Change::Remove { group, entries }),
         prop::collection::vec(group_name(), 1..3).prop_map(|groups| Change::Delete { groups }),
@@ -101,7 +105,7 @@ proptest! {
         let w = build(changes);
         let rebuilt = Whitelist::restore(
             w.groups().iter().map(|g| whitelist_core::GroupSpec {
-                name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(),
+                name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(), meta: Vec::new(), usage: Vec::new(),
             }).collect(),
             w.version(),
         );
@@ -252,7 +256,7 @@ proptest! {
             }
             let fresh = Whitelist::restore(
                 w.groups().iter().map(|g| whitelist_core::GroupSpec {
-                    name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(),
+                    name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(), meta: Vec::new(), usage: Vec::new(),
                 }).collect(),
                 w.version(),
             );
@@ -291,11 +295,11 @@ proptest! {
         let mut w = Whitelist::default();
         for (i, entries) in groups.into_iter().enumerate() {
             let group = GroupName::parse(names[i].as_bytes()).unwrap();
-            w = w.plan(Change::Set { group, entries, attribute: None }, None).unwrap().next.unwrap_or(w);
+            w = w.plan(Change::Set { group, entries, attribute: None, note: Default::default() }, None).unwrap().next.unwrap_or(w);
         }
         for (i, entries) in later.into_iter().enumerate() {
             let group = GroupName::parse(names[i % names.len()].as_bytes()).unwrap();
-            if let Some(next) = w.plan(Change::Add { group, entries }, None).unwrap().next {
+            if let Some(next) = w.plan(Change::Add { group, entries, note: Default::default() }, None).unwrap().next {
                 w = next;
             }
         }
