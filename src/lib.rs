@@ -70,6 +70,7 @@ const EVENTS: &[(u64, EventFn)] = &[
     (raw::REDISMODULE_EVENT_CLIENT_CHANGE, hook::on_client_change),
     (raw::REDISMODULE_EVENT_LOADING, loading::on_loading),
     (raw::REDISMODULE_EVENT_FORK_CHILD, rewrite::on_fork_child),
+    (raw::REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED, maintenance::on_role_change),
 ];
 
 /// # Safety

@@ -171,6 +171,17 @@ pub fn arm(ctx: Ctx, g: &mut State) {
     }
 }
 
+/// A replica promoted to primary sweeps the expired entries it held while
+/// it waited for its primary's removal.
+///
+/// # Safety
+/// Called by Redis for `REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED`.
+pub unsafe extern "C" fn on_role_change(ctx: Ctx, _eid: raw::RedisModuleEvent, _sub: u64, _data: *mut c_void) {
+    server::guard((), || {
+        state::with(|g| arm(ctx, g));
+    });
+}
+
 /// Called by Redis as a timer callback.
 unsafe extern "C" fn on_timer(ctx: Ctx, _data: *mut c_void) {
     server::guard((), || tick(ctx));

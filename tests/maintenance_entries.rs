@@ -378,3 +378,22 @@ fn a_replica_denies_by_its_own_clock_and_removes_only_what_the_primary_removes()
     assert_eq!(replica.info_field("whitelist_entries_expired"), "0");
     assert_eq!(replica.admin().call(&["WHITELIST.GET", "tmp"]), Reply::Array(vec![]));
 }
+
+#[test]
+fn a_replica_promoted_to_primary_removes_the_expired_entries_it_held() {
+    let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    let mut m = master.admin();
+    assert_eq!(m.call(&["WHITELIST.SET", "perm", "127.0.0.3"]), Reply::Int(1));
+    let replicaof = format!("127.0.0.1 {}", master.port);
+    let replica = Server::start(&["--replicaof", &replicaof]);
+    assert_eq!(m.call(&["WHITELIST.ADD", "tmp", "127.0.0.2", "TTL", "1"]), Reply::Int(1));
+    wait_for("the replica's copy", || (replica.info_field("whitelist_version") == "2").then_some(()));
+    assert_eq!(m.call(&["CLIENT", "PAUSE", "60000", "WRITE"]), Reply::ok());
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(replica.admin().call(&["WHITELIST.GET", "tmp"]), Reply::strings(&["127.0.0.2"]));
+    assert_eq!(replica.admin().call(&["REPLICAOF", "NO", "ONE"]), Reply::ok());
+    wait_for("the new primary's sweep", || (replica.info_field("whitelist_entries_expired") == "1").then_some(()));
+    assert_eq!(replica.admin().call(&["WHITELIST.GET", "tmp"]), Reply::Array(vec![]));
+    assert_eq!(replica.info_field("whitelist_version"), "3");
+    assert_eq!(m.call(&["CLIENT", "UNPAUSE"]), Reply::ok());
+}
