@@ -361,6 +361,9 @@ fn a_replica_denies_by_its_own_clock_and_removes_only_what_the_primary_removes()
     // A write pause holds the primary's sweep back; the replica still denies.
     assert_eq!(m.call(&["WHITELIST.ADD", "tmp", "127.0.0.2", "TTL", "2"]), Reply::Int(1));
     wait_for("the replica's copy", || (replica.info_field("whitelist_version") == "2").then_some(()));
+    // The TTL reached the replica as the primary's absolute expiry.
+    assert_eq!(replica.admin().call(&["WHITELIST.EXPORT"]), m.call(&["WHITELIST.EXPORT"]));
+    assert!(m.call(&["WHITELIST.EXPORT"]).text().contains(r#"{"entry":"127.0.0.2","expires":"#));
     let mut c = replica.connect_from("127.0.0.2");
     assert!(c.is_served());
     assert_eq!(m.call(&["CLIENT", "PAUSE", "60000", "WRITE"]), Reply::ok());

@@ -890,4 +890,28 @@ mod tests {
             Ok(Command::Import { document: Document { version: 9_007_199_254_740_991, .. }, .. })
         ));
     }
+
+    #[test]
+    fn a_ttl_resolves_to_the_absolute_expiry_and_its_place_is_kept() {
+        let Command::Add { note, .. } = run(Verb::Add, &["ab", "10.0.0.1", "COMMENT", "TTL", "TTL", "60"]).unwrap()
+        else {
+            panic!("not an ADD")
+        };
+        // COMMENT takes the next argument, even a keyword.
+        assert_eq!(note.comment.as_deref(), Some("TTL"));
+        assert_eq!(note.ttl_at, Some(4));
+        let resolved = note.resolve(1_000, false).unwrap();
+        assert_eq!(resolved.expiry, Expiry::At(1_060));
+        // The primary's EXPIREAT is applied whatever it is; a client's must be ahead.
+        let Command::Set { note, .. } = run(Verb::Set, &["ab", "10.0.0.1", "EXPIREAT", "500"]).unwrap() else {
+            panic!("not a SET")
+        };
+        assert_eq!(note.resolve(1_000, true).unwrap().expiry, Expiry::At(500));
+        assert_eq!(note.resolve(1_000, false).unwrap_err().to_string(), "ERR EXPIREAT must be in the future");
+        assert_eq!(err(Verb::Add, &["ab", "10.0.0.1", "PERSIST", "PERSIST"]), "ERR syntax error: PERSIST given twice");
+        assert_eq!(
+            err(Verb::Remove, &["ab", "10.0.0.1", "COMMENT", "x"]),
+            "ERR syntax error: unexpected argument 'COMMENT': entries come before FORCE"
+        );
+    }
 }
