@@ -265,7 +265,7 @@ fn expiring_client(s: &Server, ttl: &str) -> common::Client {
 #[test]
 fn an_expired_entry_closes_its_connection_and_the_primary_removes_it() {
     let s = Server::start(NO_LOOPBACK);
-    let mut c = expiring_client(&s, "2");
+    let mut c = expiring_client(&s, "3");
     let mut other = s.connect_from("127.0.0.3");
     assert!(c.closed_within(Duration::from_secs(5)));
     assert!(other.is_served());
@@ -281,7 +281,7 @@ fn an_expired_entry_closes_its_connection_and_the_primary_removes_it() {
 #[test]
 fn in_monitor_mode_an_expiry_is_reported_not_closed() {
     let s = Server::start(&["--whitelist.allow-loopback", "no", "--whitelist.mode", "monitor"]);
-    let mut c = expiring_client(&s, "1");
+    let mut c = expiring_client(&s, "2");
     s.wait_log("would close connection (whitelist.mode monitor) from 127.0.0.2:");
     assert!(c.is_served());
     assert_eq!(s.info_field("whitelist_clients_closed_on_change"), "0");
@@ -359,7 +359,7 @@ fn a_replica_denies_by_its_own_clock_and_removes_only_what_the_primary_removes()
     let replica = Server::start(&["--replicaof", &replicaof, "--whitelist.allow-loopback", "no"]);
     wait_for("the replica's copy", || (replica.info_field("whitelist_version") == "1").then_some(()));
     // A write pause holds the primary's sweep back; the replica still denies.
-    assert_eq!(m.call(&["WHITELIST.ADD", "tmp", "127.0.0.2", "TTL", "2"]), Reply::Int(1));
+    assert_eq!(m.call(&["WHITELIST.ADD", "tmp", "127.0.0.2", "TTL", "3"]), Reply::Int(1));
     wait_for("the replica's copy", || (replica.info_field("whitelist_version") == "2").then_some(()));
     // The TTL reached the replica as the primary's absolute expiry.
     assert_eq!(replica.admin().call(&["WHITELIST.EXPORT"]), m.call(&["WHITELIST.EXPORT"]));
@@ -389,10 +389,11 @@ fn a_replica_promoted_to_primary_removes_the_expired_entries_it_held() {
     assert_eq!(m.call(&["WHITELIST.SET", "perm", "127.0.0.3"]), Reply::Int(1));
     let replicaof = format!("127.0.0.1 {}", master.port);
     let replica = Server::start(&["--replicaof", &replicaof]);
-    assert_eq!(m.call(&["WHITELIST.ADD", "tmp", "127.0.0.2", "TTL", "1"]), Reply::Int(1));
+    wait_for("the replica's copy", || (replica.info_field("whitelist_version") == "1").then_some(()));
+    assert_eq!(m.call(&["WHITELIST.ADD", "tmp", "127.0.0.2", "TTL", "3"]), Reply::Int(1));
     wait_for("the replica's copy", || (replica.info_field("whitelist_version") == "2").then_some(()));
     assert_eq!(m.call(&["CLIENT", "PAUSE", "60000", "WRITE"]), Reply::ok());
-    std::thread::sleep(Duration::from_millis(2100));
+    std::thread::sleep(Duration::from_millis(3200));
     assert_eq!(replica.admin().call(&["WHITELIST.GET", "tmp"]), Reply::strings(&["127.0.0.2"]));
     assert_eq!(replica.admin().call(&["REPLICAOF", "NO", "ONE"]), Reply::ok());
     wait_for("the new primary's sweep", || (replica.info_field("whitelist_entries_expired") == "1").then_some(()));

@@ -745,7 +745,7 @@ mod tests {
             )
             .hit
             .unwrap();
-        w.record_hit(addr, hit, 50);
+        w.record_hit(hit, 50);
         let back = decode(&encode(&w)).unwrap();
         let g = back.group(&GroupName::parse(b"ab").unwrap()).unwrap();
         assert_eq!(g.meta(1).comment.as_deref(), Some("vpn"));

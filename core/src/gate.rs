@@ -552,9 +552,9 @@ impl Gate {
         match judged {
             Ok(group) => {
                 self.stats.allowed += 1;
-                if let (Some(hit), Peer::Ip(addr)) = (group, conn.peer) {
+                if let Some(hit) = group {
                     let now = fx.now_s();
-                    self.rules_mut().record_hit(addr, hit, now);
+                    self.rules_mut().record_hit(hit, now);
                 }
                 self.conns.insert(id, conn);
                 Admission::Admit

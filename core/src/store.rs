@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::entry::{Addr, Entries, Entry};
-use crate::matcher::{GroupId, Hit, Matcher, MAX_GROUPS, NONE};
+use crate::matcher::{GroupId, Hit, Matcher, Members, MAX_GROUPS, NONE};
 use crate::name::{Attribute, GroupName};
 
 /// The largest version: replies, INFO and documents show it as a signed
@@ -126,6 +126,9 @@ pub struct Group {
     /// The entries the matcher holds: those not expired at the whitelist's
     /// clock (the same list as `entries` when none is).
     live: Arc<Entries>,
+    /// The position in `entries` of each of `live` (empty when they are the
+    /// same list).
+    live_at: Arc<[u32]>,
     hits: u64,
 }
 
@@ -152,8 +155,13 @@ impl Group {
             entries.iter().enumerate().map(|(i, e)| (*e, u32::try_from(i).unwrap_or(u32::MAX))).collect();
         let packed = Arc::new(Entries::new(&entries));
         let meta: Arc<[Meta]> = meta.into();
-        let live = live_entries(&packed, &meta, clock);
-        Group { id, name, attribute, entries: packed, meta, usage, index: Arc::new(index), live, hits }
+        let (live, live_at) = live_entries(&packed, &meta, clock);
+        Group { id, name, attribute, entries: packed, meta, usage, index: Arc::new(index), live, live_at, hits }
+    }
+
+    /// What the matcher holds of this group.
+    fn members(&self) -> Members<'_> {
+        (self.id, &self.live, &self.live_at)
     }
 
     /// The meta of entry `i`.
@@ -188,13 +196,20 @@ impl Group {
     }
 }
 
-/// The entries of a group that admit at unix second `clock`.
-fn live_entries(entries: &Arc<Entries>, meta: &[Meta], clock: u64) -> Arc<Entries> {
+/// The entries of a group that admit at unix second `clock`, with their
+/// positions in the group (none when they are all of them).
+fn live_entries(entries: &Arc<Entries>, meta: &[Meta], clock: u64) -> (Arc<Entries>, Arc<[u32]>) {
     if !meta.iter().any(|m| m.expired(clock)) {
-        return Arc::clone(entries);
+        return (Arc::clone(entries), Arc::from(Vec::new()));
     }
-    let kept: Vec<Entry> = entries.iter().zip(meta.iter()).filter(|(_, m)| !m.expired(clock)).map(|(e, _)| e).collect();
-    Arc::new(Entries::new(&kept))
+    let (kept, at): (Vec<Entry>, Vec<u32>) = entries
+        .iter()
+        .zip(meta.iter())
+        .enumerate()
+        .filter(|(_, (_, m))| !m.expired(clock))
+        .map(|(i, (e, _))| (e, u32::try_from(i).unwrap_or(u32::MAX)))
+        .unzip();
+    (Arc::new(Entries::new(&kept)), Arc::from(at))
 }
 
 impl Group {
@@ -478,7 +493,7 @@ impl Whitelist {
             })
             .collect();
         let ranks: Vec<u32> = (0..groups.len()).map(|i| u32::try_from(i).unwrap_or(NONE)).collect();
-        let matcher = Matcher::build(groups.iter().map(|g| (g.id, &*g.live)), &ranks);
+        let matcher = Matcher::build(groups.iter().map(Group::members), &ranks);
         let entries = groups.iter().map(|g| g.entries.len()).sum();
         Whitelist { groups, version, entries, matcher, ranks, clock }
     }
@@ -517,7 +532,7 @@ impl Whitelist {
         let mut fresh = Vec::new();
         for (i, g) in self.groups.iter().enumerate() {
             if g.stale_live(clock) {
-                dropped.push((g.id, Arc::clone(&g.live)));
+                dropped.push((g.id, Arc::clone(&g.live), Arc::clone(&g.live_at)));
                 fresh.push(i);
             }
         }
@@ -526,12 +541,12 @@ impl Whitelist {
         }
         for &i in &fresh {
             if let Some(g) = self.groups.get_mut(i) {
-                g.live = live_entries(&g.entries, &g.meta, clock);
+                (g.live, g.live_at) = live_entries(&g.entries, &g.meta, clock);
             }
         }
         self.matcher = self.matcher.rebuild(
-            dropped.iter().map(|(id, e)| (*id, &**e)),
-            fresh.iter().filter_map(|&i| self.groups.get(i)).map(|g| (g.id, &*g.live)),
+            dropped.iter().map(|(id, e, at)| (*id, &**e, &**at)),
+            fresh.iter().filter_map(|&i| self.groups.get(i)).map(Group::members),
             &self.ranks,
         );
         true
@@ -636,17 +651,16 @@ impl Whitelist {
         self.groups.get(*self.ranks.get(id as usize)? as usize)
     }
 
-    /// Counts a connection from `addr` admitted by `hit`, at unix second
-    /// `now`: on its group and on its entry.
+    /// Counts a connection admitted by `hit` at unix second `now`: on its
+    /// group and on its entry (one increment, one store).
     #[inline]
-    pub fn record_hit(&mut self, addr: Addr, hit: Hit, now: u64) {
+    pub fn record_hit(&mut self, hit: Hit, now: u64) {
         let Some(&index) = self.ranks.get(hit.group as usize) else {
             return;
         };
         if let Some(g) = self.groups.get_mut(index as usize) {
             g.hits = g.hits.wrapping_add(1);
-            let at = hit.entry(addr).and_then(|e| g.index.get(&e).copied());
-            if let Some(u) = at.and_then(|i| g.usage.get_mut(i as usize)) {
+            if let Some(u) = g.usage.get_mut(hit.index as usize) {
                 u.hits = u.hits.wrapping_add(1);
                 u.last_hit = now;
             }
@@ -902,7 +916,7 @@ impl Whitelist {
     fn with_edits(&self, edits: Vec<(GroupName, Option<Body>)>) -> Whitelist {
         let mut groups = Vec::with_capacity(self.groups.len() + edits.len());
         // Groups whose records go, and the positions of groups with new records.
-        let mut dropped: Vec<(GroupId, &Entries)> = Vec::with_capacity(edits.len());
+        let mut dropped: Vec<Members<'_>> = Vec::with_capacity(edits.len());
         let mut fresh = Vec::with_capacity(edits.len());
         let mut old = self.groups.iter().peekable();
         for (name, content) in edits {
@@ -911,7 +925,7 @@ impl Whitelist {
             }
             let existing = old.next_if(|g| g.name == name);
             if let Some(g) = existing {
-                dropped.push((g.id, &*g.live));
+                dropped.push(g.members());
             }
             if let Some(body) = content {
                 fresh.push(groups.len());
@@ -941,11 +955,8 @@ impl Whitelist {
                 *r = u32::try_from(index).unwrap_or(NONE);
             }
         }
-        let matcher = self.matcher.rebuild(
-            dropped,
-            fresh.iter().filter_map(|&i| groups.get(i)).map(|g| (g.id, &*g.live)),
-            &ranks,
-        );
+        let matcher =
+            self.matcher.rebuild(dropped, fresh.iter().filter_map(|&i| groups.get(i)).map(Group::members), &ranks);
         let entries = groups.iter().map(|g| g.entries.len()).sum();
         Whitelist { groups, version: self.bumped(), entries, matcher, ranks, clock: self.clock }
     }
@@ -1123,7 +1134,7 @@ mod tests {
         let (w, _) = apply(&w, set("default", &["10.0.0.0/8"]));
         assert_eq!(
             verdict(&w, "10.1.2.3", STRICT),
-            Verdict { allowed: true, reason: Reason::Entry, hit: Some(Hit { group: 0, len: 8 }) }
+            Verdict { allowed: true, reason: Reason::Entry, hit: Some(Hit { group: 0, len: 8, index: 0 }) }
         );
         assert_eq!(verdict(&w, "127.0.0.1", OPEN).reason, Reason::Loopback);
         assert_eq!(verdict(&w, "::1", OPEN).reason, Reason::Loopback);
@@ -1160,10 +1171,9 @@ mod tests {
     #[test]
     fn hits_follow_their_group() {
         let (mut w, _) = apply(&Whitelist::default(), set("bb", &["10.0.0.1"]));
-        let a = parse_address(b"10.0.0.1").unwrap();
         let hit = verdict(&w, "10.0.0.1", STRICT).hit.unwrap();
-        w.record_hit(a, hit, 100);
-        w.record_hit(a, hit, 101);
+        w.record_hit(hit, 100);
+        w.record_hit(hit, 101);
         // Inserting a group before it and changing it keeps its hits.
         let (w, _) = apply(&w, set("aa", &["10.0.0.2"]));
         let (w, _) =
@@ -1325,9 +1335,8 @@ mod tests {
         let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.0/8", "10.1.0.0/16"]));
         let mut w = w.plan_at(set("aa", &["10.0.0.0/8", "10.1.0.0/16"]), None, 5).unwrap().next.unwrap_or(w);
         for (a, t) in [("10.1.2.3", 7), ("10.2.0.1", 8), ("10.1.9.9", 9)] {
-            let addr = parse_address(a.as_bytes()).unwrap();
             let hit = verdict(&w, a, STRICT).hit.unwrap();
-            w.record_hit(addr, hit, t);
+            w.record_hit(hit, t);
         }
         let g = w.group(&name("aa")).unwrap();
         assert_eq!((g.usage(0).hits, g.usage(0).last_hit), (1, 8));

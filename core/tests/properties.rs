@@ -507,7 +507,7 @@ proptest! {
                 let name = GroupName::parse(group.as_bytes()).unwrap();
                 let at = w.group(&name).unwrap().position(entry).unwrap();
                 let before = w.group(&name).unwrap().usage(at).hits;
-                w.record_hit(a, hit, 99);
+                w.record_hit(hit, 99);
                 let g = w.group(&name).unwrap();
                 prop_assert_eq!(g.usage(at).hits, before + 1);
                 prop_assert_eq!(g.usage(at).last_hit, 99);
