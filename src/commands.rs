@@ -103,13 +103,29 @@ fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
         }
         Command::Help => Ok(help()),
         Command::Export => read(|w| Ok(RedisValue::BulkString(document::export(w)))),
-        Command::Set { group, entries, attribute, force } => {
+        Command::Set { group, entries, attribute, note, force } => {
             let target = group.to_string();
-            apply(ctx, verb, &target, Change::Set { group, entries, attribute }, force, None)
+            let (resolved, propagated) = noted(&note, &raw_args, limits.is_none())?;
+            let change = Change::Set { group, entries, attribute, note: resolved };
+            apply_as(ctx, verb, &target, change, force, None, propagated)
         }
-        Command::Add { group, entries, force } => {
+        Command::Add { group, entries, note, force } => {
             let target = group.to_string();
-            apply(ctx, verb, &target, Change::Add { group, entries }, force, None)
+            let (resolved, propagated) = noted(&note, &raw_args, limits.is_none())?;
+            let change = Change::Add { group, entries, note: resolved };
+            apply_as(ctx, verb, &target, change, force, None, propagated)
+        }
+        Command::GetStats { group } => {
+            let reply = state::with(|s| s.whitelist().group(&group).map(crate::maintenance::stats_rows))
+                .ok_or(RedisError::Str(BUSY))?;
+            match reply {
+                Some(rows) => Ok(crate::maintenance::reply_rows(ctx, rows)),
+                None => Ok(RedisValue::Null),
+            }
+        }
+        Command::Stale { seconds } => {
+            let now = crate::maintenance::now_s();
+            read(|w| Ok(crate::maintenance::stale(w, now, seconds)))
         }
         Command::Remove { group, entries, force } => {
             let target = group.to_string();
@@ -123,6 +139,9 @@ fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
             // The primary propagates the state its IMPORT led to, version
             // included; a replica and an AOF replay install exactly that.
             let (groups, version) = (document.groups, document.version);
+            if limits.is_some() {
+                crate::maintenance::check_document_expiries(&groups, crate::maintenance::now_s())?;
+            }
             let change = if limits.is_none() {
                 Change::Install { groups, version }
             } else {
@@ -220,11 +239,12 @@ fn check(w: &Whitelist, addr: whitelist_core::Addr, policy: Policy) -> RedisResu
 }
 
 const HELP: &[&str] = &[
-    "WHITELIST.SET <group> <entries...> [ATTRIBUTE show|hidden] [FORCE] -- Create a group or replace its entries. Replies the number of entries it holds.",
-    "WHITELIST.ADD <group> <entries...> [FORCE] -- Add entries, creating the group if needed. Replies the number added.",
+    "WHITELIST.SET <group> <entries...> [ATTRIBUTE show|hidden] [COMMENT <text>] [TTL <seconds>|EXPIREAT <unix-seconds>] [FORCE] -- Create a group or replace its entries. Replies the number of entries it holds.",
+    "WHITELIST.ADD <group> <entries...> [COMMENT <text>] [TTL <seconds>|EXPIREAT <unix-seconds>|PERSIST] [FORCE] -- Add entries (or update the comment and expiry of held ones), creating the group if needed. Replies the number added.",
     "WHITELIST.REMOVE <group> <entries...> [FORCE] -- Remove entries; an emptied group stays. Replies the number removed.",
     "WHITELIST.DEL <group> [<group> ...] [FORCE] -- Delete groups. Replies the number deleted.",
-    "WHITELIST.GET [<group>] -- One group's entries (nil if none), or every shown group as name -> comma-joined entries.",
+    "WHITELIST.GET [<group> [WITHSTATS]] -- One group's entries (nil if none), with WITHSTATS each with its comment, expiry, added, hits and last-hit; or every shown group as name -> comma-joined entries.",
+    "WHITELIST.STALE <seconds> -- Entries of every group not hit in the last <seconds>: group, entry, last-hit, added.",
     "WHITELIST.LIST [ALL] -- Group names, sorted; ALL includes hidden groups.",
     "WHITELIST.CHECK <address> -- Dry-run the decision for an address: allowed|denied, group, entry, reason.",
     "WHITELIST.LOADCLIENTS <group> [FORCE] -- Add the address of every connected TCP client. Replies the addresses added.",
@@ -318,7 +338,8 @@ fn commit(
             }
         }
         let limits = (!origin.trusted).then(|| g.config.limits());
-        let plan = current.plan(change, limits.as_ref()).map_err(|e| to_reply(Error::Limit(e)))?;
+        let now = crate::maintenance::now_s();
+        let plan = current.plan_at(change, limits.as_ref(), now).map_err(|e| to_reply(Error::Limit(e)))?;
         let Some(next) = plan.next else {
             let version = current.version();
             // An IMPORT that changes nothing here is still propagated: it is
@@ -341,9 +362,40 @@ fn commit(
             g.clear_divergence(&mut fx);
         }
         g.commit(next, &mut fx);
+        if !loading {
+            crate::maintenance::arm(ctx.ctx, g);
+        }
         Ok(Applied { outcome: plan.outcome, changed: true, version, loading, state })
     });
     result.unwrap_or(Err(RedisError::Str(BUSY)))
+}
+
+/// The arguments a command propagates instead of its own (the name excluded).
+type Propagated = Vec<Vec<u8>>;
+
+/// The note at this second and, when the command gave a `TTL`, the
+/// arguments to propagate instead: the same with `EXPIREAT` and the
+/// absolute second, so a replica or a replay later gets the same expiry.
+fn noted(
+    note: &whitelist_core::command::NoteArgs,
+    raw_args: &[&[u8]],
+    trusted: bool,
+) -> Result<(whitelist_core::store::Note, Option<Propagated>), RedisError> {
+    let resolved = note.resolve(crate::maintenance::now_s(), trusted).map_err(to_reply)?;
+    let propagated = match (note.ttl_at, resolved.expiry) {
+        (Some(at), whitelist_core::store::Expiry::At(abs)) => {
+            let mut args: Vec<Vec<u8>> = raw_args.iter().map(|a| a.to_vec()).collect();
+            if let Some(k) = args.get_mut(at) {
+                *k = b"EXPIREAT".to_vec();
+            }
+            if let Some(v) = args.get_mut(at + 1) {
+                *v = abs.to_string().into_bytes();
+            }
+            Some(args)
+        }
+        _ => None,
+    };
+    Ok((resolved, propagated))
 }
 
 fn audit(ctx: &Context, verb: Verb, target: &str, origin: &Origin, applied: &Applied) {
@@ -371,14 +423,32 @@ fn audit(ctx: &Context, verb: Verb, target: &str, origin: &Origin, applied: &App
 
 /// A write command: commit, propagate verbatim, audit, reply.
 fn apply(ctx: &Context, verb: Verb, target: &str, change: Change, force: bool, if_version: Option<u64>) -> RedisResult {
+    apply_as(ctx, verb, target, change, force, if_version, None)
+}
+
+/// [`apply`], propagating `propagated` (the arguments after the command
+/// name) instead of the command as given.
+fn apply_as(
+    ctx: &Context,
+    verb: Verb,
+    target: &str,
+    change: Change,
+    force: bool,
+    if_version: Option<u64>,
+    propagated: Option<Propagated>,
+) -> RedisResult {
     let origin = Origin::of(ctx);
     let applied = commit(ctx, &origin, change, force, if_version, verb == Verb::Import)?;
-    match &applied.state {
-        Some(doc) => {
+    match (&applied.state, propagated) {
+        (Some(doc), _) => {
             ctx.replicate("WHITELIST.IMPORT", &[doc.as_str()]);
         }
-        None if applied.changed => ctx.replicate_verbatim(),
-        None => {}
+        (None, Some(args)) if applied.changed => {
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            ctx.replicate(verb.name(), args.as_slice());
+        }
+        (None, _) if applied.changed => ctx.replicate_verbatim(),
+        (None, _) => {}
     }
     if applied.changed {
         audit(ctx, verb, target, &origin, &applied);
@@ -413,7 +483,14 @@ fn load_clients(ctx: &Context, group: GroupName, force: bool) -> RedisResult {
     }
     let origin = Origin::of(ctx);
     let target = group.to_string();
-    let applied = commit(ctx, &origin, Change::Add { group, entries: fresh.clone() }, force, None, false)?;
+    let applied = commit(
+        ctx,
+        &origin,
+        Change::Add { group, entries: fresh.clone(), note: Default::default() },
+        force,
+        None,
+        false,
+    )?;
     let shown: Vec<String> = fresh.iter().map(Entry::to_string).collect();
     if applied.changed {
         let mut args: Vec<&str> = vec![target.as_str()];
@@ -470,4 +547,6 @@ callbacks! {
     import => Verb::Import;
     /// `WHITELIST.DENIED [COUNT n] | RESET`
     denied_cmd => Verb::Denied;
+    /// `WHITELIST.STALE seconds`
+    stale_cmd => Verb::Stale;
 }

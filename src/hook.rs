@@ -56,6 +56,10 @@ impl Effects for Fx {
         server::milliseconds()
     }
 
+    fn now_s(&mut self) -> u64 {
+        server::unix_seconds()
+    }
+
     fn arm_log_flush(&mut self, after_ms: i64) {
         server::create_timer(self.ctx, after_ms, flush_suppressed);
     }

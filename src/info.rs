@@ -97,6 +97,8 @@ fn write(section: &Section, s: &State) {
     section.unsigned("denied_while_loading", st.denied_while_loading);
     section.unsigned("diverged", u64::from(s.diverged()));
     section.unsigned("replication_errors", st.replication_errors);
+    section.unsigned("entries_expiring", s.whitelist().expiring() as u64);
+    section.unsigned("entries_expired", crate::maintenance::EXPIRED.load(std::sync::atomic::Ordering::Relaxed));
     for g in w.groups() {
         section.dict(&format!("group_{}", g.name()), |d| {
             d.unsigned("entries", g.entries().len() as u64);

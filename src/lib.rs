@@ -13,6 +13,7 @@ mod docs;
 mod hook;
 mod info;
 mod loading;
+mod maintenance;
 mod persistence;
 mod rewrite;
 mod server;
@@ -63,6 +64,7 @@ const COMMANDS: &[(&CStr, CommandFn, &CStr)] = &[
     // Not `write`: RESET clears this server's own table, no data, so a
     // read-only replica resets its own; usable while loading, as SLOWLOG.
     (c"whitelist.denied", commands::denied_cmd, c"admin deny-script allow-loading allow-stale"),
+    (c"whitelist.stale", commands::stale_cmd, c"admin readonly deny-script"),
 ];
 
 type EventFn = unsafe extern "C" fn(Ctx, raw::RedisModuleEvent, u64, *mut c_void);
@@ -71,6 +73,7 @@ const EVENTS: &[(u64, EventFn)] = &[
     (raw::REDISMODULE_EVENT_CLIENT_CHANGE, hook::on_client_change),
     (raw::REDISMODULE_EVENT_LOADING, loading::on_loading),
     (raw::REDISMODULE_EVENT_FORK_CHILD, rewrite::on_fork_child),
+    (raw::REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED, maintenance::on_role_change),
 ];
 
 /// # Safety

@@ -23,7 +23,11 @@ pub unsafe extern "C" fn on_loading(ctx: Ctx, _eid: raw::RedisModuleEvent, subev
             // start and one end around all its files.
             raw::REDISMODULE_SUBEVENT_LOADING_AOF_START => g.begin_load(LoadKind::Aof, &mut fx),
             raw::REDISMODULE_SUBEVENT_LOADING_REPL_START => g.begin_load(LoadKind::Replication, &mut fx),
-            raw::REDISMODULE_SUBEVENT_LOADING_ENDED => g.finish_load(&mut fx),
+            raw::REDISMODULE_SUBEVENT_LOADING_ENDED => {
+                g.finish_load(&mut fx);
+                // What expired before the data was loaded admits nobody.
+                crate::maintenance::arm(ctx, g);
+            }
             raw::REDISMODULE_SUBEVENT_LOADING_FAILED => g.fail_load(&mut fx),
             // A subevent a later server adds means nothing to the gate.
             _ => {}

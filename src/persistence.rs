@@ -131,7 +131,10 @@ fn load(io: *mut raw::RedisModuleIO, encver: c_int, when: c_int) -> c_int {
     let decoded = decode(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) });
     unsafe { free(ptr.cast::<c_void>()) };
     match decoded {
-        Ok(w) => {
+        Ok(mut w) => {
+            // What expired before the data was loaded admits nobody, from
+            // the moment it is read.
+            w.advance(crate::maintenance::now_s());
             let stored = state::with(|g| g.record_loaded(w, &mut Fx::new(std::ptr::null_mut())));
             if stored.is_some() {
                 OK

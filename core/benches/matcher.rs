@@ -59,7 +59,7 @@ fn whitelist(groups: usize, per_group: usize, seed: u64) -> (Whitelist, Vec<Entr
                 }
             }
             all.extend_from_slice(&entries);
-            GroupSpec { name: name(g), attribute: Default::default(), entries }
+            GroupSpec { name: name(g), attribute: Default::default(), entries, meta: Vec::new(), usage: Vec::new() }
         })
         .collect();
     (Whitelist::restore(specs, 1), all)
@@ -111,7 +111,13 @@ fn rebuild(c: &mut Criterion) {
     let specs: Vec<GroupSpec> = w
         .groups()
         .iter()
-        .map(|g| GroupSpec { name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec() })
+        .map(|g| GroupSpec {
+            name: g.name().clone(),
+            attribute: g.attribute(),
+            entries: g.entries().to_vec(),
+            meta: Vec::new(),
+            usage: Vec::new(),
+        })
         .collect();
     c.bench_function("rebuild/100000", |b| b.iter(|| black_box(Whitelist::restore(black_box(specs.clone()), 1))));
 
@@ -119,7 +125,8 @@ fn rebuild(c: &mut Criterion) {
     let fresh: Vec<Entry> = (0..1_000).map(|_| random_entry(&mut rng)).collect();
     c.bench_function("set_1000_into_100000", |b| {
         b.iter(|| {
-            let change = Change::Set { group: name(50), entries: fresh.clone(), attribute: None };
+            let change =
+                Change::Set { group: name(50), entries: fresh.clone(), attribute: None, note: Default::default() };
             black_box(w.plan(change, None).expect("no limits"))
         })
     });
@@ -131,7 +138,19 @@ fn memory_report() {
             whitelist(groups, per, 5)
         } else {
             let entries: Vec<Entry> = (0..per as u32).map(|i| Entry::host(Addr::V4(0x0a00_0000 + i * 3))).collect();
-            (Whitelist::restore(vec![GroupSpec { name: name(0), attribute: Default::default(), entries }], 1), vec![])
+            (
+                Whitelist::restore(
+                    vec![GroupSpec {
+                        name: name(0),
+                        attribute: Default::default(),
+                        entries,
+                        meta: Vec::new(),
+                        usage: Vec::new(),
+                    }],
+                    1,
+                ),
+                vec![],
+            )
         };
         let bytes = w.matcher_bytes();
         println!(
