@@ -465,19 +465,22 @@ fn judge(rules: &Rules<'_>, peer: Peer, policy: Policy) -> Result<Option<Hit>, D
                 Err(*denial)
             }
         }
-        Rules::Whitelist(w) => {
-            let v = w.verdict(peer, policy);
-            if v.allowed {
-                Ok(v.hit)
-            } else {
-                Err(match peer {
-                    Peer::Ip(_) if v.reason == Reason::WhitelistEmpty => Denial::WhitelistEmpty,
-                    Peer::Ip(_) => Denial::NoMatch,
-                    Peer::Unix => Denial::UnixSocket,
-                    Peer::Unknown => Denial::Unreadable,
-                })
-            }
-        }
+        Rules::Whitelist(w) => judge_by(w, peer, policy),
+    }
+}
+
+#[inline]
+fn judge_by(w: &Whitelist, peer: Peer, policy: Policy) -> Result<Option<Hit>, Denial> {
+    let v = w.verdict(peer, policy);
+    if v.allowed {
+        Ok(v.hit)
+    } else {
+        Err(match peer {
+            Peer::Ip(_) if v.reason == Reason::WhitelistEmpty => Denial::WhitelistEmpty,
+            Peer::Ip(_) => Denial::NoMatch,
+            Peer::Unix => Denial::UnixSocket,
+            Peer::Unknown => Denial::Unreadable,
+        })
     }
 }
 
@@ -632,13 +635,24 @@ impl Gate {
         }
         self.stats.checked += 1;
         let policy = self.config.policy();
-        let judged = judge(&rules(&self.load, self.diverged, &self.whitelist), conn.peer, policy);
+        // Every connection passes here: with no load and no divergence the
+        // rules in force decide, without the general case's indirection.
+        let settled = self.load.is_none() && !self.diverged;
+        let judged = if settled {
+            judge_by(&self.whitelist, conn.peer, policy)
+        } else {
+            judge(&rules(&self.load, self.diverged, &self.whitelist), conn.peer, policy)
+        };
         match judged {
             Ok(group) => {
                 self.stats.allowed += 1;
                 if let Some(hit) = group {
                     let now = fx.now_s();
-                    self.rules_mut().record_hit(hit, now);
+                    if settled {
+                        self.whitelist.record_hit(hit, now);
+                    } else {
+                        self.rules_mut().record_hit(hit, now);
+                    }
                 }
                 self.conns.insert(id, conn);
                 Admission::Admit
