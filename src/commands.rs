@@ -13,8 +13,8 @@ use whitelist_core::{
 };
 
 use crate::acl;
+use crate::ffi::{self, Level};
 use crate::hook::Fx;
-use crate::server::{self, Level};
 use crate::state::{self, Conn};
 
 const INTERNAL_ERROR: &str = "ERR internal error: nothing was changed (see the server log)";
@@ -23,13 +23,13 @@ const BUSY: &str = "ERR the whitelist is busy (re-entrant call): nothing was cha
 /// Runs one command with every panic turned into an error reply, once the
 /// caller's ACL user may run it (checked here only where Redis cannot, 7.0).
 fn run(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
-    let result = server::guard(Err(RedisError::Str(INTERNAL_ERROR)), || {
+    let result = ffi::guard(Err(RedisError::Str(INTERNAL_ERROR)), || {
         acl::check(ctx, &verb.name().to_ascii_lowercase(), args)?;
         execute(ctx, verb, args)
     });
     if let Err(error) = &result {
         if verb.changes() && Origin::is_trusted(ctx) {
-            server::guard((), || lost_change(ctx, verb, args, error));
+            ffi::guard((), || lost_change(ctx, verb, args, error));
         }
     }
     result
@@ -40,7 +40,7 @@ fn run(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
 /// damaged whitelist data); anywhere else this server diverges and admits
 /// only exempt clients until it has its primary's state again.
 fn lost_change(ctx: &Context, verb: Verb, args: &[RedisString], error: &RedisError) {
-    let loading = server::context_flags(ctx.ctx) & raw::REDISMODULE_CTX_FLAGS_LOADING != 0;
+    let loading = ffi::context_flags(ctx.ctx) & raw::REDISMODULE_CTX_FLAGS_LOADING != 0;
     let source = if loading { "the AOF" } else { "the primary" };
     let mut command = String::from(verb.name());
     for a in args.iter().skip(1).take(8) {
@@ -54,7 +54,7 @@ fn lost_change(ctx: &Context, verb: Verb, args: &[RedisString], error: &RedisErr
     let lost = state::with(|g| g.change_lost()).unwrap_or(if loading { Lost::StopStartup } else { Lost::Diverge });
     match lost {
         Lost::StopStartup => {
-            server::log(
+            ffi::log(
                 ctx.ctx,
                 Level::Warning,
                 &format!(
@@ -65,7 +65,7 @@ fn lost_change(ctx: &Context, verb: Verb, args: &[RedisString], error: &RedisErr
             std::process::exit(1);
         }
         Lost::Diverge => {
-            server::log(ctx.ctx, Level::Warning, &format!("cannot apply {command} from {source}: {error}"));
+            ffi::log(ctx.ctx, Level::Warning, &format!("cannot apply {command} from {source}: {error}"));
             state::with(|g| g.diverge(&mut Fx::new(ctx.ctx)));
         }
     }
@@ -279,23 +279,22 @@ struct Origin {
 impl Origin {
     /// From the primary or the AOF.
     fn is_trusted(ctx: &Context) -> bool {
-        server::context_flags(ctx.ctx) & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING)
-            != 0
+        ffi::context_flags(ctx.ctx) & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0
     }
 
     fn of(ctx: &Context) -> Origin {
-        let flags = server::context_flags(ctx.ctx);
+        let flags = ffi::context_flags(ctx.ctx);
         let replicated = flags & raw::REDISMODULE_CTX_FLAGS_REPLICATED != 0;
         let trusted = Origin::is_trusted(ctx);
-        let caller = if trusted { None } else { server::client_conn(server::client_id(ctx.ctx)) };
-        let user = if trusted { String::new() } else { server::current_user(ctx.ctx) };
+        let caller = if trusted { None } else { ffi::client_conn(ffi::client_id(ctx.ctx)) };
+        let user = if trusted { String::new() } else { ffi::current_user(ctx.ctx) };
         Origin { trusted, replicated, in_multi: flags & raw::REDISMODULE_CTX_FLAGS_MULTI != 0, caller, user }
     }
 }
 
 /// The connected replicas: (peer, port, client id).
 fn connected_replicas(ctx: &Context) -> Vec<(Peer, u16, u64)> {
-    server::call_text(ctx.ctx, "CLIENT", &["LIST", "TYPE", "replica"]).map_or_else(Vec::new, |t| {
+    ffi::call_text(ctx.ctx, "CLIENT", &["LIST", "TYPE", "replica"]).map_or_else(Vec::new, |t| {
         parse_client_list(&t).iter().map(|c: &ListedClient| (c.peer, c.port, c.id)).collect()
     })
 }
@@ -408,7 +407,7 @@ fn audit(ctx: &Context, verb: Verb, target: &str, origin: &Origin, applied: &App
         None => format!("an internal client (user {})", origin.user),
     };
     let o = applied.outcome;
-    server::log(
+    ffi::log(
         ctx.ctx,
         Level::Notice,
         &format!(

@@ -13,7 +13,7 @@ use std::ptr;
 
 use redis_module::raw;
 
-use crate::server::{self, Ctx, Level};
+use crate::ffi::{self, Ctx, Level};
 
 /// The module version in which every command appeared.
 const SINCE: &CStr = c"0.1.0";
@@ -214,7 +214,7 @@ const DOCS: &[Doc] = &[
 /// docs still works and its parser still checks the arguments.
 pub fn apply(ctx: Ctx, name: &CStr) {
     if let Err(e) = set_info(ctx, name) {
-        server::log(
+        ffi::log(
             ctx,
             Level::Warning,
             &format!("COMMAND DOCS and COMMAND INFO will lack the docs of {}: {e}", name.to_string_lossy()),

@@ -5,7 +5,7 @@ use std::os::raw::c_int;
 
 use redis_module::raw;
 
-use crate::server;
+use crate::ffi;
 use whitelist_core::gate::Shown;
 
 use crate::state::{self, State};
@@ -55,7 +55,7 @@ impl Section {
 /// Called by Redis for `INFO whitelist`, `INFO modules` and `INFO everything`
 /// (and into a crash report, where a held lock makes it write nothing).
 pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int) {
-    server::guard((), || {
+    ffi::guard((), || {
         state::with(|s| {
             // The size a completed CONFIG SET gave is final (a crash report
             // changes nothing).

@@ -14,8 +14,8 @@ use redis_module::{raw, Context, RedisError, RedisValue};
 use whitelist_core::store::{Group, GroupSpec, MAX_TTL};
 use whitelist_core::{Change, GroupName, Whitelist};
 
+use crate::ffi::{self, Ctx, Level};
 use crate::hook::Fx;
-use crate::server::{self, Ctx, Level};
 use crate::state::{self, State};
 
 /// Entries the primary removed by expiry since start (INFO).
@@ -29,7 +29,7 @@ const PAUSE_RETRY_MS: i64 = 100;
 
 /// The unix second.
 pub fn now_s() -> u64 {
-    u64::try_from(server::milliseconds().div_euclid(1000)).unwrap_or(0)
+    u64::try_from(ffi::milliseconds().div_euclid(1000)).unwrap_or(0)
 }
 
 /// Whether an empty whitelist admits every address (`whitelist.when-empty
@@ -140,7 +140,7 @@ pub fn check_document_expiries(groups: &[GroupSpec], now: u64) -> Result<(), Red
 }
 
 fn is_replica(ctx: Ctx) -> bool {
-    server::context_flags(ctx) & raw::REDISMODULE_CTX_FLAGS_SLAVE != 0
+    ffi::context_flags(ctx) & raw::REDISMODULE_CTX_FLAGS_SLAVE != 0
 }
 
 /// Brings the whitelist in force to this second (what expired admits
@@ -148,7 +148,7 @@ fn is_replica(ctx: Ctx) -> bool {
 /// for the next expiry, or for the sweep of expired entries a primary
 /// still holds.
 pub fn arm(ctx: Ctx, g: &mut State) {
-    let now_ms = server::milliseconds();
+    let now_ms = ffi::milliseconds();
     let now = u64::try_from(now_ms.div_euclid(1000)).unwrap_or(0);
     g.advance_clock(now, &mut Fx::new(ctx));
     let w = g.whitelist();
@@ -162,7 +162,7 @@ pub fn arm(ctx: Ctx, g: &mut State) {
     let armed = ARMED_MS.load(Ordering::Relaxed);
     if due < armed {
         ARMED_MS.store(due, Ordering::Relaxed);
-        server::create_timer(ctx, (due - now_ms).max(0), on_timer);
+        ffi::create_timer(ctx, (due - now_ms).max(0), on_timer);
     }
 }
 
@@ -172,14 +172,14 @@ pub fn arm(ctx: Ctx, g: &mut State) {
 /// # Safety
 /// Called by Redis for `REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED`.
 pub unsafe extern "C" fn on_role_change(ctx: Ctx, _eid: raw::RedisModuleEvent, _sub: u64, _data: *mut c_void) {
-    server::guard((), || {
+    ffi::guard((), || {
         state::with(|g| arm(ctx, g));
     });
 }
 
 /// Called by Redis as a timer callback.
 unsafe extern "C" fn on_timer(ctx: Ctx, _data: *mut c_void) {
-    server::guard((), || tick(ctx));
+    ffi::guard((), || tick(ctx));
 }
 
 fn tick(ctx: Ctx) {
@@ -196,11 +196,11 @@ fn tick(ctx: Ctx) {
     })
     .unwrap_or_default();
     if !sweep.is_empty() {
-        if server::avoid_replica_traffic() {
+        if ffi::avoid_replica_traffic() {
             // Remove and propagate together once the pause ends; meanwhile
             // the expired entries admit nobody by the clock.
-            ARMED_MS.store(server::milliseconds() + PAUSE_RETRY_MS, Ordering::Relaxed);
-            server::create_timer(ctx, PAUSE_RETRY_MS, on_timer);
+            ARMED_MS.store(ffi::milliseconds() + PAUSE_RETRY_MS, Ordering::Relaxed);
+            ffi::create_timer(ctx, PAUSE_RETRY_MS, on_timer);
             return;
         }
         for (group, entries) in sweep {
@@ -232,13 +232,13 @@ fn remove_expired(ctx: Ctx, group: GroupName, entries: Vec<whitelist_core::Entry
     args.extend(shown.iter().map(String::as_str));
     context.replicate("WHITELIST.REMOVE", args.as_slice());
     EXPIRED.fetch_add(removed as u64, Ordering::Relaxed);
-    server::log(
+    ffi::log(
         ctx,
         Level::Notice,
         &format!("WHITELIST.REMOVE {group} by expiry: 0 added, {removed} removed, version {version}"),
     );
     if now_off {
-        server::log(
+        ffi::log(
             ctx,
             Level::Warning,
             "every entry of the whitelist has expired: it is now off and admits every address",
