@@ -59,7 +59,7 @@ fn whitelist(groups: usize, per_group: usize, seed: u64) -> (Whitelist, Vec<Entr
                 }
             }
             all.extend_from_slice(&entries);
-            GroupSpec { name: name(g), attribute: Default::default(), entries }
+            GroupSpec { name: name(g), attribute: Default::default(), entries, users: Vec::new() }
         })
         .collect();
     (Whitelist::restore(specs, 1), all)
@@ -111,7 +111,12 @@ fn rebuild(c: &mut Criterion) {
     let specs: Vec<GroupSpec> = w
         .groups()
         .iter()
-        .map(|g| GroupSpec { name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec() })
+        .map(|g| GroupSpec {
+            name: g.name().clone(),
+            attribute: g.attribute(),
+            entries: g.entries().to_vec(),
+            users: g.users().to_vec(),
+        })
         .collect();
     c.bench_function("rebuild/100000", |b| b.iter(|| black_box(Whitelist::restore(black_box(specs.clone()), 1))));
 
@@ -131,7 +136,13 @@ fn memory_report() {
             whitelist(groups, per, 5)
         } else {
             let entries: Vec<Entry> = (0..per as u32).map(|i| Entry::host(Addr::V4(0x0a00_0000 + i * 3))).collect();
-            (Whitelist::restore(vec![GroupSpec { name: name(0), attribute: Default::default(), entries }], 1), vec![])
+            (
+                Whitelist::restore(
+                    vec![GroupSpec { name: name(0), attribute: Default::default(), entries, users: Vec::new() }],
+                    1,
+                ),
+                vec![],
+            )
         };
         let bytes = w.matcher_bytes();
         println!(

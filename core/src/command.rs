@@ -43,12 +43,28 @@ pub enum Verb {
     Import,
     /// `WHITELIST.DENIED`
     Denied,
+    /// `WHITELIST.BIND`
+    Bind,
+    /// `WHITELIST.UNBIND`
+    Unbind,
+    /// `WHITELIST.BINDINGS`
+    Bindings,
 }
 
 impl Verb {
     /// Whether the command changes the whitelist (and is propagated).
     pub fn changes(self) -> bool {
-        matches!(self, Verb::Set | Verb::Add | Verb::Remove | Verb::Del | Verb::LoadClients | Verb::Import)
+        matches!(
+            self,
+            Verb::Set
+                | Verb::Add
+                | Verb::Remove
+                | Verb::Del
+                | Verb::LoadClients
+                | Verb::Import
+                | Verb::Bind
+                | Verb::Unbind
+        )
     }
 
     /// The command's name as clients type it, upper case.
@@ -66,6 +82,9 @@ impl Verb {
             Verb::Export => "WHITELIST.EXPORT",
             Verb::Import => "WHITELIST.IMPORT",
             Verb::Denied => "WHITELIST.DENIED",
+            Verb::Bind => "WHITELIST.BIND",
+            Verb::Unbind => "WHITELIST.UNBIND",
+            Verb::Bindings => "WHITELIST.BINDINGS",
         }
     }
 }
@@ -119,10 +138,12 @@ pub enum Command {
         /// Include hidden groups.
         all: bool,
     },
-    /// `CHECK address`
+    /// `CHECK address [USER name]`
     Check {
         /// The address to decide on.
         addr: Addr,
+        /// Also decide whether this ACL user may log in from it.
+        user: Option<String>,
     },
     /// `LOADCLIENTS group [FORCE]`
     LoadClients {
@@ -151,6 +172,19 @@ pub enum Command {
     },
     /// `DENIED RESET`
     DeniedReset,
+    /// `BIND group user [user ...] [FORCE]` (`bind`) or `UNBIND ...`.
+    Bind {
+        /// `BIND` rather than `UNBIND`.
+        bind: bool,
+        /// The group.
+        group: GroupName,
+        /// The users.
+        users: Vec<String>,
+        /// Skip lock-out protection.
+        force: bool,
+    },
+    /// `BINDINGS`
+    Bindings,
 }
 
 /// Everything a client can be told is wrong with a command.
@@ -172,6 +206,8 @@ pub enum Error {
     TooMany(TooMany),
     /// A bad JSON document.
     Document(DocumentError),
+    /// A bad ACL user name: the name as shown, and why.
+    User(String, &'static str),
     /// `IFVERSION` does not match.
     VersionMoved {
         /// The version now.
@@ -192,6 +228,7 @@ impl fmt::Display for Error {
             Error::Limit(e) => write!(f, "ERR {e}"),
             Error::TooMany(e) => write!(f, "ERR {e}"),
             Error::Document(e) => write!(f, "ERR {e}"),
+            Error::User(name, why) => write!(f, "ERR invalid user name '{name}': {why}"),
             Error::VersionMoved { current, expected } => {
                 write!(f, "ERR whitelist version is {current}, not {expected} (IFVERSION): export it again and retry")
             }
@@ -299,7 +336,17 @@ pub fn parse(verb: Verb, args: &[&[u8]], limits: Option<&Limits>) -> Result<Comm
             _ => Err(Error::WrongArity),
         },
         Verb::Check => match args {
-            [addr] => Ok(Command::Check { addr: parse_address(addr)? }),
+            [addr] => Ok(Command::Check { addr: parse_address(addr)?, user: None }),
+            [addr, keyword, name] if is(keyword, "user") => {
+                let addr = parse_address(addr)?;
+                Ok(Command::Check { addr, user: Some(parse_user(name).map_err(|why| user_error(name, why))?) })
+            }
+            [_, keyword] if is(keyword, "user") => syntax("USER must be followed by a user name"),
+            _ => Err(Error::WrongArity),
+        },
+        Verb::Bind | Verb::Unbind => parse_bind(verb, args),
+        Verb::Bindings => match args {
+            [] => Ok(Command::Bindings),
             _ => Err(Error::WrongArity),
         },
         Verb::LoadClients => match args {
@@ -323,6 +370,47 @@ pub fn parse(verb: Verb, args: &[&[u8]], limits: Option<&Limits>) -> Result<Comm
         Verb::Import => parse_import(args, limits),
         Verb::Denied => parse_denied(args),
     }
+}
+
+fn user_error(raw: &[u8], why: &'static str) -> Error {
+    Error::User(Shown::new(raw).to_string(), why)
+}
+
+/// An ACL user name as `BIND` and `CHECK ... USER` take it: what Redis
+/// accepts as a user name (no spaces, no NUL) and UTF-8, so documents carry it.
+pub fn parse_user(raw: &[u8]) -> Result<String, &'static str> {
+    if raw.is_empty() {
+        return Err("empty");
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| "not UTF-8")?;
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("spaces and control characters are not allowed");
+    }
+    Ok(text.to_string())
+}
+
+/// `WHITELIST.BIND|UNBIND group user [user ...] [FORCE]`: a last `FORCE`
+/// is always the keyword; anywhere else it is misplaced.
+fn parse_bind(verb: Verb, args: &[&[u8]]) -> Result<Command, Error> {
+    let [name, rest @ ..] = args else {
+        return Err(Error::WrongArity);
+    };
+    let (users, force) = match rest {
+        [users @ .., last] if is(last, "force") => (users, true),
+        users => (users, false),
+    };
+    if rest.is_empty() {
+        return Err(Error::WrongArity);
+    }
+    if users.is_empty() {
+        return syntax(format!("{} needs at least one user before FORCE", verb.name()));
+    }
+    if users.iter().any(|u| is(u, "force")) {
+        return syntax("FORCE must be the last argument");
+    }
+    let group = GroupName::parse(name)?;
+    let users = users.iter().map(|u| parse_user(u).map_err(|why| user_error(u, why))).collect::<Result<_, _>>()?;
+    Ok(Command::Bind { bind: verb == Verb::Bind, group, users, force })
 }
 
 /// `WHITELIST.DENIED [COUNT n] | RESET`.
@@ -604,7 +692,10 @@ mod tests {
             "ERR syntax error: unexpected argument 'some': WHITELIST.LIST takes only ALL"
         );
         assert_eq!(run(Verb::List, &["all", "all"]), Err(Error::WrongArity));
-        assert_eq!(run(Verb::Check, &["::ffff:10.0.0.1"]).unwrap(), Command::Check { addr: Addr::V4(0x0a00_0001) });
+        assert_eq!(
+            run(Verb::Check, &["::ffff:10.0.0.1"]).unwrap(),
+            Command::Check { addr: Addr::V4(0x0a00_0001), user: None }
+        );
         assert_eq!(
             err(Verb::Check, &["10.0.0.0/8"]),
             "ERR invalid address '10.0.0.0/8': not a single address (no /prefix here)"

@@ -65,7 +65,13 @@ pub fn export(w: &Whitelist) -> String {
         .iter()
         .map(|g| {
             let entries: Vec<String> = g.entries().iter().map(|e| e.to_string()).collect();
-            json!({"name": g.name().as_str(), "attribute": g.attribute().as_str(), "entries": entries})
+            let mut group = json!({"name": g.name().as_str(), "attribute": g.attribute().as_str(), "entries": entries});
+            // Absent rather than empty: a document without bindings stays
+            // what a module without them reads.
+            if let (false, Some(object)) = (g.users().is_empty(), group.as_object_mut()) {
+                object.insert(String::from("users"), json!(g.users()));
+            }
+            group
         })
         .collect();
     json!({"version": w.version(), "groups": groups}).to_string()
@@ -235,7 +241,7 @@ impl Seen {
 // ------------------------------------------------------------------ counting
 
 const TOP_KEYS: &[&str] = &["version", "groups"];
-const GROUP_KEYS: &[&str] = &["name", "attribute", "entries"];
+const GROUP_KEYS: &[&str] = &["name", "attribute", "entries", "users"];
 const ENTRY_KEYS: &[&str] = &["entry"];
 
 struct CountTop;
@@ -639,6 +645,7 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
         let here = format!("groups[{index}]");
         let mut seen = Seen(0);
         let (mut name, mut attribute, mut entries, mut flaw) = (None, None, None, None);
+        let mut users = Vec::new();
         while let Some(key) = map.next_key_seed(KeySeed(GROUP_KEYS))? {
             if flaw.is_some() {
                 // The rest is read only for the name the error shows.
@@ -663,6 +670,20 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
                     Some(a) => attribute = Some(a),
                     None => flaw = Some(Flaw::Attribute),
                 },
+                Ok((_, "users")) => {
+                    let value: serde_json::Value = map.next_value()?;
+                    let parsed = value.as_array().and_then(|list| {
+                        list.iter()
+                            .map(|u| u.as_str().and_then(|u| crate::command::parse_user(u.as_bytes()).ok()))
+                            .collect::<Option<Vec<String>>>()
+                    });
+                    match parsed {
+                        Some(list) => users = list,
+                        None => {
+                            return Err(refuse(fault, format!("{here}: \"users\" must be an array of ACL user names")))
+                        }
+                    }
+                }
                 Ok(_) => match map.next_value_seed(EntriesSeed { fault: &mut *fault, group: index })? {
                     Ok(list) => entries = Some(list),
                     Err(f) => flaw = Some(f),
@@ -679,7 +700,7 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
         let Some(entries) = entries else {
             return Err(refuse(fault, Flaw::Entries.describe(&label)));
         };
-        Ok(GroupSpec { name, attribute: attribute.unwrap_or_default(), entries })
+        Ok(GroupSpec { name, attribute: attribute.unwrap_or_default(), entries, users })
     }
 }
 

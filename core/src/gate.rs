@@ -155,6 +155,11 @@ pub struct Stats {
     pub replication_errors: u64,
     /// The last denied (or would-be denied) client and when (unix seconds).
     pub last_denied: Option<(Peer, i64)>,
+    /// Logins refused because the user is bound to groups that do not match
+    /// the address (§11), `default` at connect included.
+    pub auth_denied: u64,
+    /// Such logins let through in `monitor` mode.
+    pub auth_would_deny: u64,
 }
 
 /// One open connection: what a re-check and a log line need.
@@ -235,6 +240,8 @@ pub enum Denial {
     Loading,
     /// This replica's whitelist differs from its primary's.
     Diverged,
+    /// Its ACL user is bound to groups that do not match its address (§11).
+    User,
 }
 
 impl Denial {
@@ -247,6 +254,7 @@ impl Denial {
             Denial::WhitelistEmpty => "the whitelist is empty and whitelist.when-empty is deny",
             Denial::Loading => "no whitelist has been read yet (start-up loading)",
             Denial::Diverged => "this replica's whitelist differs from its primary's (whitelist_diverged:1)",
+            Denial::User => "the user is bound to whitelist groups that do not match the address",
         }
     }
 
@@ -261,6 +269,7 @@ impl Denial {
             Denial::Unreadable => DeniedReason::Error,
             Denial::WhitelistEmpty => DeniedReason::WhitelistEmpty,
             Denial::Loading | Denial::Diverged => DeniedReason::Loading,
+            Denial::User => DeniedReason::User,
         }
     }
 }
@@ -299,6 +308,26 @@ pub trait Effects {
     /// Arms the one-second flush of suppressed denial lines
     /// ([`Gate::flush_log`]) in `after_ms` milliseconds.
     fn arm_log_flush(&mut self, after_ms: i64);
+    /// The ACL user client `id` is logged in as: `None` when unknown, and
+    /// for `default` while it needs a password (a client that has not
+    /// logged in is judged when it does). Asked only while some user is bound.
+    fn login_of(&mut self, _id: u64) -> Option<String> {
+        None
+    }
+    /// Whether a new client is logged in as `default` without `AUTH`
+    /// (`default` is `nopass`). Asked only while `default` is bound.
+    fn default_nopass(&mut self) -> bool {
+        false
+    }
+}
+
+/// What the gate says about a login (`AUTH`, `HELLO ... AUTH`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Login {
+    /// Let the server check the password.
+    Allow,
+    /// Refuse it, whatever the password.
+    Refuse,
 }
 
 /// At most one denial line per second; the rest are counted and reported by
@@ -409,6 +438,11 @@ pub struct Gate {
     pub pending: Pending,
     /// The recently denied sources (`whitelist.denied-sources` rows).
     denied: DeniedSources,
+    /// The server has auth callbacks (7.2+): bindings are enforced. Without
+    /// them they are kept but nothing of §11 applies.
+    pub users_enforced: bool,
+    /// The warning that bindings are not enforced here was logged.
+    users_warned: bool,
 }
 
 /// `whitelist.denied-sources` until set.
@@ -502,6 +536,8 @@ impl Gate {
             diverged: false,
             pending: Pending::default(),
             denied: DeniedSources::new(DEFAULT_DENIED_SOURCES),
+            users_enforced: false,
+            users_warned: false,
         }
     }
 
@@ -628,6 +664,14 @@ impl Gate {
         self.stats.checked += 1;
         let policy = self.config.policy();
         let judged = judge(&rules(&self.load, self.diverged, &self.whitelist), conn.peer, policy);
+        let judged = match judged {
+            Ok(_) if self.default_refused(conn.peer, policy, fx) => {
+                self.stats.auth_denied += u64::from(mode == Mode::Enforce);
+                self.stats.auth_would_deny += u64::from(mode == Mode::Monitor);
+                Err(Denial::User)
+            }
+            other => other,
+        };
         match judged {
             Ok(group) => {
                 self.stats.allowed += 1;
@@ -655,6 +699,77 @@ impl Gate {
         }
     }
 
+    /// The bindings that apply now: `None` when nothing of §11 is enforced
+    /// (no auth callbacks, mode `off`) or the rules in force admit only
+    /// exempt clients anyway.
+    fn binding_rules(&self) -> Option<&Whitelist> {
+        if !self.users_enforced || self.config.mode == Mode::Off {
+            return None;
+        }
+        match rules(&self.load, self.diverged, &self.whitelist) {
+            Rules::Whitelist(w) if w.has_bindings() => Some(w),
+            _ => None,
+        }
+    }
+
+    /// A client connecting as a `nopass` `default` user that is bound to
+    /// groups that do not match its address: it never sends `AUTH`, so it
+    /// is judged now. The ACL lookup happens only while `default` is bound.
+    fn default_refused(&self, peer: Peer, policy: Policy, fx: &mut impl Effects) -> bool {
+        match self.binding_rules() {
+            Some(w) if w.is_bound("default") => !w.user_may_login("default", peer, policy) && fx.default_nopass(),
+            _ => false,
+        }
+    }
+
+    /// Judges a login as `user` by client `id` (from `conn`) before the
+    /// server checks its password: a user bound to groups that do not match
+    /// the address is refused (`enforce`) or reported (`monitor`), counted,
+    /// recorded in the denied sources with reason `user` and logged.
+    pub fn login(&mut self, id: u64, conn: Conn, user: &str, fx: &mut impl Effects) -> Login {
+        let policy = self.config.policy();
+        let allowed = match self.binding_rules() {
+            Some(w) => w.user_may_login(user, conn.peer, policy),
+            None => true,
+        };
+        if allowed {
+            return Login::Allow;
+        }
+        let shown = crate::shown::Shown::new(user.as_bytes());
+        if self.config.mode == Mode::Enforce {
+            self.stats.auth_denied += 1;
+            self.report(id, &conn, Denial::User, &format!("refused login as user '{shown}' from"), fx);
+            Login::Refuse
+        } else {
+            self.stats.auth_would_deny += 1;
+            self.report(
+                id,
+                &conn,
+                Denial::User,
+                &format!("would refuse login as user '{shown}' (whitelist.mode monitor) from"),
+                fx,
+            );
+            Login::Allow
+        }
+    }
+
+    /// The connection client `id` was admitted as, if the gate knows it.
+    pub fn conn(&self, id: u64) -> Option<Conn> {
+        self.conns.get(&id).copied()
+    }
+
+    /// Logs once that bindings are kept but not enforced on this server.
+    fn warn_unenforced(&mut self, fx: &mut impl Effects) {
+        if !self.users_enforced && !self.users_warned && self.whitelist.has_bindings() {
+            self.users_warned = true;
+            fx.log(
+                Level::Warning,
+                "the whitelist binds users to groups, but this server has no auth callbacks (Redis 7.2 or newer): \
+                 the bindings are kept and propagated but not enforced (whitelist_users_enforced:0)",
+            );
+        }
+    }
+
     /// The whitelist whose hits a judged connection counts.
     fn rules_mut(&mut self) -> &mut Whitelist {
         match &mut self.load {
@@ -668,15 +783,24 @@ impl Gate {
     /// leaves nobody open and untracked); in `monitor` each is reported once
     /// until the rules admit it again.
     pub fn recheck(&mut self, fx: &mut impl Effects) {
+        self.warn_unenforced(fx);
         let mode = self.config.mode;
         if mode == Mode::Off {
             return;
         }
         let policy = self.config.policy();
+        let bindings = self.binding_rules().is_some();
         let rules = rules(&self.load, self.diverged, &self.whitelist);
         let mut cut: Vec<(u64, Conn, Denial)> = Vec::new();
         for (&id, c) in self.conns.iter_mut() {
-            match judge(&rules, c.peer, policy) {
+            let judged = judge(&rules, c.peer, policy).and_then(|g| match (&rules, bindings) {
+                (Rules::Whitelist(w), true) => match fx.login_of(id) {
+                    Some(user) if !w.user_may_login(&user, c.peer, policy) => Err(Denial::User),
+                    _ => Ok(g),
+                },
+                _ => Ok(g),
+            });
+            match judged {
                 Ok(_) => c.reported = false,
                 Err(denial) if mode == Mode::Enforce || !c.reported => cut.push((id, *c, denial)),
                 Err(_) => {}
@@ -688,6 +812,7 @@ impl Gate {
                 self.conns.remove(&id);
                 if closed {
                     self.stats.closed_on_change += 1;
+                    self.stats.auth_denied += u64::from(denial == Denial::User);
                     self.report(id, &conn, denial, "closed connection after a whitelist change from", fx);
                 }
             } else {
@@ -695,6 +820,7 @@ impl Gate {
                     c.reported = true;
                 }
                 self.stats.would_deny += 1;
+                self.stats.auth_would_deny += u64::from(denial == Denial::User);
                 self.report(id, &conn, denial, "would close connection (whitelist.mode monitor) from", fx);
             }
         }
@@ -985,6 +1111,19 @@ pub fn lockout(
     Ok(())
 }
 
+/// The lock-out guard for bindings (§11): refuses a change from an ordinary
+/// client after which its own ACL user could not log in from its address,
+/// unless forced (inside `MULTI` even then). Judged as in `enforce` mode;
+/// only where bindings are enforced.
+pub fn lockout_user(after: &Whitelist, policy: Policy, caller: Caller, user: &str) -> Result<(), Refusal> {
+    match caller.peer {
+        Some(peer) if !after.user_may_login(user, peer, policy) && (caller.in_multi || !caller.force) => {
+            Err(Refusal::OwnConnection { caller: Shown::peer(peer), in_multi: caller.in_multi })
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1031,7 +1170,8 @@ mod tests {
     fn wl(entries: &[&str], version: u64) -> Whitelist {
         let name = GroupName::parse(b"aa").unwrap();
         let entries = entries.iter().map(|e| parse_entry(e.as_bytes()).unwrap()).collect();
-        let groups = vec![crate::store::GroupSpec { name, attribute: crate::name::Attribute::Show, entries }];
+        let groups =
+            vec![crate::store::GroupSpec { name, attribute: crate::name::Attribute::Show, entries, users: Vec::new() }];
         Whitelist::default().plan(Change::Replace { groups, version }, None).unwrap().next.unwrap()
     }
 

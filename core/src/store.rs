@@ -37,6 +37,8 @@ pub struct Group {
     attribute: Attribute,
     entries: Arc<Entries>,
     hits: u64,
+    /// ACL users bound to it (§11), sorted, without duplicates.
+    users: Arc<Vec<String>>,
 }
 
 impl Group {
@@ -59,6 +61,11 @@ impl Group {
     /// (not persisted).
     pub fn hits(&self) -> u64 {
         self.hits
+    }
+
+    /// The ACL users bound to it, sorted by name.
+    pub fn users(&self) -> &[String] {
+        &self.users
     }
 }
 
@@ -91,6 +98,8 @@ pub enum LimitError {
         /// The configured limit.
         limit: usize,
     },
+    /// A binding names a group that does not exist.
+    NoSuchGroup(GroupName),
 }
 
 impl fmt::Display for LimitError {
@@ -103,6 +112,7 @@ impl fmt::Display for LimitError {
                 f,
                 "group '{group}' would hold {would} entries, the limit is {limit} (whitelist.max-entries-per-group)"
             ),
+            LimitError::NoSuchGroup(group) => write!(f, "no such group '{group}'"),
         }
     }
 }
@@ -118,6 +128,8 @@ pub struct GroupSpec {
     pub attribute: Attribute,
     /// Its entries, in order, without duplicates.
     pub entries: Vec<Entry>,
+    /// The ACL users bound to it (any order; duplicates are dropped).
+    pub users: Vec<String>,
 }
 
 /// A change to the whitelist, already parsed and validated entry by entry.
@@ -170,6 +182,20 @@ pub enum Change {
         groups: Vec<GroupSpec>,
         /// The version to install.
         version: u64,
+    },
+    /// Bind ACL users to an existing group (§11).
+    Bind {
+        /// The group.
+        group: GroupName,
+        /// The users (those already bound are no-ops).
+        users: Vec<String>,
+    },
+    /// Unbind ACL users from an existing group.
+    Unbind {
+        /// The group.
+        group: GroupName,
+        /// The users (those not bound are no-ops).
+        users: Vec<String>,
     },
 }
 
@@ -283,6 +309,13 @@ fn check_group_count(would: usize, limits: Option<&Limits>) -> Result<(), LimitE
 /// A group's new attribute and entries.
 type Content = (Attribute, Arc<Entries>);
 
+/// User names sorted, without duplicates.
+fn sorted_users(mut users: Vec<String>) -> Vec<String> {
+    users.sort();
+    users.dedup();
+    users
+}
+
 fn dedup(entries: Vec<Entry>) -> Vec<Entry> {
     let mut seen = HashSet::with_capacity_and_hasher(entries.len(), Default::default());
     entries.into_iter().filter(|e| seen.insert(*e)).collect()
@@ -302,6 +335,7 @@ impl Whitelist {
                 attribute: g.attribute,
                 entries: Arc::new(Entries::new(&g.entries)),
                 hits: 0,
+                users: Arc::new(sorted_users(g.users)),
             })
             .collect();
         let ranks: Vec<u32> = (0..groups.len()).map(|i| u32::try_from(i).unwrap_or(NONE)).collect();
@@ -406,6 +440,8 @@ impl Whitelist {
             Change::Install { groups, version } => {
                 self.plan_replace(groups, None, limits).map(|plan| self.installed(plan, version))
             }
+            Change::Bind { group, users } => self.plan_binding(group, users, true),
+            Change::Unbind { group, users } => self.plan_binding(group, users, false),
         }
     }
 
@@ -516,6 +552,7 @@ impl Whitelist {
                 new.name == old.name
                     && new.attribute == old.attribute
                     && old.entries.iter().eq(new.entries.iter().copied())
+                    && *old.users == sorted_users(new.users.clone())
             });
         if same {
             return Ok(Plan { next: None, outcome: Outcome { reply, added: 0, removed: 0 } });
@@ -552,6 +589,90 @@ impl Whitelist {
         }
     }
 
+    /// `BIND` (`bind`) or `UNBIND` of `users` on the group `name`, which
+    /// must exist. The reply counts the users bound or unbound.
+    fn plan_binding(&self, name: GroupName, users: Vec<String>, bind: bool) -> Result<Plan, LimitError> {
+        let Ok(index) = self.index_of(&name) else {
+            return Err(LimitError::NoSuchGroup(name));
+        };
+        let Some(group) = self.groups.get(index) else {
+            return Err(LimitError::NoSuchGroup(name));
+        };
+        let named = sorted_users(users);
+        let held = &group.users;
+        let next_users: Vec<String> = if bind {
+            sorted_users(held.iter().chain(named.iter()).cloned().collect())
+        } else {
+            held.iter().filter(|u| named.binary_search(u).is_err()).cloned().collect()
+        };
+        let reply = next_users.len().abs_diff(held.len());
+        if reply == 0 {
+            return Ok(Plan { next: None, outcome: Outcome::default() });
+        }
+        let mut next = self.clone();
+        if let Some(g) = next.groups.get_mut(index) {
+            g.users = Arc::new(next_users);
+        }
+        next.version = self.bumped();
+        Ok(Plan { next: Some(next), outcome: Outcome { reply, added: 0, removed: 0 } })
+    }
+
+    /// Binds `users` to the group `name` as loaded data gives them (the
+    /// bindings section of aux data); `false` when there is no such group.
+    pub fn restore_users(&mut self, name: &GroupName, users: Vec<String>) -> bool {
+        match self.index_of(name).ok().and_then(|i| self.groups.get_mut(i)) {
+            Some(g) => {
+                g.users = Arc::new(sorted_users(users));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Each bound user with the groups it is bound to (in name order),
+    /// sorted by user.
+    pub fn bindings(&self) -> Vec<(&str, Vec<&GroupName>)> {
+        let mut map: std::collections::BTreeMap<&str, Vec<&GroupName>> = std::collections::BTreeMap::new();
+        for g in &self.groups {
+            for u in g.users.iter() {
+                map.entry(u.as_str()).or_default().push(&g.name);
+            }
+        }
+        map.into_iter().collect()
+    }
+
+    /// Whether any group has a bound user.
+    pub fn has_bindings(&self) -> bool {
+        self.groups.iter().any(|g| !g.users.is_empty())
+    }
+
+    /// Whether `user` is bound to some group.
+    pub fn is_bound(&self, user: &str) -> bool {
+        self.groups.iter().any(|g| g.users.binary_search_by(|u| u.as_str().cmp(user)).is_ok())
+    }
+
+    /// Whether `user` may log in from `peer` (§11): `true` for a user bound
+    /// to no group and for exempt clients; otherwise only when an entry of
+    /// one of its groups matches the address.
+    pub fn user_may_login(&self, user: &str, peer: Peer, policy: Policy) -> bool {
+        let mut bound = self.groups.iter().filter(|g| g.users.binary_search_by(|u| u.as_str().cmp(user)).is_ok());
+        let exempt = match peer {
+            Peer::Unix => policy.allow_unixsocket,
+            Peer::Ip(a) => policy.allow_loopback && a.is_loopback(),
+            Peer::Unknown => false,
+        };
+        let Some(first) = bound.next() else {
+            return true;
+        };
+        if exempt {
+            return true;
+        }
+        let Peer::Ip(addr) = peer else {
+            return false;
+        };
+        std::iter::once(first).chain(bound).any(|g| g.entries.iter().any(|e| e.contains(addr)))
+    }
+
     fn with_group(&self, name: GroupName, content: Option<Content>) -> Whitelist {
         self.with_edits(vec![(name, content)])
     }
@@ -575,7 +696,8 @@ impl Whitelist {
             if let Some((attribute, entries)) = content {
                 fresh.push(groups.len());
                 let (id, hits) = existing.map_or((NONE, 0), |g| (g.id, g.hits));
-                groups.push(Group { id, name, attribute, entries, hits });
+                let users = existing.map_or_else(Arc::default, |g| Arc::clone(&g.users));
+                groups.push(Group { id, name, attribute, entries, hits, users });
             }
         }
         groups.extend(old.cloned());
@@ -838,8 +960,9 @@ mod tests {
     #[test]
     fn a_clients_replace_raises_the_version_only_when_the_groups_change() {
         let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.1"]));
-        let spec =
-            |items: &[&str]| vec![GroupSpec { name: name("aa"), attribute: Attribute::Show, entries: list(items) }];
+        let spec = |items: &[&str]| {
+            vec![GroupSpec { name: name("aa"), attribute: Attribute::Show, entries: list(items), users: Vec::new() }]
+        };
         // The same groups change nothing, whatever version the document carries.
         for version in [0, 1, 7] {
             let plan = w.plan(Change::Replace { groups: spec(&["10.0.0.1"]), version }, Some(&LIMITS)).unwrap();
@@ -863,8 +986,9 @@ mod tests {
         let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.1"]));
         let (w, _) = apply(&w, set("aa", &["10.0.0.3"]));
         assert_eq!(w.version(), 2);
-        let spec =
-            |items: &[&str]| vec![GroupSpec { name: name("aa"), attribute: Attribute::Show, entries: list(items) }];
+        let spec = |items: &[&str]| {
+            vec![GroupSpec { name: name("aa"), attribute: Attribute::Show, entries: list(items), users: Vec::new() }]
+        };
         // Other groups at a lower version: both are installed as they are.
         let plan = w.plan(Change::Install { groups: spec(&["10.0.0.2"]), version: 1 }, None).unwrap();
         let next = plan.next.unwrap();
@@ -891,7 +1015,9 @@ mod tests {
 
     #[test]
     fn the_version_stops_at_its_largest_value() {
-        let spec = |e: &str| vec![GroupSpec { name: name("aa"), attribute: Attribute::Show, entries: list(&[e]) }];
+        let spec = |e: &str| {
+            vec![GroupSpec { name: name("aa"), attribute: Attribute::Show, entries: list(&[e]), users: Vec::new() }]
+        };
         let w = Whitelist::default()
             .plan(Change::Install { groups: spec("10.0.0.1"), version: MAX_VERSION }, None)
             .unwrap()
@@ -908,7 +1034,12 @@ mod tests {
     fn replace_respects_limits() {
         let groups: Vec<GroupSpec> = ["aa", "bb", "cc", "dd"]
             .iter()
-            .map(|n| GroupSpec { name: name(n), attribute: Attribute::Show, entries: list(&["10.0.0.1"]) })
+            .map(|n| GroupSpec {
+                name: name(n),
+                attribute: Attribute::Show,
+                entries: list(&["10.0.0.1"]),
+                users: Vec::new(),
+            })
             .collect();
         let err = Whitelist::default().plan(Change::Replace { groups, version: 0 }, Some(&LIMITS)).unwrap_err();
         assert_eq!(err, LimitError::Groups { would: 4, limit: 3 });

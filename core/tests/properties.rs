@@ -101,7 +101,7 @@ proptest! {
         let w = build(changes);
         let rebuilt = Whitelist::restore(
             w.groups().iter().map(|g| whitelist_core::GroupSpec {
-                name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(),
+                name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(), users: g.users().to_vec(),
             }).collect(),
             w.version(),
         );
@@ -252,7 +252,7 @@ proptest! {
             }
             let fresh = Whitelist::restore(
                 w.groups().iter().map(|g| whitelist_core::GroupSpec {
-                    name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(),
+                    name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(), users: g.users().to_vec(),
                 }).collect(),
                 w.version(),
             );
