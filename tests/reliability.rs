@@ -835,7 +835,7 @@ fn hidden_groups_stay_out_of_listings_unless_asked_for() {
         // The full state carries it, so an IMPORT of it keeps it hidden.
         let doc = export(c).text();
         assert!(doc.contains(r#"{"attribute":"hidden","entries":["127.0.0.2"],"name":"sys"}"#), "{when}: {doc}");
-        assert_eq!(info_of(c)["whitelist_group_sys"], "entries=1,hits=0,attribute=hidden", "{when}");
+        assert_eq!(info_of(c)["whitelist_group_sys"], "entries=1,hits=0,attribute=hidden,users=0", "{when}");
     };
     check(&mut a, "on the primary");
     check(&mut ra, "on the replica");

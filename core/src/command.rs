@@ -601,6 +601,46 @@ mod tests {
     }
 
     #[test]
+    fn bind_and_check_user() {
+        let users = |u: &[&str]| u.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let group = GroupName::parse(b"app_servers").unwrap();
+        assert_eq!(
+            run(Verb::Bind, &["app_servers", "app", "admin"]),
+            Ok(Command::Bind { bind: true, group: group.clone(), users: users(&["app", "admin"]), force: false })
+        );
+        assert_eq!(
+            run(Verb::Unbind, &["app_servers", "app", "Force"]),
+            Ok(Command::Bind { bind: false, group: group.clone(), users: users(&["app"]), force: true })
+        );
+        assert_eq!(run(Verb::Bind, &["app_servers"]), Err(Error::WrongArity));
+        assert_eq!(
+            err(Verb::Bind, &["app_servers", "FORCE"]),
+            "ERR syntax error: WHITELIST.BIND needs at least one user before FORCE"
+        );
+        assert_eq!(
+            err(Verb::Bind, &["app_servers", "force", "app"]),
+            "ERR syntax error: FORCE must be the last argument"
+        );
+        assert!(err(Verb::Bind, &["App", "app"]).starts_with("ERR invalid group name 'App'"));
+        assert_eq!(
+            err(Verb::Bind, &["app_servers", "a b"]),
+            "ERR invalid user name 'a b': spaces and control characters are not allowed"
+        );
+        assert_eq!(err(Verb::Unbind, &["app_servers", ""]), "ERR invalid user name '': empty");
+        let raw: Vec<&[u8]> = vec![b"app_servers", b"\xff"];
+        assert_eq!(parse(Verb::Bind, &raw, None).unwrap_err().to_string(), "ERR invalid user name '\\xff': not UTF-8");
+        assert_eq!(run(Verb::Bindings, &[]), Ok(Command::Bindings));
+        assert_eq!(run(Verb::Bindings, &["x"]), Err(Error::WrongArity));
+        assert_eq!(
+            run(Verb::Check, &["10.0.0.1", "user", "force"]),
+            Ok(Command::Check { addr: Addr::V4(0x0a00_0001), user: Some(String::from("force")) })
+        );
+        assert_eq!(err(Verb::Check, &["10.0.0.1", "USER"]), "ERR syntax error: USER must be followed by a user name");
+        assert_eq!(run(Verb::Check, &["10.0.0.1", "app"]), Err(Error::WrongArity));
+        assert!(Verb::Bind.changes() && Verb::Unbind.changes() && !Verb::Bindings.changes());
+    }
+
+    #[test]
     fn set_with_options_in_any_case() {
         let Command::Set { group, entries, attribute, force } =
             run(Verb::Set, &["prod", "10.0.0.1,10.0.0.0/24", "::1", "attribute", "HIDDEN", "Force"]).unwrap()

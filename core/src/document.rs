@@ -891,6 +891,37 @@ mod tests {
 
     const LIMITS: Limits = Limits { max_groups: 3, max_entries_per_group: 4 };
 
+    #[test]
+    fn users_are_exported_and_imported_with_their_group() {
+        let name = crate::GroupName::parse(b"aa").unwrap();
+        let entries = vec![crate::entry::parse_entry(b"10.0.0.1").unwrap()];
+        let w = Whitelist::default().plan(Change::Set { group: name.clone(), entries, attribute: None }, None).unwrap();
+        let w = w.next.unwrap();
+        let plain = export(&w);
+        assert_eq!(plain, r#"{"groups":[{"attribute":"show","entries":["10.0.0.1"],"name":"aa"}],"version":1}"#);
+        let bound =
+            w.plan(Change::Bind { group: name, users: vec!["b".into(), "a".into()] }, None).unwrap().next.unwrap();
+        let doc = export(&bound);
+        assert_eq!(
+            doc,
+            r#"{"groups":[{"attribute":"show","entries":["10.0.0.1"],"name":"aa","users":["a","b"]}],"version":2}"#
+        );
+        let parsed = parse_document(doc.as_bytes(), Some(&LIMITS)).unwrap();
+        assert_eq!(parsed.groups[0].users, vec![String::from("a"), String::from("b")]);
+        assert_eq!(
+            client_err(r#"{"groups":[{"name":"aa","entries":[],"users":["a b"]}]}"#),
+            r#"invalid whitelist document: groups[0]: "users" must be an array of ACL user names"#
+        );
+        assert_eq!(
+            client_err(r#"{"groups":[{"name":"aa","entries":[],"users":"a"}]}"#),
+            r#"invalid whitelist document: groups[0]: "users" must be an array of ACL user names"#
+        );
+        assert_eq!(
+            client_err(r#"{"groups":[{"name":"aa","entries":[],"users":[],"users":[]}]}"#),
+            "invalid whitelist document: duplicate key 'users' in groups[0]"
+        );
+    }
+
     /// The error for `raw` from an ordinary client, and checks that the
     /// trusted path refuses it alike unless a limit or the cap is the reason.
     fn client_err(raw: &str) -> String {

@@ -767,6 +767,57 @@ mod tests {
     }
 
     #[test]
+    fn bindings_follow_their_group() {
+        let users = |u: &[&str]| u.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+        let bind = |g: &str, u: &[&str]| Change::Bind { group: name(g), users: users(u) };
+        let unbind = |g: &str, u: &[&str]| Change::Unbind { group: name(g), users: users(u) };
+        let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.0/24"]));
+        let (w, _) = apply(&w, set("bb", &["10.0.1.1"]));
+        assert_eq!(w.plan(bind("cc", &["app"]), None).unwrap_err().to_string(), "no such group 'cc'");
+        assert_eq!(w.plan(unbind("cc", &["app"]), None).unwrap_err().to_string(), "no such group 'cc'");
+        let (w, o) = apply(&w, bind("aa", &["app", "ops", "app"]));
+        assert_eq!((o.reply, w.version()), (2, 3));
+        let plan = w.plan(bind("aa", &["ops"]), None).unwrap();
+        assert!(plan.next.is_none() && plan.outcome.reply == 0);
+        let (w, o) = apply(&w, bind("bb", &["app"]));
+        assert_eq!(o.reply, 1);
+        assert_eq!(
+            w.bindings().iter().map(|(u, g)| (u.to_string(), g.len())).collect::<Vec<_>>(),
+            vec![("app".into(), 2), ("ops".into(), 1)]
+        );
+        let policy = Policy { allow_loopback: true, allow_unixsocket: true, deny_when_empty: false };
+        let at = |s: &str| Peer::Ip(parse_address(s.as_bytes()).unwrap());
+        assert!(w.user_may_login("app", at("10.0.0.7"), policy));
+        assert!(w.user_may_login("app", at("10.0.1.1"), policy));
+        assert!(!w.user_may_login("ops", at("10.0.1.1"), policy));
+        assert!(w.user_may_login("bob", at("192.0.2.1"), policy));
+        assert!(w.user_may_login("ops", at("127.0.0.1"), policy));
+        assert!(w.user_may_login("ops", Peer::Unix, policy));
+        assert!(!w.user_may_login("ops", Peer::Unknown, policy));
+        // A SET keeps the group's bindings; DEL drops them.
+        let (w, _) = apply(&w, set("aa", &["10.0.2.0/24"]));
+        assert_eq!(w.group(&name("aa")).unwrap().users(), ["app", "ops"]);
+        let (w, _) = apply(&w, Change::Delete { groups: vec![name("aa")] });
+        assert!(!w.is_bound("ops") && w.is_bound("app"));
+        let (w, o) = apply(&w, unbind("bb", &["app", "nobody"]));
+        assert_eq!(o.reply, 1);
+        assert!(!w.has_bindings());
+        // A replacement that differs only in its users is a change.
+        let spec = |u: &[&str]| {
+            vec![GroupSpec {
+                name: name("bb"),
+                attribute: Attribute::Show,
+                entries: list(&["10.0.1.1"]),
+                users: users(u),
+            }]
+        };
+        let (w, _) = apply(&Whitelist::default(), Change::Install { groups: spec(&[]), version: 1 });
+        assert!(w.plan(Change::Install { groups: spec(&[]), version: 1 }, None).unwrap().next.is_none());
+        let next = w.plan(Change::Install { groups: spec(&["x"]), version: 1 }, None).unwrap().next.unwrap();
+        assert!(next.is_bound("x"));
+    }
+
+    #[test]
     fn set_creates_and_replaces() {
         let w = Whitelist::default();
         let (w, o) = apply(&w, set("default", &["10.0.0.1", "10.0.0.0/24", "10.0.0.1"]));
