@@ -109,7 +109,7 @@ fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
             if bind && !enforced && !Origin::is_trusted(ctx) {
                 return Err(RedisError::Str("ERR per-user restrictions need Redis 7.2 or newer"));
             }
-            let target = group.to_string();
+            let target = format!("{group} (users {})", users.join(","));
             let change = if bind { Change::Bind { group, users } } else { Change::Unbind { group, users } };
             apply(ctx, verb, &target, change, force, None)
         }

@@ -717,7 +717,7 @@ impl Gate {
     /// is judged now. The ACL lookup happens only while `default` is bound.
     fn default_refused(&self, peer: Peer, policy: Policy, fx: &mut impl Effects) -> bool {
         match self.binding_rules() {
-            Some(w) if w.is_bound("default") => !w.user_may_login("default", peer, policy) && fx.default_nopass(),
+            Some(w) if w.default_bound() => !w.user_may_login("default", peer, policy) && fx.default_nopass(),
             _ => false,
         }
     }

@@ -294,6 +294,17 @@ pub struct Whitelist {
     /// For each group id, the group's index in `groups` (its rank in name
     /// order), or [`NONE`] for a free id.
     ranks: Vec<u32>,
+    /// Whether any user, and `default`, is bound: asked at every connection
+    /// and login, so kept rather than found by a walk of the groups.
+    bound: Bound,
+}
+
+/// What the connection hook and the auth callback ask of the bindings
+/// before anything else (see [`Whitelist::has_bindings`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Bound {
+    any: bool,
+    default: bool,
 }
 
 /// Refuses more groups than the configured limit, and, for every origin,
@@ -341,7 +352,7 @@ impl Whitelist {
         let ranks: Vec<u32> = (0..groups.len()).map(|i| u32::try_from(i).unwrap_or(NONE)).collect();
         let matcher = Matcher::build(groups.iter().map(|g| (g.id, &*g.entries)), &ranks);
         let entries = groups.iter().map(|g| g.entries.len()).sum();
-        Whitelist { groups, version, entries, matcher, ranks }
+        Whitelist { groups, version, entries, matcher, ranks, bound: Bound::default() }.with_bound()
     }
 
     /// Every group, sorted by name.
@@ -614,7 +625,7 @@ impl Whitelist {
             g.users = Arc::new(next_users);
         }
         next.version = self.bumped();
-        Ok(Plan { next: Some(next), outcome: Outcome { reply, added: 0, removed: 0 } })
+        Ok(Plan { next: Some(next.with_bound()), outcome: Outcome { reply, added: 0, removed: 0 } })
     }
 
     /// Binds `users` to the group `name` as loaded data gives them (the
@@ -623,6 +634,7 @@ impl Whitelist {
         match self.index_of(name).ok().and_then(|i| self.groups.get_mut(i)) {
             Some(g) => {
                 g.users = Arc::new(sorted_users(users));
+                self.bound = self.find_bound();
                 true
             }
             None => false,
@@ -641,9 +653,29 @@ impl Whitelist {
         map.into_iter().collect()
     }
 
-    /// Whether any group has a bound user.
+    /// What [`Whitelist::has_bindings`] and [`Whitelist::default_bound`]
+    /// answer, found from the groups.
+    fn find_bound(&self) -> Bound {
+        let bound = |g: &Group, user: &str| g.users.binary_search_by(|u| u.as_str().cmp(user)).is_ok();
+        Bound {
+            any: self.groups.iter().any(|g| !g.users.is_empty()),
+            default: self.groups.iter().any(|g| bound(g, "default")),
+        }
+    }
+
+    fn with_bound(mut self) -> Whitelist {
+        self.bound = self.find_bound();
+        self
+    }
+
+    /// Whether any group has a bound user (O(1)).
     pub fn has_bindings(&self) -> bool {
-        self.groups.iter().any(|g| !g.users.is_empty())
+        self.bound.any
+    }
+
+    /// Whether the `default` user is bound to some group (O(1)).
+    pub fn default_bound(&self) -> bool {
+        self.bound.default
     }
 
     /// Whether `user` is bound to some group.
@@ -728,7 +760,7 @@ impl Whitelist {
             &ranks,
         );
         let entries = groups.iter().map(|g| g.entries.len()).sum();
-        Whitelist { groups, version: self.bumped(), entries, matcher, ranks }
+        Whitelist { groups, version: self.bumped(), entries, matcher, ranks, bound: Bound::default() }.with_bound()
     }
 }
 
@@ -797,8 +829,10 @@ mod tests {
         // A SET keeps the group's bindings; DEL drops them.
         let (w, _) = apply(&w, set("aa", &["10.0.2.0/24"]));
         assert_eq!(w.group(&name("aa")).unwrap().users(), ["app", "ops"]);
+        let (w, _) = apply(&w, bind("aa", &["default"]));
+        assert!(w.has_bindings() && w.default_bound());
         let (w, _) = apply(&w, Change::Delete { groups: vec![name("aa")] });
-        assert!(!w.is_bound("ops") && w.is_bound("app"));
+        assert!(!w.is_bound("ops") && w.is_bound("app") && !w.default_bound() && w.has_bindings());
         let (w, o) = apply(&w, unbind("bb", &["app", "nobody"]));
         assert_eq!(o.reply, 1);
         assert!(!w.has_bindings());

@@ -166,6 +166,9 @@ proptest! {
     #[test]
     fn document_round_trips(changes in prop::collection::vec(change(), 0..20)) {
         let w = build(changes);
+        // The kept flags agree with the groups.
+        prop_assert_eq!(w.has_bindings(), !w.bindings().is_empty());
+        prop_assert_eq!(w.default_bound(), w.is_bound("default"));
         let doc = parse_document(export(&w).as_bytes(), None).unwrap();
         prop_assert_eq!(doc.version, w.version());
         let back = w.plan(Change::Install { groups: doc.groups, version: doc.version }, None).unwrap();
