@@ -276,7 +276,6 @@ pub unsafe extern "C" fn on_auth(
     const NOT_HANDLED: c_int = raw::REDISMODULE_AUTH_NOT_HANDLED as c_int;
     server::guard(HANDLED, || {
         let id = server::client_id(ctx);
-        let name = String::from_utf8_lossy(&server::string_bytes(user)).into_owned();
         let login = state::with(|g| {
             if g.pending.contains(id) {
                 return Some(Login::Refuse);
@@ -286,6 +285,7 @@ pub unsafe extern "C" fn on_auth(
                 return Some(Login::Allow);
             }
             let conn = g.conn(id).or_else(|| server::client_conn(id))?;
+            let name = String::from_utf8_lossy(&server::string_bytes(user)).into_owned();
             Some(g.login(id, conn, &name, &mut Fx::new(ctx)))
         });
         match login {

@@ -376,11 +376,18 @@ fn user_error(raw: &[u8], why: &'static str) -> Error {
     Error::User(Shown::new(raw).to_string(), why)
 }
 
+/// The longest ACL user name a binding takes, in bytes.
+pub const MAX_USER_LEN: usize = 256;
+
 /// An ACL user name as `BIND` and `CHECK ... USER` take it: what Redis
-/// accepts as a user name (no spaces, no NUL) and UTF-8, so documents carry it.
+/// accepts as a user name (no spaces, no NUL) and UTF-8, so documents carry
+/// it, at most [`MAX_USER_LEN`] bytes.
 pub fn parse_user(raw: &[u8]) -> Result<String, &'static str> {
     if raw.is_empty() {
         return Err("empty");
+    }
+    if raw.len() > MAX_USER_LEN {
+        return Err("longer than 256 bytes");
     }
     let text = std::str::from_utf8(raw).map_err(|_| "not UTF-8")?;
     if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -629,6 +636,12 @@ mod tests {
         assert_eq!(err(Verb::Unbind, &["app_servers", ""]), "ERR invalid user name '': empty");
         let raw: Vec<&[u8]> = vec![b"app_servers", b"\xff"];
         assert_eq!(parse(Verb::Bind, &raw, None).unwrap_err().to_string(), "ERR invalid user name '\\xff': not UTF-8");
+        let long = "u".repeat(MAX_USER_LEN + 1);
+        assert_eq!(
+            err(Verb::Bind, &["app_servers", &long]),
+            format!("ERR invalid user name '{}...': longer than 256 bytes", "u".repeat(64))
+        );
+        assert!(run(Verb::Bind, &["app_servers", &long[1..]]).is_ok());
         assert_eq!(run(Verb::Bindings, &[]), Ok(Command::Bindings));
         assert_eq!(run(Verb::Bindings, &["x"]), Err(Error::WrongArity));
         assert_eq!(
