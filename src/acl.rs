@@ -7,7 +7,7 @@
 use redis_module::{raw, Context, RedisError, RedisString, RedisValue};
 use whitelist_core::acl::{NoPerm, Subject, UserRules, CATEGORIES};
 
-use crate::server::{self, Ctx, Level};
+use crate::ffi::{self, Ctx, Level};
 
 /// Who is behind a command's context.
 enum Caller {
@@ -26,7 +26,7 @@ pub fn check(ctx: &Context, command: &str, args: &[RedisString]) -> Result<(), R
     if unsafe { raw::RedisModule_SetCommandACLCategories }.is_some() {
         return Ok(());
     }
-    let flags = server::context_flags(ctx.ctx);
+    let flags = ffi::context_flags(ctx.ctx);
     if flags & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0 {
         return Ok(());
     }
@@ -35,7 +35,7 @@ pub fn check(ctx: &Context, command: &str, args: &[RedisString]) -> Result<(), R
         Some(Caller::Root) => return Ok(()),
         Some(Caller::User(name)) => name,
         None => {
-            server::log(ctx.ctx, Level::Warning, &format!("cannot tell who runs {command}: refused"));
+            ffi::log(ctx.ctx, Level::Warning, &format!("cannot tell who runs {command}: refused"));
             return Err(refuse(ctx, None, command));
         }
     };
@@ -44,7 +44,7 @@ pub fn check(ctx: &Context, command: &str, args: &[RedisString]) -> Result<(), R
         Ok(_) => Err(refuse(ctx, Some(&user), command)),
         Err(why) => {
             let shown = whitelist_core::shown::Shown::new(&user);
-            server::log(
+            ffi::log(
                 ctx.ctx,
                 Level::Warning,
                 &format!("cannot read the ACL rules of user {shown} ({why}): {command} refused"),
@@ -60,7 +60,7 @@ fn caller(ctx: Ctx) -> Option<Caller> {
     // Unlike GetCurrentUserName, this does not follow a missing user: it
     // returns NULL for a client that is not connected (a module's call) or
     // has no user (root).
-    let name = unsafe { get(ctx, server::client_id(ctx)) };
+    let name = unsafe { get(ctx, ffi::client_id(ctx)) };
     if name.is_null() {
         return Some(Caller::Root);
     }

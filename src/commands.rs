@@ -13,8 +13,8 @@ use whitelist_core::{
 };
 
 use crate::acl;
+use crate::ffi::{self, Level};
 use crate::hook::Fx;
-use crate::server::{self, Level};
 use crate::state::{self, Conn};
 
 const INTERNAL_ERROR: &str = "ERR internal error: nothing was changed (see the server log)";
@@ -23,13 +23,13 @@ const BUSY: &str = "ERR the whitelist is busy (re-entrant call): nothing was cha
 /// Runs one command with every panic turned into an error reply, once the
 /// caller's ACL user may run it (checked here only where Redis cannot, 7.0).
 fn run(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
-    let result = server::guard(Err(RedisError::Str(INTERNAL_ERROR)), || {
+    let result = ffi::guard(Err(RedisError::Str(INTERNAL_ERROR)), || {
         acl::check(ctx, &verb.name().to_ascii_lowercase(), args)?;
         execute(ctx, verb, args)
     });
     if let Err(error) = &result {
         if verb.changes() && Origin::is_trusted(ctx) {
-            server::guard((), || lost_change(ctx, verb, args, error));
+            ffi::guard((), || lost_change(ctx, verb, args, error));
         }
     }
     result
@@ -40,7 +40,7 @@ fn run(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
 /// damaged whitelist data); anywhere else this server diverges and admits
 /// only exempt clients until it has its primary's state again.
 fn lost_change(ctx: &Context, verb: Verb, args: &[RedisString], error: &RedisError) {
-    let loading = server::context_flags(ctx.ctx) & raw::REDISMODULE_CTX_FLAGS_LOADING != 0;
+    let loading = ffi::context_flags(ctx.ctx) & raw::REDISMODULE_CTX_FLAGS_LOADING != 0;
     let source = if loading { "the AOF" } else { "the primary" };
     let mut command = String::from(verb.name());
     for a in args.iter().skip(1).take(8) {
@@ -54,7 +54,7 @@ fn lost_change(ctx: &Context, verb: Verb, args: &[RedisString], error: &RedisErr
     let lost = state::with(|g| g.change_lost()).unwrap_or(if loading { Lost::StopStartup } else { Lost::Diverge });
     match lost {
         Lost::StopStartup => {
-            server::log(
+            ffi::log(
                 ctx.ctx,
                 Level::Warning,
                 &format!(
@@ -65,7 +65,7 @@ fn lost_change(ctx: &Context, verb: Verb, args: &[RedisString], error: &RedisErr
             std::process::exit(1);
         }
         Lost::Diverge => {
-            server::log(ctx.ctx, Level::Warning, &format!("cannot apply {command} from {source}: {error}"));
+            ffi::log(ctx.ctx, Level::Warning, &format!("cannot apply {command} from {source}: {error}"));
             state::with(|g| g.diverge(&mut Fx::new(ctx.ctx)));
         }
     }
@@ -115,13 +115,29 @@ fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
         }
         Command::Help => Ok(help()),
         Command::Export => read(|w| Ok(RedisValue::BulkString(document::export(w)))),
-        Command::Set { group, entries, attribute, force } => {
+        Command::Set { group, entries, attribute, note, force } => {
             let target = group.to_string();
-            apply(ctx, verb, &target, Change::Set { group, entries, attribute }, force, None)
+            let (resolved, propagated) = noted(&note, &raw_args, limits.is_none())?;
+            let change = Change::Set { group, entries, attribute, note: resolved };
+            apply_as(ctx, verb, &target, change, force, None, propagated)
         }
-        Command::Add { group, entries, force } => {
+        Command::Add { group, entries, note, force } => {
             let target = group.to_string();
-            apply(ctx, verb, &target, Change::Add { group, entries }, force, None)
+            let (resolved, propagated) = noted(&note, &raw_args, limits.is_none())?;
+            let change = Change::Add { group, entries, note: resolved };
+            apply_as(ctx, verb, &target, change, force, None, propagated)
+        }
+        Command::GetStats { group } => {
+            let reply = state::with(|s| s.whitelist().group(&group).map(crate::maintenance::stats_rows))
+                .ok_or(RedisError::Str(BUSY))?;
+            match reply {
+                Some(rows) => Ok(crate::maintenance::reply_rows(ctx, rows)),
+                None => Ok(RedisValue::Null),
+            }
+        }
+        Command::Stale { seconds } => {
+            let now = crate::maintenance::now_s();
+            read(|w| Ok(crate::maintenance::stale(w, now, seconds)))
         }
         Command::Remove { group, entries, force } => {
             let target = group.to_string();
@@ -135,6 +151,9 @@ fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
             // The primary propagates the state its IMPORT led to, version
             // included; a replica and an AOF replay install exactly that.
             let (groups, version) = (document.groups, document.version);
+            if limits.is_some() {
+                crate::maintenance::check_document_expiries(&groups, crate::maintenance::now_s())?;
+            }
             let change = if limits.is_none() {
                 Change::Install { groups, version }
             } else {
@@ -249,11 +268,12 @@ fn check(w: &Whitelist, addr: whitelist_core::Addr, policy: Policy, user: Option
 }
 
 const HELP: &[&str] = &[
-    "WHITELIST.SET <group> <entries...> [ATTRIBUTE show|hidden] [FORCE] -- Create a group or replace its entries. Replies the number of entries it holds.",
-    "WHITELIST.ADD <group> <entries...> [FORCE] -- Add entries, creating the group if needed. Replies the number added.",
+    "WHITELIST.SET <group> <entries...> [ATTRIBUTE show|hidden] [COMMENT <text>] [TTL <seconds>|EXPIREAT <unix-seconds>] [FORCE] -- Create a group or replace its entries. Replies the number of entries it holds.",
+    "WHITELIST.ADD <group> <entries...> [COMMENT <text>] [TTL <seconds>|EXPIREAT <unix-seconds>|PERSIST] [FORCE] -- Add entries (or update the comment and expiry of held ones), creating the group if needed. Replies the number added.",
     "WHITELIST.REMOVE <group> <entries...> [FORCE] -- Remove entries; an emptied group stays. Replies the number removed.",
     "WHITELIST.DEL <group> [<group> ...] [FORCE] -- Delete groups. Replies the number deleted.",
-    "WHITELIST.GET [<group>] -- One group's entries (nil if none), or every shown group as name -> comma-joined entries.",
+    "WHITELIST.GET [<group> [WITHSTATS]] -- One group's entries (nil if none), with WITHSTATS each with its comment, expiry, added, hits and last-hit; or every shown group as name -> comma-joined entries.",
+    "WHITELIST.STALE <seconds> -- Entries of every group not hit in the last <seconds>: group, entry, last-hit, added.",
     "WHITELIST.LIST [ALL] -- Group names, sorted; ALL includes hidden groups.",
     "WHITELIST.CHECK <address> [USER <name>] -- Dry-run the decision for an address (and a login as that ACL user): allowed|denied, group, entry, reason.",
     "WHITELIST.LOADCLIENTS <group> [FORCE] -- Add the address of every connected TCP client. Replies the addresses added.",
@@ -291,23 +311,22 @@ struct Origin {
 impl Origin {
     /// From the primary or the AOF.
     fn is_trusted(ctx: &Context) -> bool {
-        server::context_flags(ctx.ctx) & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING)
-            != 0
+        ffi::context_flags(ctx.ctx) & (raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0
     }
 
     fn of(ctx: &Context) -> Origin {
-        let flags = server::context_flags(ctx.ctx);
+        let flags = ffi::context_flags(ctx.ctx);
         let replicated = flags & raw::REDISMODULE_CTX_FLAGS_REPLICATED != 0;
         let trusted = Origin::is_trusted(ctx);
-        let caller = if trusted { None } else { server::client_conn(server::client_id(ctx.ctx)) };
-        let user = if trusted { String::new() } else { server::current_user(ctx.ctx) };
+        let caller = if trusted { None } else { ffi::client_conn(ffi::client_id(ctx.ctx)) };
+        let user = if trusted { String::new() } else { ffi::current_user(ctx.ctx) };
         Origin { trusted, replicated, in_multi: flags & raw::REDISMODULE_CTX_FLAGS_MULTI != 0, caller, user }
     }
 }
 
 /// The connected replicas: (peer, port, client id).
 fn connected_replicas(ctx: &Context) -> Vec<(Peer, u16, u64)> {
-    server::call_text(ctx.ctx, "CLIENT", &["LIST", "TYPE", "replica"]).map_or_else(Vec::new, |t| {
+    ffi::call_text(ctx.ctx, "CLIENT", &["LIST", "TYPE", "replica"]).map_or_else(Vec::new, |t| {
         parse_client_list(&t).iter().map(|c: &ListedClient| (c.peer, c.port, c.id)).collect()
     })
 }
@@ -350,7 +369,8 @@ fn commit(
             }
         }
         let limits = (!origin.trusted).then(|| g.config.limits());
-        let plan = current.plan(change, limits.as_ref()).map_err(|e| to_reply(Error::Limit(e)))?;
+        let now = crate::maintenance::now_s();
+        let plan = current.plan_at(change, limits.as_ref(), now).map_err(|e| to_reply(Error::Limit(e)))?;
         let Some(next) = plan.next else {
             let version = current.version();
             // An IMPORT that changes nothing here is still propagated: it is
@@ -377,9 +397,40 @@ fn commit(
             g.clear_divergence(&mut fx);
         }
         g.commit(next, &mut fx);
+        if !loading {
+            crate::maintenance::arm(ctx.ctx, g);
+        }
         Ok(Applied { outcome: plan.outcome, changed: true, version, loading, state })
     });
     result.unwrap_or(Err(RedisError::Str(BUSY)))
+}
+
+/// The arguments a command propagates instead of its own (the name excluded).
+type Propagated = Vec<Vec<u8>>;
+
+/// The note at this second and, when the command gave a `TTL`, the
+/// arguments to propagate instead: the same with `EXPIREAT` and the
+/// absolute second, so a replica or a replay later gets the same expiry.
+fn noted(
+    note: &whitelist_core::command::NoteArgs,
+    raw_args: &[&[u8]],
+    trusted: bool,
+) -> Result<(whitelist_core::store::Note, Option<Propagated>), RedisError> {
+    let resolved = note.resolve(crate::maintenance::now_s(), trusted).map_err(to_reply)?;
+    let propagated = match (note.ttl_at, resolved.expiry) {
+        (Some(at), whitelist_core::store::Expiry::At(abs)) => {
+            let mut args: Vec<Vec<u8>> = raw_args.iter().map(|a| a.to_vec()).collect();
+            if let Some(k) = args.get_mut(at) {
+                *k = b"EXPIREAT".to_vec();
+            }
+            if let Some(v) = args.get_mut(at + 1) {
+                *v = abs.to_string().into_bytes();
+            }
+            Some(args)
+        }
+        _ => None,
+    };
+    Ok((resolved, propagated))
 }
 
 fn audit(ctx: &Context, verb: Verb, target: &str, origin: &Origin, applied: &Applied) {
@@ -392,7 +443,7 @@ fn audit(ctx: &Context, verb: Verb, target: &str, origin: &Origin, applied: &App
         None => format!("an internal client (user {})", origin.user),
     };
     let o = applied.outcome;
-    server::log(
+    ffi::log(
         ctx.ctx,
         Level::Notice,
         &format!(
@@ -407,14 +458,32 @@ fn audit(ctx: &Context, verb: Verb, target: &str, origin: &Origin, applied: &App
 
 /// A write command: commit, propagate verbatim, audit, reply.
 fn apply(ctx: &Context, verb: Verb, target: &str, change: Change, force: bool, if_version: Option<u64>) -> RedisResult {
+    apply_as(ctx, verb, target, change, force, if_version, None)
+}
+
+/// [`apply`], propagating `propagated` (the arguments after the command
+/// name) instead of the command as given.
+fn apply_as(
+    ctx: &Context,
+    verb: Verb,
+    target: &str,
+    change: Change,
+    force: bool,
+    if_version: Option<u64>,
+    propagated: Option<Propagated>,
+) -> RedisResult {
     let origin = Origin::of(ctx);
     let applied = commit(ctx, &origin, change, force, if_version, verb == Verb::Import)?;
-    match &applied.state {
-        Some(doc) => {
+    match (&applied.state, propagated) {
+        (Some(doc), _) => {
             ctx.replicate("WHITELIST.IMPORT", &[doc.as_str()]);
         }
-        None if applied.changed => ctx.replicate_verbatim(),
-        None => {}
+        (None, Some(args)) if applied.changed => {
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            ctx.replicate(verb.name(), args.as_slice());
+        }
+        (None, _) if applied.changed => ctx.replicate_verbatim(),
+        (None, _) => {}
     }
     if applied.changed {
         audit(ctx, verb, target, &origin, &applied);
@@ -449,7 +518,14 @@ fn load_clients(ctx: &Context, group: GroupName, force: bool) -> RedisResult {
     }
     let origin = Origin::of(ctx);
     let target = group.to_string();
-    let applied = commit(ctx, &origin, Change::Add { group, entries: fresh.clone() }, force, None, false)?;
+    let applied = commit(
+        ctx,
+        &origin,
+        Change::Add { group, entries: fresh.clone(), note: Default::default() },
+        force,
+        None,
+        false,
+    )?;
     let shown: Vec<String> = fresh.iter().map(Entry::to_string).collect();
     if applied.changed {
         let mut args: Vec<&str> = vec![target.as_str()];
@@ -512,4 +588,6 @@ callbacks! {
     unbind => Verb::Unbind;
     /// `WHITELIST.BINDINGS`
     bindings_cmd => Verb::Bindings;
+    /// `WHITELIST.STALE seconds`
+    stale_cmd => Verb::Stale;
 }

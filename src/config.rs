@@ -25,8 +25,8 @@ use redis_module::raw;
 use whitelist_core::gate::WhenEmpty;
 use whitelist_core::settings::{Key, Setting, Value, SETTINGS};
 
+use crate::ffi::{self, Ctx};
 use crate::hook;
-use crate::server::{self, Ctx};
 use crate::state::{self, Mode, State};
 
 const OK: c_int = raw::REDISMODULE_OK as c_int;
@@ -83,7 +83,7 @@ pub fn register(ctx: Ctx) -> Result<(), String> {
 /// Called by Redis for `CONFIG GET`, `CONFIG REWRITE` and before a set, with
 /// the private data given at registration.
 unsafe extern "C" fn get(_name: *const c_char, privdata: *mut c_void) -> *mut RString {
-    server::guard(null_mut(), || {
+    ffi::guard(null_mut(), || {
         let index = privdata as usize;
         let (Some(setting), Some(slot)) = (SETTINGS.get(index), SHOWN.get(index)) else {
             return null_mut();
@@ -108,7 +108,7 @@ unsafe extern "C" fn set(
     privdata: *mut c_void,
     err: *mut *mut RString,
 ) -> c_int {
-    server::guard(ERR, || match set_value(privdata as usize, &string_bytes(val)) {
+    ffi::guard(ERR, || match set_value(privdata as usize, &string_bytes(val)) {
         Ok(()) => OK,
         Err(text) => {
             if !err.is_null() {
@@ -188,7 +188,7 @@ fn value_of(s: &State, key: Key) -> Value {
 /// nothing and is resized at once; commands that read the table resize it
 /// first, so none sees the old size.
 fn resize_when_final(s: &mut State) {
-    if s.denied().is_empty() || !server::one_shot(resize_denied) {
+    if s.denied().is_empty() || !ffi::one_shot(resize_denied) {
         s.sync_denied();
     }
 }
@@ -197,7 +197,7 @@ fn resize_when_final(s: &mut State) {
 /// Called by Redis from its event loop, once, after a `CONFIG SET` of
 /// `whitelist.denied-sources`.
 unsafe extern "C" fn resize_denied(_data: *mut c_void) {
-    server::guard((), || {
+    ffi::guard((), || {
         state::with(State::sync_denied);
     });
 }
@@ -211,10 +211,10 @@ fn mode_named(name: &str) -> Option<Mode> {
 /// Called by Redis from its event loop, once, after a `CONFIG SET` (or a
 /// start-up value) changed a config that decides admission.
 unsafe extern "C" fn recheck(_data: *mut c_void) {
-    server::guard((), || {
+    ffi::guard((), || {
         // The one-shot brings no context: the detached one logs under the
         // module's name, and closing a client needs none.
-        let ctx = server::or_detached(null_mut());
+        let ctx = ffi::or_detached(null_mut());
         state::RECHECK_DUE.store(false, Ordering::Relaxed);
         state::with(|s| hook::enforce_on_open_connections(ctx, s));
     });

@@ -13,7 +13,7 @@ use std::ptr;
 
 use redis_module::raw;
 
-use crate::server::{self, Ctx, Level};
+use crate::ffi::{self, Ctx, Level};
 
 /// The module version in which every command appeared.
 const SINCE: &CStr = c"0.1.0";
@@ -84,6 +84,22 @@ const IFVERSION: Arg =
 
 const USER: Arg =
     Arg { name: c"user", kind: Kind::String, token: Some(c"USER"), flags: raw::REDISMODULE_CMD_ARG_OPTIONAL };
+const COMMENT: Arg =
+    Arg { name: c"text", kind: Kind::String, token: Some(c"COMMENT"), flags: raw::REDISMODULE_CMD_ARG_OPTIONAL };
+const TTL: Arg =
+    Arg { name: c"seconds", kind: Kind::Integer, token: Some(c"TTL"), flags: raw::REDISMODULE_CMD_ARG_NONE };
+const EXPIREAT: Arg =
+    Arg { name: c"unix-seconds", kind: Kind::Integer, token: Some(c"EXPIREAT"), flags: raw::REDISMODULE_CMD_ARG_NONE };
+/// `SET`'s expiry: `TTL` or `EXPIREAT`.
+const SET_EXPIRY: Arg =
+    Arg { name: c"expiry", kind: Kind::OneOf(&[TTL, EXPIREAT]), token: None, flags: raw::REDISMODULE_CMD_ARG_OPTIONAL };
+/// `ADD`'s expiry: `TTL`, `EXPIREAT` or `PERSIST`.
+const ADD_EXPIRY: Arg = Arg {
+    name: c"expiry",
+    kind: Kind::OneOf(&[TTL, EXPIREAT, Arg::token(c"persist", c"PERSIST")]),
+    token: None,
+    flags: raw::REDISMODULE_CMD_ARG_OPTIONAL,
+};
 
 /// What the server is told about one command.
 struct Doc {
@@ -99,13 +115,13 @@ const DOCS: &[Doc] = &[
         name: c"whitelist.set",
         summary: c"Creates a group or replaces its entries. Replies the number of entries it holds.",
         arity: -3,
-        args: &[GROUP, ENTRIES, ATTRIBUTE, FORCE],
+        args: &[GROUP, ENTRIES, ATTRIBUTE, COMMENT, SET_EXPIRY, FORCE],
     },
     Doc {
         name: c"whitelist.add",
         summary: c"Adds entries to a group, creating it if needed. Replies the number added.",
         arity: -3,
-        args: &[GROUP, ENTRIES, FORCE],
+        args: &[GROUP, ENTRIES, COMMENT, ADD_EXPIRY, FORCE],
     },
     Doc {
         name: c"whitelist.remove",
@@ -135,7 +151,7 @@ const DOCS: &[Doc] = &[
         name: c"whitelist.get",
         summary: c"Returns one group's entries, or every shown group with its entries.",
         arity: -1,
-        args: &[GROUP.optional()],
+        args: &[GROUP.optional(), Arg::token(c"withstats", c"WITHSTATS").optional()],
     },
     Doc {
         name: c"whitelist.list",
@@ -172,6 +188,12 @@ const DOCS: &[Doc] = &[
         summary: c"Returns the whole whitelist as one JSON document with its version.",
         arity: 1,
         args: &[],
+    },
+    Doc {
+        name: c"whitelist.stale",
+        summary: c"Lists the entries of every group not hit in the last given seconds.",
+        arity: 2,
+        args: &[Arg::string(c"seconds")],
     },
     Doc { name: c"whitelist.help", summary: c"Shows the syntax of every WHITELIST command.", arity: 1, args: &[] },
     Doc {
@@ -212,7 +234,7 @@ const DOCS: &[Doc] = &[
 /// docs still works and its parser still checks the arguments.
 pub fn apply(ctx: Ctx, name: &CStr) {
     if let Err(e) = set_info(ctx, name) {
-        server::log(
+        ffi::log(
             ctx,
             Level::Warning,
             &format!("COMMAND DOCS and COMMAND INFO will lack the docs of {}: {e}", name.to_string_lossy()),

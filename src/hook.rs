@@ -11,7 +11,7 @@ use redis_module::raw;
 use whitelist_core::gate::{Effects, Level as GateLevel, Login};
 use whitelist_core::Peer;
 
-use crate::server::{self, Ctx, Level};
+use crate::ffi::{self, Ctx, Level};
 use crate::state::{self, State};
 
 /// The gate's effects on this server.
@@ -33,17 +33,17 @@ impl Effects for Fx {
     #[inline]
     fn refuse(&mut self, id: u64) {
         if state::defer_close() {
-            if !server::hold_client(self.ctx, held_user_changed) {
-                server::log(self.ctx, Level::Warning, &format!("could not hold refused client id {id}"));
+            if !ffi::hold_client(self.ctx, held_user_changed) {
+                ffi::log(self.ctx, Level::Warning, &format!("could not hold refused client id {id}"));
             }
             self.held = Some(id);
         } else {
-            server::close_client(self.ctx, id);
+            ffi::close_client(self.ctx, id);
         }
     }
 
     fn close(&mut self, id: u64) -> bool {
-        server::close_client(self.ctx, id)
+        ffi::close_client(self.ctx, id)
     }
 
     fn log(&mut self, level: GateLevel, line: &str) {
@@ -51,26 +51,30 @@ impl Effects for Fx {
             GateLevel::Notice => Level::Notice,
             GateLevel::Warning => Level::Warning,
         };
-        server::log(self.ctx, level, line);
+        ffi::log(self.ctx, level, line);
     }
 
     fn now_ms(&mut self) -> i64 {
-        server::milliseconds()
+        ffi::milliseconds()
+    }
+
+    fn now_s(&mut self) -> u64 {
+        ffi::unix_seconds()
     }
 
     fn arm_log_flush(&mut self, after_ms: i64) {
-        server::create_timer(self.ctx, after_ms, flush_suppressed);
+        ffi::create_timer(self.ctx, after_ms, flush_suppressed);
     }
 
     fn login_of(&mut self, id: u64) -> Option<String> {
-        let user = server::client_user_name(self.ctx, id)?;
+        let user = ffi::client_user_name(self.ctx, id)?;
         // A `default` client that needs a password has not logged in yet:
         // it is judged when it sends AUTH.
         (user != "default" || self.default_nopass()).then_some(user)
     }
 
     fn default_nopass(&mut self) -> bool {
-        *self.nopass.get_or_insert_with(|| server::default_nopass(self.ctx))
+        *self.nopass.get_or_insert_with(|| ffi::default_nopass(self.ctx))
     }
 }
 
@@ -86,7 +90,7 @@ pub unsafe extern "C" fn on_client_change(ctx: Ctx, _eid: raw::RedisModuleEvent,
     if subevent == raw::REDISMODULE_SUBEVENT_CLIENT_CHANGE_CONNECTED {
         connected(ctx, info);
     } else {
-        server::guard((), || {
+        ffi::guard((), || {
             state::with(|g| g.forget(info.id));
         });
     }
@@ -98,7 +102,7 @@ pub unsafe extern "C" fn on_client_change(ctx: Ctx, _eid: raw::RedisModuleEvent,
 fn connected(ctx: Ctx, info: &raw::RedisModuleClientInfo) {
     let id = info.id;
     let decided = catch_unwind(AssertUnwindSafe(|| {
-        let conn = server::conn_of(info);
+        let conn = ffi::conn_of(info);
         #[cfg(feature = "debug-panic")]
         if state::HOOK_PANIC.load(Ordering::Relaxed) {
             panic!("WHITELIST.DEBUG-FAULT hook-panic");
@@ -120,8 +124,8 @@ fn connected(ctx: Ctx, info: &raw::RedisModuleClientInfo) {
         Ok(Err(why)) => why,
         Err(_) => "an internal error (see the line above)",
     };
-    server::guard((), || {
-        let peer = catch_unwind(AssertUnwindSafe(|| server::conn_of(info).peer)).ok();
+    ffi::guard((), || {
+        let peer = catch_unwind(AssertUnwindSafe(|| ffi::conn_of(info).peer)).ok();
         fail_closed(ctx, id, peer, why);
     });
 }
@@ -131,11 +135,11 @@ fn connected(ctx: Ctx, info: &raw::RedisModuleClientInfo) {
 fn fail_closed(ctx: Ctx, id: u64, peer: Option<Peer>, why: &str) {
     let defer = state::defer_close();
     if defer {
-        server::hold_client(ctx, held_user_changed);
+        ffi::hold_client(ctx, held_user_changed);
     } else {
-        server::close_client(ctx, id);
+        ffi::close_client(ctx, id);
     }
-    let now = server::milliseconds();
+    let now = ffi::milliseconds();
     let queued = state::with(|g| {
         if defer {
             queue_close(ctx, g, id);
@@ -155,7 +159,7 @@ fn fail_closed(ctx: Ctx, id: u64, peer: Option<Peer>, why: &str) {
             0 => String::new(),
             n => format!("; {n} more refused so since the last such line"),
         };
-        server::log(ctx, Level::Warning, &format!("refused client id {id}: it could not be judged ({why}){more}"));
+        ffi::log(ctx, Level::Warning, &format!("refused client id {id}: it could not be judged ({why}){more}"));
     } else {
         state::UNJUDGED_SUPPRESSED.fetch_add(1, Ordering::Relaxed);
     }
@@ -178,8 +182,8 @@ fn queue_close(ctx: Ctx, g: &mut State, id: u64) {
 /// refuses. Registered with the first held client and unregistered once
 /// none is left, so no command pays for it otherwise.
 fn filter_held(ctx: Ctx) {
-    if !server::filter_commands(ctx, refuse_held_commands) && !state::UNFILTERED_LOGGED.swap(true, Ordering::Relaxed) {
-        server::log(
+    if !ffi::filter_commands(ctx, refuse_held_commands) && !state::UNFILTERED_LOGGED.swap(true, Ordering::Relaxed) {
+        ffi::log(
             ctx,
             Level::Warning,
             "cannot filter the commands of refused clients held for closing (this server has no command filter \
@@ -196,12 +200,12 @@ unsafe extern "C" fn refuse_held_commands(fctx: *mut raw::RedisModuleCommandFilt
     // Busy or a panic: fail closed. A held client's command never runs
     // nested in this module's code (its own calls skip the filter), so this
     // refuses nobody else in practice.
-    let refuse = server::guard(true, || {
-        let id = server::filtered_client(fctx);
+    let refuse = ffi::guard(true, || {
+        let id = ffi::filtered_client(fctx);
         state::with(|g| g.pending.contains(id)) != Some(false)
     });
     if refuse {
-        server::refuse_filtered(fctx);
+        ffi::refuse_filtered(fctx);
     }
 }
 
@@ -210,30 +214,30 @@ pub fn arm_close() {
     if state::HOLD_OPEN.load(Ordering::Relaxed) {
         return;
     }
-    if !state::CLOSE_ARMED.swap(true, Ordering::Relaxed) && !server::one_shot(close_held) {
+    if !state::CLOSE_ARMED.swap(true, Ordering::Relaxed) && !ffi::one_shot(close_held) {
         state::CLOSE_ARMED.store(false, Ordering::Relaxed);
-        server::log(std::ptr::null_mut(), Level::Warning, "could not schedule the close of refused clients");
+        ffi::log(std::ptr::null_mut(), Level::Warning, "could not schedule the close of refused clients");
     }
 }
 
 /// # Safety
 /// Called by Redis from its event loop (`RedisModule_EventLoopAddOneShot`).
 unsafe extern "C" fn close_held(_data: *mut c_void) {
-    server::guard((), || {
+    ffi::guard((), || {
         state::CLOSE_ARMED.store(false, Ordering::Relaxed);
         let emptied = state::with(|g| {
             // Out of the queue first: closing runs the user-changed callback,
             // which must not find it there.
             while let Some(id) = g.pending.pop() {
-                server::close_client(std::ptr::null_mut(), id);
+                ffi::close_client(std::ptr::null_mut(), id);
             }
             g.pending.is_empty()
         });
         if emptied == Some(true) {
-            server::unfilter_commands(std::ptr::null_mut());
+            ffi::unfilter_commands(std::ptr::null_mut());
         }
-        if state::HELD_OVERFLOW.swap(false, Ordering::Relaxed) && !server::create_held_user() {
-            server::log(std::ptr::null_mut(), Level::Warning, "could not replace the user of refused clients");
+        if state::HELD_OVERFLOW.swap(false, Ordering::Relaxed) && !ffi::create_held_user() {
+            ffi::log(std::ptr::null_mut(), Level::Warning, "could not replace the user of refused clients");
         }
     });
 }
@@ -243,17 +247,17 @@ unsafe extern "C" fn close_held(_data: *mut c_void) {
 /// (without the command filter) when `RESET` makes it the default user, so
 /// it is closed now, before it can run anything.
 unsafe extern "C" fn held_user_changed(client_id: u64, _privdata: *mut c_void) {
-    server::guard((), || {
+    ffi::guard((), || {
         // Busy: the module's own close of this client is running.
         let emptied = state::with(|g| {
             if g.pending.remove(client_id) {
-                server::close_client(std::ptr::null_mut(), client_id);
+                ffi::close_client(std::ptr::null_mut(), client_id);
                 return g.pending.is_empty();
             }
             false
         });
         if emptied == Some(true) {
-            server::unfilter_commands(std::ptr::null_mut());
+            ffi::unfilter_commands(std::ptr::null_mut());
         }
     });
 }
@@ -274,8 +278,8 @@ pub unsafe extern "C" fn on_auth(
 ) -> c_int {
     const HANDLED: c_int = raw::REDISMODULE_AUTH_HANDLED as c_int;
     const NOT_HANDLED: c_int = raw::REDISMODULE_AUTH_NOT_HANDLED as c_int;
-    server::guard(HANDLED, || {
-        let id = server::client_id(ctx);
+    ffi::guard(HANDLED, || {
+        let id = ffi::client_id(ctx);
         let login = state::with(|g| {
             if g.pending.contains(id) {
                 return Some(Login::Refuse);
@@ -284,15 +288,15 @@ pub unsafe extern "C" fn on_auth(
             if !g.users_enforced || !g.whitelist().has_bindings() {
                 return Some(Login::Allow);
             }
-            let conn = g.conn(id).or_else(|| server::client_conn(id))?;
-            let name = String::from_utf8_lossy(&server::string_bytes(user)).into_owned();
+            let conn = g.conn(id).or_else(|| ffi::client_conn(id))?;
+            let name = String::from_utf8_lossy(&ffi::string_bytes(user)).into_owned();
             Some(g.login(id, conn, &name, &mut Fx::new(ctx)))
         });
         match login {
             Some(Some(Login::Allow)) => NOT_HANDLED,
             Some(Some(Login::Refuse)) => {
                 if state::with(|g| g.pending.contains(id)) == Some(false) {
-                    server::acl_log_auth(ctx, user);
+                    ffi::acl_log_auth(ctx, user);
                 }
                 HANDLED
             }
@@ -306,7 +310,7 @@ pub unsafe extern "C" fn on_auth(
 /// # Safety
 /// Called by Redis as a timer callback.
 unsafe extern "C" fn flush_suppressed(ctx: Ctx, _data: *mut c_void) {
-    server::guard((), || {
+    ffi::guard((), || {
         state::with(|g| g.flush_log(&mut Fx::new(ctx)));
     });
 }

@@ -5,7 +5,7 @@ use std::os::raw::c_int;
 
 use redis_module::raw;
 
-use crate::server;
+use crate::ffi;
 use whitelist_core::gate::Shown;
 
 use crate::state::{self, State};
@@ -55,7 +55,7 @@ impl Section {
 /// Called by Redis for `INFO whitelist`, `INFO modules` and `INFO everything`
 /// (and into a crash report, where a held lock makes it write nothing).
 pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int) {
-    server::guard((), || {
+    ffi::guard((), || {
         state::with(|s| {
             // The size a completed CONFIG SET gave is final (a crash report
             // changes nothing).
@@ -101,6 +101,8 @@ fn write(section: &Section, s: &State) {
     section.unsigned("auth_would_deny", st.auth_would_deny);
     section.unsigned("users_bound", w.bindings().len() as u64);
     section.unsigned("users_enforced", u64::from(s.users_enforced));
+    section.unsigned("entries_expiring", s.whitelist().expiring() as u64);
+    section.unsigned("entries_expired", crate::maintenance::EXPIRED.load(std::sync::atomic::Ordering::Relaxed));
     for g in w.groups() {
         section.dict(&format!("group_{}", g.name()), |d| {
             d.unsigned("entries", g.entries().len() as u64);

@@ -10,12 +10,13 @@ mod acl;
 mod commands;
 mod config;
 mod docs;
+mod ffi;
 mod hook;
 mod info;
 mod loading;
+mod maintenance;
 mod persistence;
 mod rewrite;
-mod server;
 mod state;
 
 use std::ffi::{c_void, CStr};
@@ -25,8 +26,8 @@ use redis_module::alloc::RedisAlloc;
 use redis_module::raw;
 use whitelist_core::clients::parse_client_list;
 
+use crate::ffi::{Ctx, Level};
 use crate::persistence::WHITELIST_TYPE;
-use crate::server::{Ctx, Level};
 use crate::state::Conn;
 
 /// Allocations go through Redis, so `used_memory` and `MEMORY` see them.
@@ -66,6 +67,7 @@ const COMMANDS: &[(&CStr, CommandFn, &CStr)] = &[
     // Not `write`: RESET clears this server's own table, no data, so a
     // read-only replica resets its own; usable while loading, as SLOWLOG.
     (c"whitelist.denied", commands::denied_cmd, c"admin deny-script allow-loading allow-stale"),
+    (c"whitelist.stale", commands::stale_cmd, c"admin readonly deny-script"),
 ];
 
 type EventFn = unsafe extern "C" fn(Ctx, raw::RedisModuleEvent, u64, *mut c_void);
@@ -74,6 +76,7 @@ const EVENTS: &[(u64, EventFn)] = &[
     (raw::REDISMODULE_EVENT_CLIENT_CHANGE, hook::on_client_change),
     (raw::REDISMODULE_EVENT_LOADING, loading::on_loading),
     (raw::REDISMODULE_EVENT_FORK_CHILD, rewrite::on_fork_child),
+    (raw::REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED, maintenance::on_role_change),
 ];
 
 /// # Safety
@@ -85,10 +88,10 @@ pub unsafe extern "C" fn RedisModule_OnLoad(ctx: Ctx, _argv: *mut *mut raw::Redi
     if unsafe { raw::Export_RedisModule_Init(ctx, NAME.as_ptr(), VERSION, raw::REDISMODULE_APIVER_1 as c_int) } == ERR {
         return ERR;
     }
-    server::guard(ERR, || match load(ctx, argc) {
+    ffi::guard(ERR, || match load(ctx, argc) {
         Ok(()) => raw::REDISMODULE_OK as c_int,
         Err(e) => {
-            server::log(ctx, Level::Warning, &e);
+            ffi::log(ctx, Level::Warning, &e);
             ERR
         }
     })
@@ -107,13 +110,13 @@ fn version_text(v: i32) -> String {
 }
 
 fn load(ctx: Ctx, argc: c_int) -> Result<(), String> {
-    server::install_panic_hook(ctx);
+    ffi::install_panic_hook(ctx);
     if argc != 0 {
         return Err(String::from(
             "the module takes no arguments: set whitelist.* configs in redis.conf or with --whitelist.<name> <value>",
         ));
     }
-    match server::server_version() {
+    match ffi::server_version() {
         Some(v) if v >= MIN_SERVER_VERSION => {}
         found => {
             let found = found.map_or_else(|| String::from("older than 6.0.9"), version_text);
@@ -158,7 +161,7 @@ fn load(ctx: Ctx, argc: c_int) -> Result<(), String> {
         // come from the data. A timer fires once the event loop runs
         // (timers never run during a load): past it, no load is the first.
         state::with(|g| g.expect_startup_load());
-        server::create_timer(ctx, 0, loading::startup_over);
+        ffi::create_timer(ctx, 0, loading::startup_over);
     }
     Ok(())
 }
@@ -166,8 +169,8 @@ fn load(ctx: Ctx, argc: c_int) -> Result<(), String> {
 /// Whether the server is starting (not a `MODULE LOAD` at run time). Redis
 /// 7.2+ says so; on 7.0 a run-time load always has a caller connected.
 fn starting(ctx: Ctx, open_connections: usize) -> bool {
-    server::context_flags(ctx) & raw::REDISMODULE_CTX_FLAGS_SERVER_STARTUP != 0
-        || (server::server_version().is_some_and(|v| v < 0x00_07_02_00) && open_connections == 0)
+    ffi::context_flags(ctx) & raw::REDISMODULE_CTX_FLAGS_SERVER_STARTUP != 0
+        || (ffi::server_version().is_some_and(|v| v < 0x00_07_02_00) && open_connections == 0)
 }
 
 /// Redis 8 assigns a new client to an I/O thread right after the connection
@@ -181,23 +184,23 @@ fn starting(ctx: Ctx, open_connections: usize) -> bool {
 /// registered wherever the server has them (7.2+): it refuses the logins of
 /// held clients and of users bound to groups that do not match the address.
 fn prepare_refusals(ctx: Ctx) -> Result<(), String> {
-    let auth_callback = server::register_auth_callback(ctx, Some(hook::on_auth));
+    let auth_callback = ffi::register_auth_callback(ctx, Some(hook::on_auth));
     state::with(|g| g.users_enforced = auth_callback).ok_or("the whitelist state is busy")?;
-    let io_threads = server::config_get(ctx, "io-threads")
+    let io_threads = ffi::config_get(ctx, "io-threads")
         .and_then(|v| String::from_utf8_lossy(&v).trim().parse::<u32>().ok())
         .unwrap_or(1);
-    let redis8 = server::server_version().is_some_and(|v| v >= 0x00_08_00_00)
-        && server::info_text(ctx, c"server", c"valkey_version").is_none();
+    let redis8 = ffi::server_version().is_some_and(|v| v >= 0x00_08_00_00)
+        && ffi::info_text(ctx, c"server", c"valkey_version").is_none();
     if !(redis8 && io_threads > 1) {
         return Ok(());
     }
-    if !server::create_held_user() {
+    if !ffi::create_held_user() {
         return Err(String::from("could not create the user that refused clients are held as"));
     }
     if !auth_callback {
         return Err(String::from("this server has no auth callbacks, which holding refused clients needs"));
     }
-    let room = server::config_get(ctx, "maxclients")
+    let room = ffi::config_get(ctx, "maxclients")
         .and_then(|v| String::from_utf8_lossy(&v).trim().parse::<usize>().ok())
         .unwrap_or(10_000);
     state::with(|g| g.pending.reserve(room)).ok_or("the whitelist state is busy")?;
@@ -224,7 +227,7 @@ fn set_acl_categories(ctx: Ctx, name: &CStr) -> Result<(), String> {
 /// take them from `CLIENT LIST` so every rule change checks them too.
 /// Returns how many were adopted.
 fn adopt_open_connections(ctx: Ctx) -> usize {
-    let Some(text) = server::call_text(ctx, "CLIENT", &["LIST"]) else {
+    let Some(text) = ffi::call_text(ctx, "CLIENT", &["LIST"]) else {
         return 0;
     };
     let adopted = state::with(|g| {
@@ -240,7 +243,7 @@ fn adopt_open_connections(ctx: Ctx) -> usize {
     })
     .unwrap_or(0);
     if adopted > 0 {
-        server::log(
+        ffi::log(
             ctx,
             Level::Notice,
             &format!("{adopted} connections open before the module loaded are checked at every rule change"),
@@ -258,7 +261,7 @@ mod debug {
 
     use redis_module::{raw, Context, RedisError};
 
-    use crate::server;
+    use crate::ffi;
 
     unsafe extern "C" fn panic_command(
         ctx: *mut raw::RedisModuleCtx,
@@ -267,7 +270,7 @@ mod debug {
     ) -> c_int {
         let context = Context::new(ctx);
         let result =
-            server::guard(Err(RedisError::Str("ERR internal error: nothing was changed (see the server log)")), || {
+            ffi::guard(Err(RedisError::Str("ERR internal error: nothing was changed (see the server log)")), || {
                 panic!("WHITELIST.DEBUG-PANIC was called")
             });
         context.reply(result) as c_int

@@ -7,8 +7,8 @@ use redis_module::native_types::RedisType;
 use redis_module::raw;
 use whitelist_core::encoding::{decode, encode, ENCODING_VERSION};
 
+use crate::ffi;
 use crate::hook::Fx;
-use crate::server;
 use crate::state;
 
 /// The data type that carries the aux data. It never holds keys.
@@ -55,7 +55,7 @@ fn log_io(io: *mut raw::RedisModuleIO, message: &str) {
 unsafe extern "C" fn aux_save(io: *mut raw::RedisModuleIO, when: c_int) {
     // Redis 7.0 keeps an empty record when nothing is written, and reading it
     // back fails: always write the complete whitelist.
-    server::guard((), || save(io, when, false));
+    ffi::guard((), || save(io, when, false));
 }
 
 /// # Safety
@@ -64,7 +64,7 @@ unsafe extern "C" fn aux_save2(io: *mut raw::RedisModuleIO, when: c_int) {
     // Writing nothing drops the record, so an RDB of an instance that never
     // had a whitelist loads without the module. Once the version moved, it
     // must survive even if the whitelist is empty now.
-    server::guard((), || save(io, when, true));
+    ffi::guard((), || save(io, when, true));
 }
 
 fn save(io: *mut raw::RedisModuleIO, when: c_int, may_skip: bool) {
@@ -94,7 +94,7 @@ fn save(io: *mut raw::RedisModuleIO, when: c_int, may_skip: bool) {
 /// # Safety
 /// Called by Redis while loading an RDB, an AOF preamble or a full sync.
 unsafe extern "C" fn aux_load(io: *mut raw::RedisModuleIO, encver: c_int, when: c_int) -> c_int {
-    server::guard(ERR, || load(io, encver, when))
+    ffi::guard(ERR, || load(io, encver, when))
 }
 
 fn load(io: *mut raw::RedisModuleIO, encver: c_int, when: c_int) -> c_int {
@@ -131,7 +131,10 @@ fn load(io: *mut raw::RedisModuleIO, encver: c_int, when: c_int) -> c_int {
     let decoded = decode(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) });
     unsafe { free(ptr.cast::<c_void>()) };
     match decoded {
-        Ok(w) => {
+        Ok(mut w) => {
+            // What expired before the data was loaded admits nobody, from
+            // the moment it is read.
+            w.advance(crate::maintenance::now_s());
             let stored = state::with(|g| g.record_loaded(w, &mut Fx::new(std::ptr::null_mut())));
             if stored.is_some() {
                 OK

@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 use redis_module::{raw, Context, RedisValue};
 use whitelist_core::{document, Whitelist};
 
-use crate::server::{self, Ctx, Level};
+use crate::ffi::{self, Ctx, Level};
 use crate::state;
 
 /// How often a carry held back by a client pause looks again.
@@ -60,7 +60,7 @@ impl Carry {
 /// # Safety
 /// Called by Redis for `REDISMODULE_EVENT_FORK_CHILD`.
 pub unsafe extern "C" fn on_fork_child(ctx: Ctx, _eid: raw::RedisModuleEvent, subevent: u64, _data: *mut c_void) {
-    server::guard((), || {
+    ffi::guard((), || {
         if subevent == raw::REDISMODULE_SUBEVENT_FORK_CHILD_BORN {
             rewrite_started(ctx);
         }
@@ -77,11 +77,11 @@ pub unsafe extern "C" fn on_fork_child(ctx: Ctx, _eid: raw::RedisModuleEvent, su
 /// harmless: the import replaces the whole whitelist with the state that
 /// already includes them.
 fn rewrite_started(ctx: Ctx) {
-    if server::info_field(ctx, c"persistence", c"aof_rewrite_in_progress") != Some(1) || rdb_preamble(ctx) {
+    if ffi::info_field(ctx, c"persistence", c"aof_rewrite_in_progress") != Some(1) || rdb_preamble(ctx) {
         return;
     }
-    let aof_on = server::info_field(ctx, c"persistence", c"aof_enabled") != Some(0);
-    let paused = server::avoid_replica_traffic();
+    let aof_on = ffi::info_field(ctx, c"persistence", c"aof_enabled") != Some(0);
+    let paused = ffi::avoid_replica_traffic();
     state::with(|s| {
         let w = s.whitelist();
         if !has_whitelist(w) {
@@ -89,16 +89,16 @@ fn rewrite_started(ctx: Ctx) {
         }
         if !aof_on {
             // AOF-only propagation is dropped while AOF is off: nothing to arm.
-            server::log(ctx, Level::Warning, &aof_off_window(w));
+            ffi::log(ctx, Level::Warning, &aof_off_window(w));
             return;
         }
         if paused {
-            server::log(ctx, Level::Warning, &pause_window(w));
+            ffi::log(ctx, Level::Warning, &pause_window(w));
         }
         match (Carry::get(), paused) {
             (Carry::Idle, _) => {
                 if paused { Carry::Paused } else { Carry::Armed }.set();
-                server::create_timer(ctx, 0, write_import_into_aof);
+                ffi::create_timer(ctx, 0, write_import_into_aof);
             }
             (Carry::Armed, true) => Carry::Paused.set(),
             _ => {}
@@ -109,29 +109,29 @@ fn rewrite_started(ctx: Ctx) {
 /// # Safety
 /// Called by Redis as a timer callback.
 unsafe extern "C" fn write_import_into_aof(ctx: Ctx, _data: *mut c_void) {
-    server::guard((), || {
+    ffi::guard((), || {
         // Redis asserts on any propagation during a client pause, AOF-only
         // included. Timers do not run while loading, but a load would drop
         // the propagation, so it would wait too.
-        let paused = server::avoid_replica_traffic();
-        let loading = server::context_flags(ctx) & raw::REDISMODULE_CTX_FLAGS_LOADING != 0;
+        let paused = ffi::avoid_replica_traffic();
+        let loading = ffi::context_flags(ctx) & raw::REDISMODULE_CTX_FLAGS_LOADING != 0;
         let doc = state::with_or(None, |s| {
             let w = s.whitelist();
             if paused || loading {
                 if paused && Carry::get() == Carry::Armed {
                     // The pause began after the child was born.
-                    server::log(ctx, Level::Warning, &pause_window(w));
+                    ffi::log(ctx, Level::Warning, &pause_window(w));
                     Carry::Paused.set();
                 }
-                server::create_timer(ctx, RETRY_MS, write_import_into_aof);
+                ffi::create_timer(ctx, RETRY_MS, write_import_into_aof);
                 return None;
             }
             Carry::Idle.set();
             has_whitelist(w).then(|| document::export(w))
         });
         if let Some(doc) = doc {
-            if !server::replicate_one(ctx, c"WHITELIST.IMPORT", doc.as_bytes(), true) {
-                server::log(ctx, Level::Warning, "could not write the whitelist into the rewritten AOF");
+            if !ffi::replicate_one(ctx, c"WHITELIST.IMPORT", doc.as_bytes(), true) {
+                ffi::log(ctx, Level::Warning, "could not write the whitelist into the rewritten AOF");
             }
         }
     });
@@ -169,7 +169,7 @@ fn rdb_preamble(ctx: Ctx) -> bool {
     // When in doubt, carry it: restoring the same whitelist twice is harmless.
     match Context::new(ctx).call("CONFIG", &["GET", "aof-use-rdb-preamble"]) {
         Ok(RedisValue::Array(mut items)) if items.len() == 2 => {
-            items.pop().and_then(server::text_of).is_some_and(|v| v == b"yes")
+            items.pop().and_then(ffi::text_of).is_some_and(|v| v == b"yes")
         }
         _ => false,
     }

@@ -293,7 +293,9 @@ fn help_is_one_line_per_command() {
             other => panic!("HELP line is not a string: {other:?}"),
         })
         .collect();
-    for cmd in ["SET", "ADD", "REMOVE", "DEL", "GET", "LIST", "CHECK", "LOADCLIENTS", "EXPORT", "IMPORT", "HELP"] {
+    for cmd in
+        ["SET", "ADD", "REMOVE", "DEL", "GET", "LIST", "CHECK", "LOADCLIENTS", "EXPORT", "IMPORT", "STALE", "HELP"]
+    {
         let prefix = format!("WHITELIST.{cmd} ");
         assert_eq!(lines.iter().filter(|l| l.starts_with(&prefix)).count(), 1, "{cmd} in {lines:#?}");
     }
@@ -403,7 +405,7 @@ fn wrong_argument_counts_get_redis_arity_errors() {
         (&["WHITELIST.ADD", "ab"], "whitelist.add"),
         (&["WHITELIST.REMOVE", "ab"], "whitelist.remove"),
         (&["WHITELIST.DEL"], "whitelist.del"),
-        (&["WHITELIST.GET", "ab", "cd"], "whitelist.get"),
+        (&["WHITELIST.GET", "ab", "WITHSTATS", "cd"], "whitelist.get"),
         (&["WHITELIST.LIST", "ALL", "ALL"], "whitelist.list"),
         (&["WHITELIST.CHECK"], "whitelist.check"),
         (&["WHITELIST.CHECK", "10.0.0.1", "10.0.0.2"], "whitelist.check"),
@@ -527,7 +529,7 @@ fn repeated_or_misplaced_keywords_are_refused() {
         ),
         (
             &["WHITELIST.SET", "ab", "10.0.0.3", "FORCE", "10.0.0.4"],
-            "ERR syntax error: unexpected argument '10.0.0.4': entries come before ATTRIBUTE and FORCE",
+            "ERR syntax error: unexpected argument '10.0.0.4': entries come before ATTRIBUTE, COMMENT, TTL, EXPIREAT and FORCE",
         ),
         (
             &["WHITELIST.ADD", "ab", "10.0.0.3", "ATTRIBUTE", "hidden"],

@@ -42,6 +42,18 @@ fn force() -> Reply {
     arg("force", "pure-token", Some("FORCE"), &["optional"], vec![])
 }
 
+fn comment() -> Reply {
+    arg("text", "string", Some("COMMENT"), &["optional"], vec![])
+}
+
+fn ttl() -> Reply {
+    arg("seconds", "integer", Some("TTL"), &[], vec![])
+}
+
+fn expireat() -> Reply {
+    arg("unix-seconds", "integer", Some("EXPIREAT"), &[], vec![])
+}
+
 /// Each command: name, arity, whether it writes, summary, arguments.
 fn commands() -> Vec<(&'static str, i64, bool, &'static str, Vec<Reply>)> {
     vec![
@@ -63,6 +75,8 @@ fn commands() -> Vec<(&'static str, i64, bool, &'static str, Vec<Reply>)> {
                         arg("hidden", "pure-token", Some("hidden"), &[], vec![]),
                     ],
                 ),
+                comment(),
+                arg("expiry", "oneof", None, &["optional"], vec![ttl(), expireat()]),
                 force(),
             ],
         ),
@@ -71,7 +85,19 @@ fn commands() -> Vec<(&'static str, i64, bool, &'static str, Vec<Reply>)> {
             -3,
             true,
             "Adds entries to a group, creating it if needed. Replies the number added.",
-            vec![group(), entries(), force()],
+            vec![
+                group(),
+                entries(),
+                comment(),
+                arg(
+                    "expiry",
+                    "oneof",
+                    None,
+                    &["optional"],
+                    vec![ttl(), expireat(), arg("persist", "pure-token", Some("PERSIST"), &[], vec![])],
+                ),
+                force(),
+            ],
         ),
         (
             "whitelist.remove",
@@ -110,7 +136,10 @@ fn commands() -> Vec<(&'static str, i64, bool, &'static str, Vec<Reply>)> {
             -1,
             false,
             "Returns one group's entries, or every shown group with its entries.",
-            vec![arg("group", "string", None, &["optional"], vec![])],
+            vec![
+                arg("group", "string", None, &["optional"], vec![]),
+                arg("withstats", "pure-token", Some("WITHSTATS"), &["optional"], vec![]),
+            ],
         ),
         (
             "whitelist.list",
@@ -153,6 +182,13 @@ fn commands() -> Vec<(&'static str, i64, bool, &'static str, Vec<Reply>)> {
         ),
         ("whitelist.bindings", 1, false, "Returns every bound ACL user with the groups it may log in from.", vec![]),
         ("whitelist.export", 1, false, "Returns the whole whitelist as one JSON document with its version.", vec![]),
+        (
+            "whitelist.stale",
+            2,
+            false,
+            "Lists the entries of every group not hit in the last given seconds.",
+            vec![arg("seconds", "string", None, &[], vec![])],
+        ),
         ("whitelist.help", 1, false, "Shows the syntax of every WHITELIST command.", vec![]),
         (
             "whitelist.denied",

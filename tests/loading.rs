@@ -233,7 +233,10 @@ fn a_later_load_judges_by_the_rules_in_force() {
     assert_eq!(admin.call(&["CONFIG", "SET", "key-load-delay", "100"]), Reply::ok());
     assert_eq!(admin.call(&["CONFIG", "SET", "loading-process-events-interval-bytes", "1024"]), Reply::ok());
     let socket = s.socket();
-    let reload = std::thread::spawn(move || Client::unix(&socket).unwrap().call(&["DEBUG", "RELOAD", "NOSAVE"]));
+    // About 4 s of loading on an idle machine; a busy one may take longer.
+    let reload = std::thread::spawn(move || {
+        Client::unix(&socket).unwrap().call_within(&["DEBUG", "RELOAD", "NOSAVE"], Duration::from_secs(60))
+    });
     wait_for("the reload to be loading", || match s.admin().try_call(&["PING"]).ok()? {
         Reply::Error(e) if e.starts_with("LOADING") => Some(()),
         _ => None,

@@ -576,7 +576,7 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
         (with(&[b"WHITELIST.SET", b"prod"], &many_args), limit("one command")),
         (
             with(&[b"WHITELIST.SET", b"prod", b"10.0.0.1", b"FORCE", b"NOW"], &[]),
-            syntax("unexpected argument 'NOW': entries come before ATTRIBUTE and FORCE"),
+            syntax("unexpected argument 'NOW': entries come before ATTRIBUTE, COMMENT, TTL, EXPIREAT and FORCE"),
         ),
         (
             with(&[b"WHITELIST.SET", b"prod", b"10.0.0.1", b"attribute", b"show", b"ATTRIBUTE", b"show"], &[]),
@@ -617,7 +617,44 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
         (with(&[b"WHITELIST.GET", b"prod\n"], &[]), bad_name("prod\\x0a")),
         (with(&[b"WHITELIST.GET", b"pr\0d"], &[]), bad_name("pr\\x00d")),
         (with(&[b"WHITELIST.GET"], &[&mega]), bad_name(&mega_shown)),
-        (with(&[b"WHITELIST.GET", b"prod", b"prod"], &[]), arity("whitelist.get")),
+        (
+            with(&[b"WHITELIST.GET", b"prod", b"prod"], &[]),
+            syntax("unexpected argument 'prod': WHITELIST.GET group takes only WITHSTATS"),
+        ),
+        (with(&[b"WHITELIST.GET", b"prod", b"WITHSTATS", b"prod"], &[]), arity("whitelist.get")),
+        // WHITELIST.STALE
+        (with(&[b"WHITELIST.STALE"], &[]), arity("whitelist.stale")),
+        (with(&[b"WHITELIST.STALE", b"1", b"2"], &[]), arity("whitelist.stale")),
+        (with(&[b"WHITELIST.STALE", b"-1"], &[]), Reply::err("ERR invalid seconds '-1': a non-negative integer")),
+        (
+            with(&[b"WHITELIST.STALE", b"99999999999999999999"], &[]),
+            Reply::err("ERR invalid seconds '99999999999999999999': a non-negative integer"),
+        ),
+        // Comments and expiries on SET and ADD.
+        (
+            with(&[b"WHITELIST.ADD", b"prod", b"10.0.0.9", b"COMMENT", b"a\x07b"], &[]),
+            Reply::err("ERR invalid comment: at most 128 bytes of printable text"),
+        ),
+        (
+            with(&[b"WHITELIST.ADD", b"prod", b"10.0.0.9", b"COMMENT"], &[&mega]),
+            Reply::err("ERR invalid comment: at most 128 bytes of printable text"),
+        ),
+        (
+            with(&[b"WHITELIST.ADD", b"prod", b"10.0.0.9", b"TTL", b"5", b"PERSIST"], &[]),
+            syntax("TTL, EXPIREAT and PERSIST exclude each other"),
+        ),
+        (
+            with(&[b"WHITELIST.SET", b"prod", b"10.0.0.9", b"TTL", b"0"], &[]),
+            Reply::err("ERR invalid TTL '0': 1 to 31536000 seconds"),
+        ),
+        (
+            with(&[b"WHITELIST.SET", b"prod", b"10.0.0.9", b"EXPIREAT", b"1"], &[]),
+            Reply::err("ERR EXPIREAT must be in the future"),
+        ),
+        (
+            with(&[b"WHITELIST.SET", b"prod", b"10.0.0.9", b"PERSIST"], &[]),
+            syntax("unexpected argument 'PERSIST': entries come before ATTRIBUTE, COMMENT, TTL, EXPIREAT and FORCE"),
+        ),
         // WHITELIST.LIST
         (with(&[b"WHITELIST.LIST", b"all\0"], &[]), syntax("unexpected argument 'all\\x00': WHITELIST.LIST takes only ALL")),
         (
@@ -749,7 +786,7 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
         .filter_map(|l| l.text().split(' ').next().filter(|c| c.starts_with("WHITELIST.")).map(str::to_string))
         .collect();
     assert_eq!(listed, seen, "every command of HELP goes through the table");
-    assert_eq!(seen.len(), 15);
+    assert_eq!(seen.len(), 16);
 
     // Invalid config values: the module's errors, and nothing changes, not even
     // the valid half of a multi-parameter CONFIG SET.

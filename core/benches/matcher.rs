@@ -59,7 +59,14 @@ fn whitelist(groups: usize, per_group: usize, seed: u64) -> (Whitelist, Vec<Entr
                 }
             }
             all.extend_from_slice(&entries);
-            GroupSpec { name: name(g), attribute: Default::default(), entries, users: Vec::new() }
+            GroupSpec {
+                name: name(g),
+                attribute: Default::default(),
+                entries,
+                meta: Vec::new(),
+                usage: Vec::new(),
+                users: Vec::new(),
+            }
         })
         .collect();
     (Whitelist::restore(specs, 1), all)
@@ -115,6 +122,8 @@ fn rebuild(c: &mut Criterion) {
             name: g.name().clone(),
             attribute: g.attribute(),
             entries: g.entries().to_vec(),
+            meta: Vec::new(),
+            usage: Vec::new(),
             users: g.users().to_vec(),
         })
         .collect();
@@ -124,7 +133,8 @@ fn rebuild(c: &mut Criterion) {
     let fresh: Vec<Entry> = (0..1_000).map(|_| random_entry(&mut rng)).collect();
     c.bench_function("set_1000_into_100000", |b| {
         b.iter(|| {
-            let change = Change::Set { group: name(50), entries: fresh.clone(), attribute: None };
+            let change =
+                Change::Set { group: name(50), entries: fresh.clone(), attribute: None, note: Default::default() };
             black_box(w.plan(change, None).expect("no limits"))
         })
     });
@@ -138,7 +148,14 @@ fn memory_report() {
             let entries: Vec<Entry> = (0..per as u32).map(|i| Entry::host(Addr::V4(0x0a00_0000 + i * 3))).collect();
             (
                 Whitelist::restore(
-                    vec![GroupSpec { name: name(0), attribute: Default::default(), entries, users: Vec::new() }],
+                    vec![GroupSpec {
+                        name: name(0),
+                        attribute: Default::default(),
+                        entries,
+                        meta: Vec::new(),
+                        usage: Vec::new(),
+                        users: Vec::new(),
+                    }],
                     1,
                 ),
                 vec![],

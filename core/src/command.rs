@@ -14,7 +14,7 @@ use crate::document::{parse_document, Document, DocumentError, MAX_VERSION};
 use crate::entry::{parse_address, parse_entries, Addr, AddressError, Entry, EntryError};
 use crate::name::{Attribute, GroupName, NameError};
 use crate::shown::Shown;
-use crate::store::{LimitError, Limits};
+use crate::store::{parse_comment, Expiry, LimitError, Limits, Note, MAX_COMMENT, MAX_TTL};
 
 /// The `WHITELIST.*` commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +49,8 @@ pub enum Verb {
     Unbind,
     /// `WHITELIST.BINDINGS`
     Bindings,
+    /// `WHITELIST.STALE`
+    Stale,
 }
 
 impl Verb {
@@ -85,6 +87,7 @@ impl Verb {
             Verb::Bind => "WHITELIST.BIND",
             Verb::Unbind => "WHITELIST.UNBIND",
             Verb::Bindings => "WHITELIST.BINDINGS",
+            Verb::Stale => "WHITELIST.STALE",
         }
     }
 }
@@ -100,15 +103,19 @@ pub enum Command {
         entries: Vec<Entry>,
         /// A new attribute.
         attribute: Option<Attribute>,
+        /// `COMMENT`, `TTL`, `EXPIREAT`.
+        note: NoteArgs,
         /// Skip lock-out protection.
         force: bool,
     },
-    /// `ADD group entries... [FORCE]`
+    /// `ADD group entries... [COMMENT text] [TTL s|EXPIREAT t|PERSIST] [FORCE]`
     Add {
         /// The group.
         group: GroupName,
         /// Entries to add.
         entries: Vec<Entry>,
+        /// `COMMENT`, `TTL`, `EXPIREAT`, `PERSIST`.
+        note: NoteArgs,
         /// Skip lock-out protection.
         force: bool,
     },
@@ -132,6 +139,16 @@ pub enum Command {
     Get {
         /// One group, or every shown group.
         group: Option<GroupName>,
+    },
+    /// `GET group WITHSTATS`
+    GetStats {
+        /// The group.
+        group: GroupName,
+    },
+    /// `STALE seconds`
+    Stale {
+        /// Entries not hit in this many seconds.
+        seconds: u64,
     },
     /// `LIST [ALL]`
     List {
@@ -187,6 +204,55 @@ pub enum Command {
     Bindings,
 }
 
+/// The expiry keyword of a `SET` or `ADD`, before the clock is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExpiryArg {
+    /// None given.
+    #[default]
+    None,
+    /// `TTL seconds`.
+    Ttl(u64),
+    /// `EXPIREAT unix-seconds`.
+    At(u64),
+    /// `PERSIST`.
+    Persist,
+}
+
+/// The `COMMENT` and expiry keywords of a `SET` or `ADD`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NoteArgs {
+    /// `COMMENT text` (`Some("")` clears).
+    pub comment: Option<Box<str>>,
+    /// The expiry keyword.
+    pub expiry: ExpiryArg,
+    /// Where `TTL` stands among the arguments (the command name excluded):
+    /// propagation replaces it and its value by `EXPIREAT` and the absolute
+    /// second.
+    pub ttl_at: Option<usize>,
+}
+
+impl NoteArgs {
+    /// The note at unix second `now`. `trusted`: from the primary or the
+    /// AOF, whose `EXPIREAT` is applied whatever it is (in the past: the
+    /// entry is expired at once).
+    pub fn resolve(&self, now: u64, trusted: bool) -> Result<Note, Error> {
+        let expiry = match self.expiry {
+            ExpiryArg::None => Expiry::Unchanged,
+            ExpiryArg::Persist => Expiry::Persist,
+            ExpiryArg::Ttl(ttl) => Expiry::At(now.saturating_add(ttl)),
+            ExpiryArg::At(at) if trusted => Expiry::At(at),
+            ExpiryArg::At(at) if at <= now => {
+                return Err(Error::Invalid(String::from("EXPIREAT must be in the future")))
+            }
+            ExpiryArg::At(at) if at - now > MAX_TTL => {
+                return Err(Error::Invalid(format!("EXPIREAT must be at most {MAX_TTL} seconds (one year) ahead")))
+            }
+            ExpiryArg::At(at) => Expiry::At(at),
+        };
+        Ok(Note { comment: self.comment.clone(), expiry })
+    }
+}
+
 /// Everything a client can be told is wrong with a command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
@@ -208,6 +274,8 @@ pub enum Error {
     Document(DocumentError),
     /// A bad ACL user name: the name as shown, and why.
     User(String, &'static str),
+    /// A bad keyword value or a note that cannot apply (`ERR <text>`).
+    Invalid(String),
     /// `IFVERSION` does not match.
     VersionMoved {
         /// The version now.
@@ -229,6 +297,7 @@ impl fmt::Display for Error {
             Error::TooMany(e) => write!(f, "ERR {e}"),
             Error::Document(e) => write!(f, "ERR {e}"),
             Error::User(name, why) => write!(f, "ERR invalid user name '{name}': {why}"),
+            Error::Invalid(s) => write!(f, "ERR {s}"),
             Error::VersionMoved { current, expected } => {
                 write!(f, "ERR whitelist version is {current}, not {expected} (IFVERSION): export it again and retry")
             }
@@ -327,6 +396,10 @@ pub fn parse(verb: Verb, args: &[&[u8]], limits: Option<&Limits>) -> Result<Comm
         Verb::Get => match args {
             [] => Ok(Command::Get { group: None }),
             [name] => Ok(Command::Get { group: Some(GroupName::parse(name)?) }),
+            [name, stats] if is(stats, "withstats") => Ok(Command::GetStats { group: GroupName::parse(name)? }),
+            [_, other] => {
+                syntax(format!("unexpected argument '{}': WHITELIST.GET group takes only WITHSTATS", Shown::new(other)))
+            }
             _ => Err(Error::WrongArity),
         },
         Verb::List => match args {
@@ -369,6 +442,15 @@ pub fn parse(verb: Verb, args: &[&[u8]], limits: Option<&Limits>) -> Result<Comm
         },
         Verb::Import => parse_import(args, limits),
         Verb::Denied => parse_denied(args),
+        Verb::Stale => match args {
+            [seconds] => match parse_seconds(seconds) {
+                Some(seconds) => Ok(Command::Stale { seconds }),
+                None => {
+                    Err(Error::Invalid(format!("invalid seconds '{}': a non-negative integer", Shown::new(seconds))))
+                }
+            },
+            _ => Err(Error::WrongArity),
+        },
     }
 }
 
@@ -476,20 +558,124 @@ fn parse_entry_command(verb: Verb, args: &[&[u8]], limits: Option<&Limits>) -> R
     if rest.is_empty() {
         return Err(Error::WrongArity);
     }
-    let options_at = rest.iter().position(|a| is(a, "attribute") || is(a, "force")).unwrap_or(rest.len());
+    let options_at = rest.iter().position(|a| OPTION_KEYWORDS.iter().any(|k| is(a, k))).unwrap_or(rest.len());
     let (entry_args, options) = rest.split_at(options_at);
     if entry_args.is_empty() {
         return syntax(format!("{} needs at least one entry before its options", verb.name()));
     }
     let (attribute, force) = parse_entry_options(verb, options)?;
+    let raw_note = note_options(verb, options, 1 + options_at)?;
     cap(Counted::CommandEntries, count_items(entry_args), limits.map(|l| l.max_entries_per_group))?;
     let group = GroupName::parse(name)?;
     let entries = parse_entries(entry_args.iter().copied())?;
+    let note = raw_note.validate()?;
     Ok(match verb {
-        Verb::Set => Command::Set { group, entries, attribute, force },
-        Verb::Add => Command::Add { group, entries, force },
+        Verb::Set => Command::Set { group, entries, attribute, note, force },
+        Verb::Add => Command::Add { group, entries, note, force },
         _ => Command::Remove { group, entries, force },
     })
+}
+
+/// Every keyword that may follow the entries.
+const OPTION_KEYWORDS: &[&str] = &["attribute", "force", "comment", "ttl", "expireat", "persist"];
+
+/// The note keywords as given, values not yet checked (they are checked
+/// after the entries, left to right).
+#[derive(Default)]
+struct RawNote<'a> {
+    /// Keyword values in the order given: (keyword, value).
+    values: Vec<(&'static str, &'a [u8])>,
+    persist: bool,
+    ttl_at: Option<usize>,
+}
+
+impl RawNote<'_> {
+    fn validate(&self) -> Result<NoteArgs, Error> {
+        let mut note = NoteArgs { ttl_at: self.ttl_at, ..NoteArgs::default() };
+        if self.persist {
+            note.expiry = ExpiryArg::Persist;
+        }
+        for &(keyword, value) in &self.values {
+            match keyword {
+                "COMMENT" => match parse_comment(value) {
+                    Some(text) => note.comment = Some(text.into()),
+                    None => {
+                        return Err(Error::Invalid(format!(
+                            "invalid comment: at most {MAX_COMMENT} bytes of printable text"
+                        )))
+                    }
+                },
+                "TTL" => match parse_seconds(value).filter(|&t| (1..=MAX_TTL).contains(&t)) {
+                    Some(t) => note.expiry = ExpiryArg::Ttl(t),
+                    None => {
+                        return Err(Error::Invalid(format!(
+                            "invalid TTL '{}': 1 to {MAX_TTL} seconds",
+                            Shown::new(value)
+                        )))
+                    }
+                },
+                _ => match parse_seconds(value) {
+                    Some(t) => note.expiry = ExpiryArg::At(t),
+                    None => {
+                        return Err(Error::Invalid(format!("invalid EXPIREAT '{}': unix seconds", Shown::new(value))))
+                    }
+                },
+            }
+        }
+        Ok(note)
+    }
+}
+
+/// A count of seconds: decimal digits without a leading zero.
+fn parse_seconds(raw: &[u8]) -> Option<u64> {
+    if raw.is_empty() || raw.len() > 19 || !raw.iter().all(u8::is_ascii_digit) || (raw.len() > 1 && raw[0] == b'0') {
+        return None;
+    }
+    std::str::from_utf8(raw).ok()?.parse::<u64>().ok()
+}
+
+/// The `COMMENT`, `TTL`, `EXPIREAT`, `PERSIST` keywords among `options`
+/// (whose first stands at argument `first`): syntax only.
+fn note_options<'a>(verb: Verb, options: &[&'a [u8]], first: usize) -> Result<RawNote<'a>, Error> {
+    let mut raw = RawNote::default();
+    let mut seen: Vec<&str> = Vec::new();
+    let mut expiries = 0;
+    let mut i = 0;
+    while let Some(arg) = options.get(i) {
+        let keyword = ["COMMENT", "TTL", "EXPIREAT", "PERSIST"].into_iter().find(|k| is(arg, k));
+        let Some(keyword) = keyword else {
+            // ATTRIBUTE takes a value; FORCE does not (both checked already).
+            i += if is(arg, "attribute") { 2 } else { 1 };
+            continue;
+        };
+        if seen.contains(&keyword) {
+            return syntax(format!("{keyword} given twice"));
+        }
+        seen.push(keyword);
+        if keyword != "COMMENT" {
+            expiries += 1;
+            if expiries > 1 {
+                return syntax("TTL, EXPIREAT and PERSIST exclude each other");
+            }
+        }
+        if keyword == "PERSIST" {
+            if verb != Verb::Add {
+                return syntax(format!("PERSIST is only valid for WHITELIST.ADD, not {}", verb.name()));
+            }
+            raw.persist = true;
+            i += 1;
+            continue;
+        }
+        let Some(value) = options.get(i + 1) else {
+            return syntax(format!("{keyword} must be followed by a value"));
+        };
+        if keyword == "TTL" {
+            raw.ttl_at = Some(first + i);
+        }
+        raw.values.push((keyword, value));
+        i += 2;
+    }
+    Ok(raw)
 }
 
 /// The options after the entries: `ATTRIBUTE show|hidden` (`SET` only) and `FORCE`.
@@ -516,11 +702,18 @@ fn parse_entry_options(verb: Verb, options: &[&[u8]]) -> Result<(Option<Attribut
             }
             force = true;
             i += 1;
+        } else if verb != Verb::Remove && ["comment", "ttl", "expireat"].iter().any(|k| is(arg, k)) {
+            // A keyword that takes a value always takes the next argument.
+            i += 2;
+        } else if verb == Verb::Add && is(arg, "persist") {
+            i += 1;
         } else {
-            return syntax(format!(
-                "unexpected argument '{}': entries come before ATTRIBUTE and FORCE",
-                Shown::new(arg)
-            ));
+            let allowed = match verb {
+                Verb::Set => "ATTRIBUTE, COMMENT, TTL, EXPIREAT and FORCE",
+                Verb::Add => "COMMENT, TTL, EXPIREAT, PERSIST and FORCE",
+                _ => "FORCE",
+            };
+            return syntax(format!("unexpected argument '{}': entries come before {allowed}", Shown::new(arg)));
         }
     }
     Ok((attribute, force))
@@ -655,7 +848,7 @@ mod tests {
 
     #[test]
     fn set_with_options_in_any_case() {
-        let Command::Set { group, entries, attribute, force } =
+        let Command::Set { group, entries, attribute, force, .. } =
             run(Verb::Set, &["prod", "10.0.0.1,10.0.0.0/24", "::1", "attribute", "HIDDEN", "Force"]).unwrap()
         else {
             panic!("not a SET");
@@ -695,7 +888,7 @@ mod tests {
         );
         assert_eq!(
             err(Verb::Set, &["prod", "10.0.0.1", "FORCE", "10.0.0.2"]),
-            "ERR syntax error: unexpected argument '10.0.0.2': entries come before ATTRIBUTE and FORCE"
+            "ERR syntax error: unexpected argument '10.0.0.2': entries come before ATTRIBUTE, COMMENT, TTL, EXPIREAT and FORCE"
         );
         assert_eq!(
             err(Verb::Add, &["prod", "10.0.0.1", "ATTRIBUTE", "hidden"]),
@@ -738,7 +931,14 @@ mod tests {
     fn reads() {
         assert_eq!(run(Verb::Get, &[]).unwrap(), Command::Get { group: None });
         assert!(matches!(run(Verb::Get, &["prod"]).unwrap(), Command::Get { group: Some(_) }));
-        assert_eq!(run(Verb::Get, &["aa", "bb"]), Err(Error::WrongArity));
+        assert_eq!(
+            err(Verb::Get, &["aa", "bb"]),
+            "ERR syntax error: unexpected argument 'bb': WHITELIST.GET group takes only WITHSTATS"
+        );
+        assert!(matches!(run(Verb::Get, &["aa", "withStats"]).unwrap(), Command::GetStats { .. }));
+        assert_eq!(run(Verb::Get, &["aa", "bb", "cc"]), Err(Error::WrongArity));
+        assert_eq!(run(Verb::Stale, &["3600"]).unwrap(), Command::Stale { seconds: 3600 });
+        assert_eq!(err(Verb::Stale, &["-1"]), "ERR invalid seconds '-1': a non-negative integer");
         assert_eq!(run(Verb::List, &["All"]).unwrap(), Command::List { all: true });
         assert_eq!(
             err(Verb::List, &["some"]),
@@ -912,5 +1112,29 @@ mod tests {
             run(Verb::Import, &[r#"{"groups":[],"version":9007199254740991}"#]),
             Ok(Command::Import { document: Document { version: 9_007_199_254_740_991, .. }, .. })
         ));
+    }
+
+    #[test]
+    fn a_ttl_resolves_to_the_absolute_expiry_and_its_place_is_kept() {
+        let Command::Add { note, .. } = run(Verb::Add, &["ab", "10.0.0.1", "COMMENT", "TTL", "TTL", "60"]).unwrap()
+        else {
+            panic!("not an ADD")
+        };
+        // COMMENT takes the next argument, even a keyword.
+        assert_eq!(note.comment.as_deref(), Some("TTL"));
+        assert_eq!(note.ttl_at, Some(4));
+        let resolved = note.resolve(1_000, false).unwrap();
+        assert_eq!(resolved.expiry, Expiry::At(1_060));
+        // The primary's EXPIREAT is applied whatever it is; a client's must be ahead.
+        let Command::Set { note, .. } = run(Verb::Set, &["ab", "10.0.0.1", "EXPIREAT", "500"]).unwrap() else {
+            panic!("not a SET")
+        };
+        assert_eq!(note.resolve(1_000, true).unwrap().expiry, Expiry::At(500));
+        assert_eq!(note.resolve(1_000, false).unwrap_err().to_string(), "ERR EXPIREAT must be in the future");
+        assert_eq!(err(Verb::Add, &["ab", "10.0.0.1", "PERSIST", "PERSIST"]), "ERR syntax error: PERSIST given twice");
+        assert_eq!(
+            err(Verb::Remove, &["ab", "10.0.0.1", "COMMENT", "x"]),
+            "ERR syntax error: unexpected argument 'COMMENT': entries come before FORCE"
+        );
     }
 }

@@ -25,7 +25,7 @@ use crate::command::{Counted, TooMany};
 use crate::entry::{parse_entry, EntryError};
 use crate::name::{Attribute, GroupName};
 use crate::shown::Shown;
-use crate::store::{GroupSpec, Limits, Whitelist};
+use crate::store::{parse_comment, GroupSpec, Limits, Meta, Whitelist, MAX_COMMENT};
 
 pub use crate::store::{MAX_CLIENT_VERSION, MAX_VERSION};
 
@@ -64,7 +64,26 @@ pub fn export(w: &Whitelist) -> String {
         .groups()
         .iter()
         .map(|g| {
-            let entries: Vec<String> = g.entries().iter().map(|e| e.to_string()).collect();
+            let entries: Vec<serde_json::Value> = g
+                .entries()
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let meta = g.meta(i);
+                    if *meta == Meta::default() {
+                        return serde_json::Value::String(e.to_string());
+                    }
+                    let mut object = serde_json::Map::new();
+                    if let Some(c) = &meta.comment {
+                        object.insert(String::from("comment"), json!(c));
+                    }
+                    object.insert(String::from("entry"), json!(e.to_string()));
+                    if let Some(at) = meta.expires {
+                        object.insert(String::from("expires"), json!(at));
+                    }
+                    serde_json::Value::Object(object)
+                })
+                .collect();
             let mut group = json!({"name": g.name().as_str(), "attribute": g.attribute().as_str(), "entries": entries});
             // Absent rather than empty: a document without bindings stays
             // what a module without them reads.
@@ -242,7 +261,7 @@ impl Seen {
 
 const TOP_KEYS: &[&str] = &["version", "groups"];
 const GROUP_KEYS: &[&str] = &["name", "attribute", "entries", "users"];
-const ENTRY_KEYS: &[&str] = &["entry"];
+const ENTRY_KEYS: &[&str] = &["entry", "comment", "expires"];
 
 struct CountTop;
 
@@ -591,6 +610,8 @@ enum Flaw {
     Entries,
     NotAnEntry(usize),
     Entry(EntryError),
+    Comment(usize),
+    Expires(usize),
 }
 
 impl Flaw {
@@ -602,6 +623,12 @@ impl Flaw {
                 format!("{group}: entries[{i}] must be an address string or an object with an \"entry\" string")
             }
             Flaw::Entry(e) => format!("{group}: {e}"),
+            Flaw::Comment(i) => {
+                format!(
+                    "{group}: entries[{i}].comment must be a string of at most {MAX_COMMENT} bytes of printable text"
+                )
+            }
+            Flaw::Expires(i) => format!("{group}: entries[{i}].expires must be a positive integer (unix seconds)"),
         }
     }
 }
@@ -700,7 +727,13 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
         let Some(entries) = entries else {
             return Err(refuse(fault, Flaw::Entries.describe(&label)));
         };
-        Ok(GroupSpec { name, attribute: attribute.unwrap_or_default(), entries, users })
+        let (entries, meta) = entries;
+        let mut spec = GroupSpec::plain(name, attribute.unwrap_or_default(), entries);
+        spec.users = users;
+        if meta.iter().any(|m| *m != Meta::default()) {
+            spec.meta = meta;
+        }
+        Ok(spec)
     }
 }
 
@@ -782,7 +815,7 @@ struct EntriesSeed<'a> {
 }
 
 impl<'de> DeserializeSeed<'de> for EntriesSeed<'_> {
-    type Value = Result<Vec<crate::entry::Entry>, Flaw>;
+    type Value = Result<(Vec<crate::entry::Entry>, Vec<Meta>), Flaw>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
@@ -790,7 +823,7 @@ impl<'de> DeserializeSeed<'de> for EntriesSeed<'_> {
 }
 
 impl<'de> Visitor<'de> for EntriesSeed<'_> {
-    type Value = Result<Vec<crate::entry::Entry>, Flaw>;
+    type Value = Result<(Vec<crate::entry::Entry>, Vec<Meta>), Flaw>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array of entries")
@@ -804,22 +837,23 @@ impl<'de> Visitor<'de> for EntriesSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let EntriesSeed { fault, group } = self;
-        let (mut list, mut held) = (Vec::new(), HashSet::new());
+        let (mut list, mut metas, mut held) = (Vec::new(), Vec::new(), HashSet::new());
         let mut item = 0;
         while let Some(entry) =
             seq.next_element_seed(EntrySeed { fault: &mut *fault, group, item, object_allowed: true })?
         {
             match entry {
-                Ok(e) => {
+                Ok((e, meta)) => {
                     if held.insert(e) {
                         list.push(e);
+                        metas.push(meta);
                     }
                 }
                 Err(flaw) => return drain_seq(seq).map(|()| Err(flaw)),
             }
             item += 1;
         }
-        Ok(Ok(list))
+        Ok(Ok((list, metas)))
     }
 }
 
@@ -833,7 +867,7 @@ struct EntrySeed<'a> {
 }
 
 impl<'de> DeserializeSeed<'de> for EntrySeed<'_> {
-    type Value = Result<crate::entry::Entry, Flaw>;
+    type Value = Result<(crate::entry::Entry, Meta), Flaw>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
@@ -841,7 +875,7 @@ impl<'de> DeserializeSeed<'de> for EntrySeed<'_> {
 }
 
 impl<'de> Visitor<'de> for EntrySeed<'_> {
-    type Value = Result<crate::entry::Entry, Flaw>;
+    type Value = Result<(crate::entry::Entry, Meta), Flaw>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an entry")
@@ -850,7 +884,7 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
     scalars!(|s: Self| Ok(Err(Flaw::NotAnEntry(s.item))));
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-        Ok(parse_entry(text.as_bytes()).map_err(Flaw::Entry))
+        Ok(parse_entry(text.as_bytes()).map(|e| (e, Meta::default())).map_err(Flaw::Entry))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
@@ -866,22 +900,33 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
         let here = format!("groups[{group}].entries[{item}]");
         let mut seen = Seen(0);
         let mut entry = None;
+        let mut meta = Meta::default();
         while let Some(key) = map.next_key_seed(KeySeed(ENTRY_KEYS))? {
             match key {
                 Err(unknown) => return Err(refuse(fault, format!("unknown field '{unknown}' in {here}"))),
                 Ok((i, key)) if !seen.first(i) => {
                     return Err(refuse(fault, format!("duplicate key '{key}' in {here}")))
                 }
+                Ok((_, "comment")) => match map.next_value::<serde_json::Value>()? {
+                    serde_json::Value::String(text) if parse_comment(text.as_bytes()).is_some() => {
+                        meta.comment = (!text.is_empty()).then(|| text.into_boxed_str());
+                    }
+                    _ => return drain_map(map).map(|()| Err(Flaw::Comment(item))),
+                },
+                Ok((_, "expires")) => match map.next_value::<serde_json::Value>()?.as_u64() {
+                    Some(at) if at > 0 => meta.expires = Some(at),
+                    _ => return drain_map(map).map(|()| Err(Flaw::Expires(item))),
+                },
                 Ok(_) => {
                     let value = EntrySeed { fault: &mut *fault, group, item, object_allowed: false };
                     match map.next_value_seed(value)? {
-                        Ok(e) => entry = Some(e),
+                        Ok((e, _)) => entry = Some(e),
                         Err(flaw) => return drain_map(map).map(|()| Err(flaw)),
                     }
                 }
             }
         }
-        Ok(entry.ok_or(Flaw::NotAnEntry(item)))
+        Ok(entry.map(|e| (e, meta)).ok_or(Flaw::NotAnEntry(item)))
     }
 }
 #[cfg(test)]
@@ -895,7 +940,9 @@ mod tests {
     fn users_are_exported_and_imported_with_their_group() {
         let name = crate::GroupName::parse(b"aa").unwrap();
         let entries = vec![crate::entry::parse_entry(b"10.0.0.1").unwrap()];
-        let w = Whitelist::default().plan(Change::Set { group: name.clone(), entries, attribute: None }, None).unwrap();
+        let w = Whitelist::default()
+            .plan(Change::Set { group: name.clone(), entries, attribute: None, note: Default::default() }, None)
+            .unwrap();
         let w = w.next.unwrap();
         let plain = export(&w);
         assert_eq!(plain, r#"{"groups":[{"attribute":"show","entries":["10.0.0.1"],"name":"aa"}],"version":1}"#);
@@ -1065,8 +1112,28 @@ mod tests {
         assert_eq!(doc.groups[0].entries.iter().map(|e| e.to_string()).collect::<Vec<_>>(), ["10.0.0.1", "::1"]);
         let err = |s: &str| client_err(s);
         assert_eq!(
-            err(r#"{"groups":[{"name":"ab","entries":[{"entry":"10.0.0.1","comment":"x"}]}]}"#),
-            "invalid whitelist document: unknown field 'comment' in groups[0].entries[0]"
+            err(r#"{"groups":[{"name":"ab","entries":[{"entry":"10.0.0.1","owner":"x"}]}]}"#),
+            "invalid whitelist document: unknown field 'owner' in groups[0].entries[0]"
+        );
+        // Comments and expiries are read, validated, and written back.
+        let doc = parse_document(
+            br#"{"groups":[{"entries":[{"expires":1767225600,"entry":"10.0.0.1","comment":"vpn"},"::1"],"name":"ab"}]}"#,
+            Some(&LIMITS),
+        )
+        .unwrap();
+        let w =
+            Whitelist::default().plan(Change::Install { groups: doc.groups, version: 1 }, None).unwrap().next.unwrap();
+        assert_eq!(
+            export(&w),
+            r#"{"groups":[{"attribute":"show","entries":[{"comment":"vpn","entry":"10.0.0.1","expires":1767225600},"::1"],"name":"ab"}],"version":1}"#
+        );
+        assert_eq!(
+            err(r#"{"groups":[{"name":"ab","entries":[{"entry":"10.0.0.1","comment":"a\u0007b"}]}]}"#),
+            "invalid whitelist document: group 'ab': entries[0].comment must be a string of at most 128 bytes of printable text"
+        );
+        assert_eq!(
+            err(r#"{"groups":[{"name":"ab","entries":[{"entry":"10.0.0.1","expires":"soon"}]}]}"#),
+            "invalid whitelist document: group 'ab': entries[0].expires must be a positive integer (unix seconds)"
         );
         for bad in [r#"{}"#, r#"{"entry":1}"#, r#"{"entry":{"entry":"::1"}}"#, "null", "[\"::1\"]"] {
             assert_eq!(

@@ -22,6 +22,22 @@
 //!   per entry:  u8 kind (4: IPv4, 6: IPv6)  u8 prefix length  4 or 16 address bytes
 //! ```
 //!
+//! Section kind 2, comments and expiries (must understand: a module that
+//! dropped an expiry would make a temporary entry permanent), at most once,
+//! after the whitelist section, written only when some entry has either:
+//!
+//! ```text
+//! per group, per entry, in the whitelist section's order:
+//!   u8 flags (bit 0: comment, bit 1: expiry)  [u8 length, comment]  [u64 expiry]
+//! ```
+//!
+//! Section kind 3, usage statistics (optional: figures, not rules), at most
+//! once, after the whitelist section:
+//!
+//! ```text
+//! per group, per entry:  u64 added  u64 hits  u64 last hit (0: never)
+//! ```
+//!
 //! Section kind 4, the user bindings (must understand), at most once, only
 //! when some user is bound; every group it names is in the whitelist section:
 //!
@@ -45,7 +61,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::entry::Entry;
 use crate::name::{Attribute, GroupName};
-use crate::store::{GroupSpec, Whitelist, MAX_VERSION};
+use crate::store::{parse_comment, GroupSpec, Meta, Usage, Whitelist, MAX_VERSION};
 
 /// The encoding version this build writes and the newest it reads.
 pub const ENCODING_VERSION: u8 = 2;
@@ -56,6 +72,12 @@ const PREAMBLE: usize = 4 + 1;
 const CHECKSUM: usize = 4;
 /// Section kind: the whitelist itself.
 const SECTION_WHITELIST: u8 = 1;
+/// Section kind: comments and expiries.
+const SECTION_META: u8 = 2;
+/// Section kind: usage statistics.
+const SECTION_USAGE: u8 = 3;
+const META_COMMENT: u8 = 1;
+const META_EXPIRES: u8 = 2;
 /// Section kind: the users bound to groups (§11), must understand: a module
 /// that could not enforce them must not load the rules without them.
 const SECTION_BINDINGS: u8 = 4;
@@ -130,6 +152,11 @@ pub fn encode(w: &Whitelist) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     out.push(ENCODING_VERSION);
     section(&mut out, SECTION_WHITELIST, MUST_UNDERSTAND, |out| encode_whitelist(w, out));
+    let annotated = w.groups().iter().any(|g| (0..g.entries().len()).any(|i| *g.meta(i) != Meta::default()));
+    if annotated {
+        section(&mut out, SECTION_META, MUST_UNDERSTAND, |out| encode_meta(w, out));
+    }
+    section(&mut out, SECTION_USAGE, 0, |out| encode_usage(w, out));
     // Only when some user is bound: data without bindings stays readable by
     // a module that knows no bindings.
     if w.has_bindings() {
@@ -197,6 +224,24 @@ fn encode_bindings(w: &Whitelist, out: &mut Vec<u8>) {
     }
 }
 
+fn encode_meta(w: &Whitelist, out: &mut Vec<u8>) {
+    for g in w.groups() {
+        for i in 0..g.entries().len() {
+            let m = g.meta(i);
+            let flags =
+                if m.comment.is_some() { META_COMMENT } else { 0 } | if m.expires.is_some() { META_EXPIRES } else { 0 };
+            out.push(flags);
+            if let Some(c) = &m.comment {
+                out.push(u8::try_from(c.len()).unwrap_or(u8::MAX));
+                out.extend_from_slice(c.as_bytes());
+            }
+            if let Some(at) = m.expires {
+                out.extend_from_slice(&at.to_le_bytes());
+            }
+        }
+    }
+}
+
 /// Reads the bindings section into `w`, whose groups it must name.
 fn decode_bindings(r: &mut Reader<'_>, w: &mut Whitelist) -> Result<(), DecodeError> {
     let count = r.u32()? as usize;
@@ -224,6 +269,61 @@ fn decode_bindings(r: &mut Reader<'_>, w: &mut Whitelist) -> Result<(), DecodeEr
     }
     if r.remaining() != 0 {
         return Err(r.invalid(format!("{} bytes left after the last binding", r.remaining())));
+    }
+    Ok(())
+}
+
+fn encode_usage(w: &Whitelist, out: &mut Vec<u8>) {
+    for g in w.groups() {
+        for i in 0..g.entries().len() {
+            let u = g.usage(i);
+            out.extend_from_slice(&u.added.to_le_bytes());
+            out.extend_from_slice(&u.hits.to_le_bytes());
+            out.extend_from_slice(&u.last_hit.to_le_bytes());
+        }
+    }
+}
+
+fn decode_meta(r: &mut Reader<'_>, groups: &mut [GroupSpec]) -> Result<(), DecodeError> {
+    for g in groups.iter_mut() {
+        let mut meta = Vec::with_capacity(g.entries.len());
+        for _ in 0..g.entries.len() {
+            let flags = r.u8()?;
+            if flags & !(META_COMMENT | META_EXPIRES) != 0 {
+                return Err(r.invalid(format!("group '{}': unknown entry flags {flags:#04x}", g.name)));
+            }
+            let mut m = Meta::default();
+            if flags & META_COMMENT != 0 {
+                let len = r.u8()? as usize;
+                let raw = r.take(len)?;
+                match parse_comment(raw) {
+                    Some(text) if !text.is_empty() => m.comment = Some(text.into()),
+                    _ => return Err(r.invalid(format!("group '{}': an invalid comment", g.name))),
+                }
+            }
+            if flags & META_EXPIRES != 0 {
+                m.expires = Some(r.u64()?);
+            }
+            meta.push(m);
+        }
+        g.meta = meta;
+    }
+    if r.remaining() != 0 {
+        return Err(r.invalid(format!("{} bytes left after the last comment or expiry", r.remaining())));
+    }
+    Ok(())
+}
+
+fn decode_usage(r: &mut Reader<'_>, groups: &mut [GroupSpec]) -> Result<(), DecodeError> {
+    for g in groups.iter_mut() {
+        let mut usage = Vec::with_capacity(g.entries.len());
+        for _ in 0..g.entries.len() {
+            usage.push(Usage { added: r.u64()?, hits: r.u64()?, last_hit: r.u64()? });
+        }
+        g.usage = usage;
+    }
+    if r.remaining() != 0 {
+        return Err(r.invalid(format!("{} bytes left after the last statistics", r.remaining())));
     }
     Ok(())
 }
@@ -298,9 +398,10 @@ pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
     }
     let mut r = Reader { data: body, pos: PREAMBLE };
     if encoding == 1 {
-        return decode_whitelist(&mut r);
+        return decode_whitelist(&mut r).map(|(groups, version)| Whitelist::restore(groups, version));
     }
-    let mut whitelist = None;
+    let mut whitelist: Option<(Vec<GroupSpec>, u64)> = None;
+    let (mut met, mut used) = (false, false);
     let mut bindings: Option<(usize, usize)> = None;
     while r.remaining() > 0 {
         let kind = r.u8()?;
@@ -322,6 +423,24 @@ pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
                 return Err(r.invalid(String::from("the whitelist section is not flagged must-understand")));
             }
             SECTION_WHITELIST => whitelist = Some(decode_whitelist(&mut payload)?),
+            SECTION_META | SECTION_USAGE if whitelist.is_none() => {
+                return Err(r.invalid(format!("section kind {kind} comes before the whitelist section")));
+            }
+            SECTION_META if met || flags != MUST_UNDERSTAND => {
+                return Err(r.invalid(String::from("a second or optional comments section")));
+            }
+            SECTION_USAGE if used => return Err(r.invalid(String::from("a second statistics section"))),
+            SECTION_META | SECTION_USAGE => {
+                if let Some((groups, _)) = whitelist.as_mut() {
+                    if kind == SECTION_META {
+                        met = true;
+                        decode_meta(&mut payload, groups)?;
+                    } else {
+                        used = true;
+                        decode_usage(&mut payload, groups)?;
+                    }
+                }
+            }
             SECTION_BINDINGS if bindings.is_some() => {
                 return Err(r.invalid(String::from("a second bindings section")));
             }
@@ -335,7 +454,8 @@ pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
         }
         r.pos = end;
     }
-    let mut whitelist = whitelist.ok_or_else(|| r.invalid(String::from("no whitelist section")))?;
+    let (groups, version) = whitelist.ok_or_else(|| r.invalid(String::from("no whitelist section")))?;
+    let mut whitelist = Whitelist::restore(groups, version);
     // Read once the groups are known, wherever the section stands.
     if let Some((start, end)) = bindings {
         let mut payload = Reader { data: body.get(..end).unwrap_or_default(), pos: start };
@@ -345,7 +465,7 @@ pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
 }
 
 /// The whitelist payload, which must fill `r` to its end.
-fn decode_whitelist(r: &mut Reader<'_>) -> Result<Whitelist, DecodeError> {
+fn decode_whitelist(r: &mut Reader<'_>) -> Result<(Vec<GroupSpec>, u64), DecodeError> {
     let version = r.u64()?;
     if version > MAX_VERSION {
         return Err(r.invalid(format!("version {version} is above the largest, {MAX_VERSION}")));
@@ -364,7 +484,7 @@ fn decode_whitelist(r: &mut Reader<'_>) -> Result<Whitelist, DecodeError> {
     if r.remaining() != 0 {
         return Err(r.invalid(format!("{} bytes left after the last group", r.remaining())));
     }
-    Ok(Whitelist::restore(groups, version))
+    Ok((groups, version))
 }
 
 fn decode_group(r: &mut Reader<'_>, previous: Option<&GroupName>) -> Result<GroupSpec, DecodeError> {
@@ -397,7 +517,7 @@ fn decode_group(r: &mut Reader<'_>, previous: Option<&GroupName>) -> Result<Grou
         }
         entries.push(entry);
     }
-    Ok(GroupSpec { name, attribute, entries, users: Vec::new() })
+    Ok(GroupSpec::plain(name, attribute, entries))
 }
 
 fn decode_entry(r: &mut Reader<'_>) -> Result<Entry, DecodeError> {
@@ -427,13 +547,20 @@ mod tests {
                 group: name("default"),
                 entries: list(&["10.0.0.0/8", "2001:db8::/32", "192.0.2.1"]),
                 attribute: None,
+                note: Default::default(),
             },
             Change::Set {
                 group: name("sys"),
                 entries: list(&["::1", "0.0.0.0/0"]),
                 attribute: Some(Attribute::Hidden),
+                note: Default::default(),
             },
-            Change::Set { group: name("empty"), entries: list(&["10.0.0.1"]), attribute: None },
+            Change::Set {
+                group: name("empty"),
+                entries: list(&["10.0.0.1"]),
+                attribute: None,
+                note: Default::default(),
+            },
             Change::Remove { group: name("empty"), entries: list(&["10.0.0.1"]) },
         ] {
             w = w.plan(change, None::<&Limits>).unwrap().next.unwrap();
@@ -487,9 +614,11 @@ mod tests {
         binding.extend_from_slice(b"app");
         let mut payload = small_payload();
         payload[..8].copy_from_slice(&2u64.to_le_bytes());
-        assert_eq!(bytes, sections(&[(1, 1, &payload), (4, 1, &binding)]));
+        // After the statistics section (added, hits, last hit of the one entry).
+        let usage = [0u8; 24];
+        assert_eq!(bytes, sections(&[(1, 1, &payload), (3, 0, &usage), (4, 1, &binding)]));
         // Without bindings no section is written: older modules still read it.
-        assert_eq!(encode(&small()), sections(&[(1, 1, &small_payload())]));
+        assert_eq!(encode(&small()), sections(&[(1, 1, &small_payload()), (3, 0, &usage)]));
         // A binding of a group the whitelist lacks is refused.
         let mut other = binding.clone();
         other[5] = b'c';
@@ -507,6 +636,7 @@ mod tests {
                     group: GroupName::parse(b"ab").unwrap(),
                     entries: vec![parse_entry(b"10.0.0.0/8").unwrap()],
                     attribute: None,
+                    note: Default::default(),
                 },
                 None,
             )
@@ -541,7 +671,9 @@ mod tests {
 
     #[test]
     fn exact_bytes_of_a_small_whitelist() {
-        assert_eq!(encode(&small()), sections(&[(1, 1, &small_payload())]));
+        // The statistics section: added, hits, last hit of the one entry.
+        let usage = [0u8; 24];
+        assert_eq!(encode(&small()), sections(&[(1, 1, &small_payload()), (3, 0, &usage)]));
     }
 
     #[test]
@@ -711,5 +843,35 @@ mod tests {
         bytes[pos + 1..pos + 4].copy_from_slice(b"aaa");
         let e = decode(&reseal(bytes)).unwrap_err().to_string();
         assert!(e.contains("group 'aaa' is out of name order or repeated"), "{e}");
+    }
+
+    #[test]
+    fn comments_expiries_and_statistics_round_trip() {
+        use crate::store::{Expiry, Note};
+        let note = Note { comment: Some("vpn".into()), expiry: Expiry::At(1_767_225_600) };
+        let change = Change::Add {
+            group: GroupName::parse(b"ab").unwrap(),
+            entries: vec![parse_entry(b"10.1.0.0/16").unwrap()],
+            note,
+        };
+        let mut w = small().plan_at(change, None, 42).unwrap().next.unwrap();
+        let addr = crate::entry::parse_address(b"10.1.2.3").unwrap();
+        let hit = w
+            .verdict(
+                crate::store::Peer::Ip(addr),
+                crate::store::Policy { allow_loopback: false, allow_unixsocket: false, deny_when_empty: false },
+            )
+            .hit
+            .unwrap();
+        w.record_hit(hit, 50);
+        let back = decode(&encode(&w)).unwrap();
+        let g = back.group(&GroupName::parse(b"ab").unwrap()).unwrap();
+        assert_eq!(g.meta(1).comment.as_deref(), Some("vpn"));
+        assert_eq!(g.meta(1).expires, Some(1_767_225_600));
+        assert_eq!(g.usage(1), crate::store::Usage { added: 42, hits: 1, last_hit: 50 });
+        assert_eq!(encode(&back), encode(&w));
+        // The comments section is must-understand: a module without it refuses.
+        let bytes = encode(&w);
+        assert!(bytes.windows(2).any(|p| p == [2, 1]));
     }
 }

@@ -13,7 +13,7 @@ use std::fmt;
 use rustc_hash::FxHashMap;
 
 use crate::denied::{DeniedReason, DeniedSources};
-use crate::matcher::GroupId;
+use crate::matcher::Hit;
 use crate::store::{Limits, Peer, Policy, Reason, Whitelist};
 
 /// `whitelist.mode`.
@@ -305,6 +305,11 @@ pub trait Effects {
     fn log(&mut self, level: Level, line: &str);
     /// The clock, in milliseconds.
     fn now_ms(&mut self) -> i64;
+    /// The unix second, as cheaply as the server can tell it (a hit
+    /// stores it).
+    fn now_s(&mut self) -> u64 {
+        u64::try_from(self.now_ms().div_euclid(1000)).unwrap_or(0)
+    }
     /// Arms the one-second flush of suppressed denial lines
     /// ([`Gate::flush_log`]) in `after_ms` milliseconds.
     fn arm_log_flush(&mut self, after_ms: i64);
@@ -485,7 +490,7 @@ fn rules<'a>(load: &'a Option<Load>, diverged: bool, whitelist: &'a Whitelist) -
     }
 }
 
-fn judge(rules: &Rules<'_>, peer: Peer, policy: Policy) -> Result<Option<GroupId>, Denial> {
+fn judge(rules: &Rules<'_>, peer: Peer, policy: Policy) -> Result<Option<Hit>, Denial> {
     match rules {
         Rules::ExemptOnly(denial) => {
             if exempt(peer, policy) {
@@ -494,19 +499,22 @@ fn judge(rules: &Rules<'_>, peer: Peer, policy: Policy) -> Result<Option<GroupId
                 Err(*denial)
             }
         }
-        Rules::Whitelist(w) => {
-            let v = w.verdict(peer, policy);
-            if v.allowed {
-                Ok(v.group)
-            } else {
-                Err(match peer {
-                    Peer::Ip(_) if v.reason == Reason::WhitelistEmpty => Denial::WhitelistEmpty,
-                    Peer::Ip(_) => Denial::NoMatch,
-                    Peer::Unix => Denial::UnixSocket,
-                    Peer::Unknown => Denial::Unreadable,
-                })
-            }
-        }
+        Rules::Whitelist(w) => judge_by(w, peer, policy),
+    }
+}
+
+#[inline]
+fn judge_by(w: &Whitelist, peer: Peer, policy: Policy) -> Result<Option<Hit>, Denial> {
+    let v = w.verdict(peer, policy);
+    if v.allowed {
+        Ok(v.hit)
+    } else {
+        Err(match peer {
+            Peer::Ip(_) if v.reason == Reason::WhitelistEmpty => Denial::WhitelistEmpty,
+            Peer::Ip(_) => Denial::NoMatch,
+            Peer::Unix => Denial::UnixSocket,
+            Peer::Unknown => Denial::Unreadable,
+        })
     }
 }
 
@@ -663,7 +671,14 @@ impl Gate {
         }
         self.stats.checked += 1;
         let policy = self.config.policy();
-        let judged = judge(&rules(&self.load, self.diverged, &self.whitelist), conn.peer, policy);
+        // Every connection passes here: with no load and no divergence the
+        // rules in force decide, without the general case's indirection.
+        let settled = self.load.is_none() && !self.diverged;
+        let judged = if settled {
+            judge_by(&self.whitelist, conn.peer, policy)
+        } else {
+            judge(&rules(&self.load, self.diverged, &self.whitelist), conn.peer, policy)
+        };
         let judged = match judged {
             Ok(_) if self.default_refused(conn.peer, policy, fx) => {
                 self.stats.auth_denied += u64::from(mode == Mode::Enforce);
@@ -675,8 +690,13 @@ impl Gate {
         match judged {
             Ok(group) => {
                 self.stats.allowed += 1;
-                if let Some(g) = group {
-                    self.rules_mut().record_hit(g);
+                if let Some(hit) = group {
+                    let now = fx.now_s();
+                    if settled {
+                        self.whitelist.record_hit(hit, now);
+                    } else {
+                        self.rules_mut().record_hit(hit, now);
+                    }
                 }
                 self.conns.insert(id, conn);
                 Admission::Admit
@@ -768,6 +788,17 @@ impl Gate {
                  the bindings are kept and propagated but not enforced (whitelist_users_enforced:0)",
             );
         }
+    }
+
+    /// Moves the clock of the whitelist in force to unix second `now`:
+    /// entries expired by then admit nobody, and when any did, every open
+    /// connection is judged again. `true` when something expired.
+    pub fn advance_clock(&mut self, now: u64, fx: &mut impl Effects) -> bool {
+        let moved = self.whitelist.advance(now);
+        if moved {
+            self.recheck(fx);
+        }
+        moved
     }
 
     /// The whitelist whose hits a judged connection counts.
@@ -1044,6 +1075,9 @@ pub enum Refusal {
     },
     /// It would remove the last entry: everyone admitted.
     TurnsOff,
+    /// It would leave only entries that expire: once they have, everyone
+    /// admitted.
+    AllExpire,
 }
 
 impl fmt::Display for Refusal {
@@ -1063,6 +1097,9 @@ impl fmt::Display for Refusal {
             ),
             Refusal::TurnsOff => f.write_str(
                 "ERR this change would turn the whitelist off and admit every address; add FORCE to apply it anyway",
+            ),
+            Refusal::AllExpire => f.write_str(
+                "ERR every remaining entry expires, and then the whitelist would admit every address; add a permanent entry or FORCE",
             ),
         }
     }
@@ -1105,8 +1142,13 @@ pub fn lockout(
     if let Some(&(peer, port, id)) = replicas.iter().find(|(peer, _, _)| !after.verdict(*peer, policy).allowed) {
         return Err(Refusal::Replica { replica: Shown { peer, port: Some(port) }, id });
     }
+    // The fail-open guards: with `when-empty deny` an empty whitelist admits
+    // nobody but exempt clients, so there is nothing to guard.
     if !policy.deny_when_empty && before.is_enabled() && !after.is_enabled() {
         return Err(Refusal::TurnsOff);
+    }
+    if !policy.deny_when_empty && after.is_enabled() && !after.has_permanent() {
+        return Err(Refusal::AllExpire);
     }
     Ok(())
 }
@@ -1170,8 +1212,14 @@ mod tests {
     fn wl(entries: &[&str], version: u64) -> Whitelist {
         let name = GroupName::parse(b"aa").unwrap();
         let entries = entries.iter().map(|e| parse_entry(e.as_bytes()).unwrap()).collect();
-        let groups =
-            vec![crate::store::GroupSpec { name, attribute: crate::name::Attribute::Show, entries, users: Vec::new() }];
+        let groups = vec![crate::store::GroupSpec {
+            name,
+            attribute: crate::name::Attribute::Show,
+            entries,
+            meta: Vec::new(),
+            usage: Vec::new(),
+            users: Vec::new(),
+        }];
         Whitelist::default().plan(Change::Replace { groups, version }, None).unwrap().next.unwrap()
     }
 
@@ -1513,6 +1561,31 @@ mod tests {
     }
 
     #[test]
+    fn a_change_leaving_only_expiring_entries_needs_force_unless_when_empty_denies() {
+        use crate::store::{Expiry, Note};
+        let before = wl(&["10.0.0.0/8"], 1);
+        let temporary = Change::Set {
+            group: GroupName::parse(b"aa").unwrap(),
+            entries: vec![parse_entry(b"10.0.0.0/8").unwrap()],
+            attribute: None,
+            note: Note { comment: None, expiry: Expiry::At(1_000) },
+        };
+        let after = before.plan_at(temporary, None, 10).unwrap().next.unwrap();
+        assert!(after.is_enabled() && !after.has_permanent());
+        let mut s = Settings::default();
+        let by = |force| Caller { peer: None, in_multi: false, force };
+        let refused = lockout(&before, &after, s.policy(), by(false), &[]).unwrap_err();
+        assert_eq!(refused, Refusal::AllExpire);
+        assert_eq!(
+            refused.to_string(),
+            "ERR every remaining entry expires, and then the whitelist would admit every address; add a permanent entry or FORCE"
+        );
+        assert_eq!(lockout(&before, &after, s.policy(), by(true), &[]), Ok(()));
+        s.when_empty = WhenEmpty::Deny;
+        assert_eq!(lockout(&before, &after, s.policy(), by(false), &[]), Ok(()));
+    }
+
+    #[test]
     fn the_fail_open_guard_steps_aside_with_when_empty_deny() {
         let before = wl(&["10.0.0.0/8"], 1);
         let after = wl(&[], 2);
@@ -1830,6 +1903,7 @@ mod tests {
                     Change::Add {
                         group: GroupName::parse(b"bb").unwrap(),
                         entries: vec![parse_entry(b"10.0.0.2").unwrap()],
+                        note: Default::default(),
                     },
                     None,
                 )
@@ -1936,6 +2010,7 @@ mod tests {
                     Change::Add {
                         group: GroupName::parse(b"cc").unwrap(),
                         entries: vec![parse_entry(b"10.0.0.1").unwrap()],
+                        note: Default::default(),
                     },
                     None,
                 )
@@ -2011,6 +2086,8 @@ mod tests {
                     name: GroupName::parse(g.as_bytes()).unwrap(),
                     attribute: crate::name::Attribute::Show,
                     entries: Vec::new(),
+                    meta: Vec::new(),
+                    usage: Vec::new(),
                     users: from
                         .group(&GroupName::parse(g.as_bytes()).unwrap())
                         .map_or_else(Vec::new, |g| g.users().to_vec()),

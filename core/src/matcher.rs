@@ -45,13 +45,25 @@ fn rank(ranks: &Ranks, id: GroupId) -> u32 {
     ranks.get(id as usize).copied().unwrap_or(NONE)
 }
 
-/// An interval's winner packed in one word: the group index above, the prefix
-/// length in the low byte. The winning entry is the interval's addresses
-/// truncated to that prefix, so intervals need no pointer into the records
-/// and a lookup needs no second memory access.
+/// An interval's winner packed in one word: the entry's position in its
+/// group in the high half, the group id above the prefix length in the low
+/// half. The winning entry is the interval's addresses truncated to that
+/// prefix, and its position is where a hit is counted, so a lookup needs no
+/// second memory access.
+type Slot = u64;
+
+/// The slot of an interval that no entry covers.
+const EMPTY: Slot = u64::MAX;
+
 #[inline]
-fn pack(group: u32, len: u8) -> u32 {
-    (group << 8) | u32::from(len)
+fn pack(group: u32, len: u8, index: u32) -> Slot {
+    (u64::from(index) << 32) | u64::from((group << 8) | u32::from(len))
+}
+
+/// The group id of a slot.
+#[inline]
+fn slot_group(slot: Slot) -> u32 {
+    (slot as u32) >> 8
 }
 
 /// An address family's key: `u32` for IPv4, [`Wide`] for IPv6.
@@ -131,11 +143,14 @@ impl Key for Wide {
 
 /// One entry of one group, as the matcher sorts it: by start, then prefix
 /// length, then group id, which is the order of `(start, key)` with the
-/// length in the top byte of `key` and the id below it.
+/// length in the top byte of `key` and the id below it. `index` is the
+/// entry's position in its group (one group never holds an entry twice, so
+/// it never decides the order).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) struct Rec<K> {
     start: K,
     key: u32,
+    index: u32,
 }
 
 /// Groups a record can name: 24 bits.
@@ -143,8 +158,13 @@ pub const MAX_GROUPS: usize = 1 << 24;
 
 impl<K: Key> Rec<K> {
     #[inline]
-    fn new(start: K, len: u8, group: u32) -> Self {
-        Rec { start, key: (u32::from(len) << 24) | (group & 0x00ff_ffff) }
+    fn new(start: K, len: u8, group: u32, index: u32) -> Self {
+        Rec { start, key: (u32::from(len) << 24) | (group & 0x00ff_ffff), index }
+    }
+
+    #[inline]
+    fn slot(&self) -> Slot {
+        pack(self.group(), self.len(), self.index)
     }
 
     #[inline]
@@ -164,8 +184,8 @@ struct Family<K> {
     recs: Vec<Rec<K>>,
     /// Interval starts, ascending; the first is always address 0.
     starts: Vec<K>,
-    /// For each interval, its winner (see [`pack`]), or [`NONE`].
-    slots: Vec<u32>,
+    /// For each interval, its winner (see [`pack`]), or [`EMPTY`].
+    slots: Vec<Slot>,
     /// For each bucket and the end, how many intervals start below the
     /// bucket; empty when the family has few intervals or no buckets.
     index: Vec<u32>,
@@ -175,7 +195,7 @@ struct Family<K> {
 
 impl<K: Key> Default for Family<K> {
     fn default() -> Self {
-        Family { recs: Vec::new(), starts: vec![K::default()], slots: vec![NONE], index: Vec::new(), bucket_bits: 0 }
+        Family { recs: Vec::new(), starts: vec![K::default()], slots: vec![EMPTY], index: Vec::new(), bucket_bits: 0 }
     }
 }
 
@@ -205,7 +225,7 @@ impl<K: Key> Family<K> {
 
     /// The winner of the interval holding `key`.
     #[inline]
-    fn lookup(&self, key: K) -> u32 {
+    fn lookup(&self, key: K) -> Slot {
         // The interval holding `key` starts in its bucket, or it is the last
         // one before the bucket (the one just before the window).
         let bucket = key.bucket(self.bucket_bits);
@@ -217,7 +237,7 @@ impl<K: Key> Family<K> {
         let i = lo + window.partition_point(|s| *s <= key);
         match i.checked_sub(1).and_then(|i| self.slots.get(i)) {
             Some(&slot) => slot,
-            None => NONE,
+            None => EMPTY,
         }
     }
 
@@ -225,7 +245,7 @@ impl<K: Key> Family<K> {
         self.index.capacity() * std::mem::size_of::<u32>()
             + self.recs.capacity() * std::mem::size_of::<Rec<K>>()
             + self.starts.capacity() * std::mem::size_of::<K>()
-            + self.slots.capacity() * std::mem::size_of::<u32>()
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
     }
 }
 
@@ -355,12 +375,12 @@ fn seek<K: Key>(starts: &[K], from: usize, key: K) -> usize {
 /// Intervals under construction, merging neighbours with the same winner.
 struct Out<K> {
     starts: Vec<K>,
-    slots: Vec<u32>,
+    slots: Vec<Slot>,
 }
 
 impl<K: Key> Out<K> {
     #[inline]
-    fn emit(&mut self, at: K, slot: u32) {
+    fn emit(&mut self, at: K, slot: Slot) {
         let n = self.slots.len();
         match (self.starts.last().copied(), self.slots.last().copied()) {
             (_, Some(last)) if last == slot => {}
@@ -386,13 +406,13 @@ impl<K: Key> Out<K> {
 /// another group wins it only if that group comes first in name order).
 #[derive(Default)]
 struct Open<K> {
-    stack: Vec<(K, u32)>,
+    stack: Vec<(K, Slot)>,
     previous: Option<(K, u8)>,
 }
 
 impl<K: Key> Open<K> {
-    fn top(&self) -> u32 {
-        self.stack.last().map_or(NONE, |t| t.1)
+    fn top(&self) -> Slot {
+        self.stack.last().map_or(EMPTY, |t| t.1)
     }
 
     /// Takes record `r` in: closes what ends before it (reporting each end
@@ -400,28 +420,28 @@ impl<K: Key> Open<K> {
     /// winner from its start, or `None` when an equal block of a group first
     /// in name order keeps it.
     #[inline]
-    fn take(&mut self, r: &Rec<K>, ranks: &Ranks, mut ended: impl FnMut(K, u32)) -> Option<u32> {
+    fn take(&mut self, r: &Rec<K>, ranks: &Ranks, mut ended: impl FnMut(K, Slot)) -> Option<Slot> {
         let len = r.len();
         if self.previous == Some((r.start, len)) {
             // Equal blocks are adjacent in the records: the open one on top is
             // the winner so far.
             let top = self.stack.last_mut()?;
-            if rank(ranks, r.group()) < rank(ranks, top.1 >> 8) {
-                top.1 = pack(r.group(), len);
+            if rank(ranks, r.group()) < rank(ranks, slot_group(top.1)) {
+                top.1 = r.slot();
                 return Some(top.1);
             }
             return None;
         }
         self.previous = Some((r.start, len));
         self.close_before(r.start, &mut ended);
-        let slot = pack(r.group(), len);
+        let slot = r.slot();
         self.stack.push((r.start.last(len), slot));
         Some(slot)
     }
 
     /// Closes every open record that ends before `at`.
     #[inline]
-    fn close_before(&mut self, at: K, mut ended: impl FnMut(K, u32)) {
+    fn close_before(&mut self, at: K, mut ended: impl FnMut(K, Slot)) {
         while let Some(&(last, _)) = self.stack.last() {
             if last >= at {
                 break;
@@ -442,7 +462,7 @@ const RESYNC_LOOKBACK: usize = 32;
 /// sweep must start where it knows which records are open: at an interval
 /// that no record covered (nothing open), found close before the range, or
 /// else by carrying the sweep along from where the last one stopped.
-fn patch<K: Key>(old: &Family<K>, recs: &[Rec<K>], dirty: &[(K, K)], ranks: &Ranks) -> (Vec<K>, Vec<u32>) {
+fn patch<K: Key>(old: &Family<K>, recs: &[Rec<K>], dirty: &[(K, K)], ranks: &Ranks) -> (Vec<K>, Vec<Slot>) {
     let capacity = old.starts.len() + 2 * recs.len().min(4 * dirty.len() + 64) + 1;
     let mut out = Out { starts: Vec::with_capacity(capacity), slots: Vec::with_capacity(capacity) };
     // The running sweep: records before `next` are taken, `open` holds those
@@ -463,7 +483,7 @@ fn patch<K: Key>(old: &Family<K>, recs: &[Rec<K>], dirty: &[(K, K)], ranks: &Ran
         // Restart after an uncovered interval close before the range if the
         // running sweep is further back than that.
         let restart = (at.saturating_sub(RESYNC_LOOKBACK).max(from_at)..=at).rev().find_map(|i| {
-            (*old.slots.get(i)? == NONE).then(|| {
+            (*old.slots.get(i)? == EMPTY).then(|| {
                 if i == at {
                     first
                 } else {
@@ -528,15 +548,15 @@ fn copy_old<K: Key>(out: &mut Out<K>, old: &Family<K>, from: K, first: usize, en
 }
 
 /// Turns sorted, laminar records into intervals and their winners.
-fn sweep<K: Key>(recs: &[Rec<K>], ranks: &Ranks) -> (Vec<K>, Vec<u32>) {
+fn sweep<K: Key>(recs: &[Rec<K>], ranks: &Ranks) -> (Vec<K>, Vec<Slot>) {
     // Every record opens one interval and closes at most one: at most 2n + 1.
     // The output is written by index into buffers of that size, with the
     // count and the last interval in locals: no growth checks, no reloads.
     let cap = 2 * recs.len() + 1;
     let mut starts: Vec<K> = vec![K::default(); cap];
-    let mut slots: Vec<u32> = vec![NONE; cap];
+    let mut slots: Vec<Slot> = vec![EMPTY; cap];
     let mut n = 1;
-    let (mut last_start, mut last_slot) = (K::default(), NONE);
+    let (mut last_start, mut last_slot) = (K::default(), EMPTY);
     macro_rules! emit {
         ($at:expr, $slot:expr) => {{
             let (at, slot) = ($at, $slot);
@@ -562,40 +582,40 @@ fn sweep<K: Key>(recs: &[Rec<K>], ranks: &Ranks) -> (Vec<K>, Vec<u32>) {
         }};
     }
     // The prefixes open at the current position: the innermost one in
-    // `top_last`/`top_slot` (NONE when none is open), the ones around it in
+    // `top_last`/`top_slot` (EMPTY when none is open), the ones around it in
     // `outer`, innermost last.
-    let mut outer: Vec<(K, u32)> = Vec::with_capacity(130);
-    let (mut top_last, mut top_slot) = (K::default(), NONE);
+    let mut outer: Vec<(K, Slot)> = Vec::with_capacity(130);
+    let (mut top_last, mut top_slot) = (K::default(), EMPTY);
     let (mut prev_start, mut prev_len) = (K::MAX, u8::MAX);
     for r in recs {
         let len = r.len();
         // The same block in another group (adjacent in the records, and the
         // one open on top): the group first in name order wins it.
         if len == prev_len && r.start == prev_start {
-            if rank(ranks, r.group()) < rank(ranks, top_slot >> 8) {
-                top_slot = pack(r.group(), len);
+            if rank(ranks, r.group()) < rank(ranks, slot_group(top_slot)) {
+                top_slot = r.slot();
                 emit!(r.start, top_slot);
             }
             continue;
         }
         (prev_start, prev_len) = (r.start, len);
-        while top_slot != NONE && top_last < r.start {
+        while top_slot != EMPTY && top_last < r.start {
             let ended = top_last;
-            (top_last, top_slot) = outer.pop().unwrap_or((K::default(), NONE));
+            (top_last, top_slot) = outer.pop().unwrap_or((K::default(), EMPTY));
             emit!(ended.succ(), top_slot);
         }
-        let slot = pack(r.group(), len);
+        let slot = r.slot();
         emit!(r.start, slot);
-        if top_slot != NONE {
+        if top_slot != EMPTY {
             outer.push((top_last, top_slot));
         }
         (top_last, top_slot) = (r.start.last(len), slot);
     }
     // Everything still open ends, innermost first; at the top of the space
     // nothing follows.
-    while top_slot != NONE && top_last != K::MAX {
+    while top_slot != EMPTY && top_last != K::MAX {
         let ended = top_last;
-        (top_last, top_slot) = outer.pop().unwrap_or((K::default(), NONE));
+        (top_last, top_slot) = outer.pop().unwrap_or((K::default(), EMPTY));
         emit!(ended.succ(), top_slot);
     }
     starts.truncate(n);
@@ -609,6 +629,18 @@ fn sweep<K: Key>(recs: &[Rec<K>], ranks: &Ranks) -> (Vec<K>, Vec<u32>) {
     (starts, slots)
 }
 
+/// What admitted an address: the group's id, and the prefix length (the
+/// entry is the address truncated to it) and position of the winning entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// The group's id.
+    pub group: GroupId,
+    /// The winning entry's prefix length.
+    pub len: u8,
+    /// The winning entry's position in its group.
+    pub index: u32,
+}
+
 /// The compiled form of every group's entries.
 #[derive(Clone, Debug, Default)]
 pub struct Matcher {
@@ -616,26 +648,32 @@ pub struct Matcher {
     v6: Arc<Family<Wide>>,
 }
 
-/// Records of `entries` for group `group`, split by family.
-fn records(group: GroupId, entries: &Entries, v4: &mut Vec<Rec<u32>>, v6: &mut Vec<Rec<Wide>>) {
-    for e in entries {
+/// A group's entries as the matcher takes them: its id, the entries, and
+/// each one's position in the group (empty: they are the whole group, in
+/// order).
+pub type Members<'a> = (GroupId, &'a Entries, &'a [u32]);
+
+/// Records of one group's entries, split by family.
+fn records((group, entries, positions): Members<'_>, v4: &mut Vec<Rec<u32>>, v6: &mut Vec<Rec<Wide>>) {
+    for (i, e) in entries.iter().enumerate() {
+        let index = positions.get(i).copied().unwrap_or_else(|| u32::try_from(i).unwrap_or(u32::MAX));
         match e.net() {
-            IpNet::V4(n) => v4.push(Rec::new(u32::from(n.network()), n.prefix_len(), group)),
-            IpNet::V6(n) => v6.push(Rec::new(Wide::from(u128::from(n.network())), n.prefix_len(), group)),
+            IpNet::V4(n) => v4.push(Rec::new(u32::from(n.network()), n.prefix_len(), group, index)),
+            IpNet::V6(n) => v6.push(Rec::new(Wide::from(u128::from(n.network())), n.prefix_len(), group, index)),
         }
     }
 }
 
 impl Matcher {
-    /// Compiles groups from scratch: each group's id and entries; `ranks`
-    /// gives each id's position in name order.
+    /// Compiles groups from scratch (see [`Members`]); `ranks` gives each
+    /// id's position in name order.
     pub fn build<'a, I>(groups: I, ranks: &Ranks) -> Matcher
     where
-        I: IntoIterator<Item = (GroupId, &'a Entries)>,
+        I: IntoIterator<Item = Members<'a>>,
     {
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
-        for (id, entries) in groups {
-            records(id, entries, &mut v4, &mut v6);
+        for members in groups {
+            records(members, &mut v4, &mut v6);
         }
         Matcher { v4: Arc::new(Family::build(v4, ranks)), v6: Arc::new(Family::build(v6, ranks)) }
     }
@@ -646,16 +684,16 @@ impl Matcher {
     /// name order after the change.
     pub fn rebuild<'a, 'b, R, A>(&self, removed: R, added: A, ranks: &Ranks) -> Matcher
     where
-        R: IntoIterator<Item = (GroupId, &'a Entries)>,
-        A: IntoIterator<Item = (GroupId, &'b Entries)>,
+        R: IntoIterator<Item = Members<'a>>,
+        A: IntoIterator<Item = Members<'b>>,
     {
         let (mut gone4, mut gone6) = (Vec::new(), Vec::new());
-        for (id, entries) in removed {
-            records(id, entries, &mut gone4, &mut gone6);
+        for members in removed {
+            records(members, &mut gone4, &mut gone6);
         }
         let (mut new4, mut new6) = (Vec::new(), Vec::new());
-        for (id, entries) in added {
-            records(id, entries, &mut new4, &mut new6);
+        for members in added {
+            records(members, &mut new4, &mut new6);
         }
         Matcher {
             v4: self.v4.rebuild(gone4, new4, ranks).map_or_else(|| Arc::clone(&self.v4), Arc::new),
@@ -670,7 +708,20 @@ impl Matcher {
             Addr::V4(a) => self.v4.lookup(a),
             Addr::V6(a) => self.v6.lookup(Wide::from(a)),
         };
-        (slot != NONE).then_some(slot >> 8)
+        (slot != EMPTY).then_some(slot_group(slot))
+    }
+
+    /// The winner for `addr` as the hot path counts it: the group's id, the
+    /// winning entry's prefix length (the entry is `addr` truncated to it)
+    /// and its position in the group, all read from the one interval slot
+    /// the lookup already loads.
+    #[inline]
+    pub fn lookup_hit(&self, addr: Addr) -> Option<Hit> {
+        let slot = match addr {
+            Addr::V4(a) => self.v4.lookup(a),
+            Addr::V6(a) => self.v6.lookup(Wide::from(a)),
+        };
+        (slot != EMPTY).then_some(Hit { group: slot_group(slot), len: slot as u8, index: (slot >> 32) as u32 })
     }
 
     /// The winning group's id and entry for `addr`.
@@ -685,10 +736,10 @@ impl Matcher {
                 (slot, Ipv6Net::new(Ipv6Addr::from(a), slot as u8).ok().map(|n| IpNet::V6(n.trunc())))
             }
         };
-        if slot == NONE {
+        if slot == EMPTY {
             return None;
         }
-        Some((slot >> 8, Entry::from_canonical(net?)?))
+        Some((slot_group(slot), Entry::from_canonical(net?)?))
     }
 
     /// Bytes the matcher holds on the heap.
@@ -722,7 +773,7 @@ mod tests {
     /// Groups with ids 0, 1, 2... in name order.
     fn build(groups: &[&Entries]) -> Matcher {
         let ranks: Vec<u32> = (0..groups.len() as u32).collect();
-        Matcher::build(groups.iter().enumerate().map(|(i, e)| (i as u32, *e)), &ranks)
+        Matcher::build(groups.iter().enumerate().map(|(i, e)| (i as u32, *e, &[][..])), &ranks)
     }
 
     #[test]
@@ -814,8 +865,8 @@ mod tests {
         let new = entries(&["10.1.2.0/24", "2001:db8::/48", "10.9.9.9"]);
         let c2 = entries(&["10.9.9.9"]);
         let ranks = [0, 2, 3, 1];
-        let rebuilt = m.rebuild([(2, &c)], [(3, &new), (2, &c2)], &ranks);
-        let fresh = Matcher::build([(0, &a), (3, &new), (1, &b), (2, &c2)], &ranks);
+        let rebuilt = m.rebuild([(2, &c, &[][..])], [(3, &new, &[][..]), (2, &c2, &[][..])], &ranks);
+        let fresh = Matcher::build([(0, &a, &[][..]), (3, &new, &[][..]), (1, &b, &[][..]), (2, &c2, &[][..])], &ranks);
         for probe in
             ["10.0.0.1", "10.1.2.3", "10.1.3.3", "10.9.9.9", "2001:db8::1", "2001:db8:1::1", "2001:db9::", "11.0.0.0"]
         {
@@ -825,7 +876,7 @@ mod tests {
         assert_eq!(found(&rebuilt, "10.9.9.9"), Some((0, "10.9.9.9".into())));
         // Deleting a leaves the new group (second by name) the winner.
         let ranks = [NONE, 1, 2, 0];
-        let dropped = rebuilt.rebuild([(0, &a)], std::iter::empty(), &ranks);
+        let dropped = rebuilt.rebuild([(0, &a, &[][..])], std::iter::empty(), &ranks);
         assert_eq!(found(&dropped, "10.0.0.1"), None);
         assert_eq!(found(&dropped, "10.1.2.3"), Some((3, "10.1.2.0/24".into())));
         assert_eq!(found(&dropped, "10.9.9.9"), Some((3, "10.9.9.9".into())));
@@ -836,13 +887,13 @@ mod tests {
         // Group id 0 sorts after group id 1 by name.
         let x = entries(&["192.0.2.0/24"]);
         let y = entries(&["192.0.2.0/24"]);
-        let m = Matcher::build([(0, &x), (1, &y)], &[1, 0]);
+        let m = Matcher::build([(0, &x, &[][..]), (1, &y, &[][..])], &[1, 0]);
         assert_eq!(found(&m, "192.0.2.1"), Some((1, "192.0.2.0/24".into())));
-        let m = Matcher::build([(0, &x), (1, &y)], &[0, 1]);
+        let m = Matcher::build([(0, &x, &[][..]), (1, &y, &[][..])], &[0, 1]);
         assert_eq!(found(&m, "192.0.2.1"), Some((0, "192.0.2.0/24".into())));
         // A third group, first by name, takes it over through a rebuild.
         let z = entries(&["192.0.2.0/24", "192.0.3.0/24"]);
-        let m = m.rebuild(std::iter::empty(), [(2, &z)], &[1, 2, 0]);
+        let m = m.rebuild(std::iter::empty(), [(2, &z, &[][..])], &[1, 2, 0]);
         assert_eq!(found(&m, "192.0.2.1"), Some((2, "192.0.2.0/24".into())));
     }
 
@@ -851,5 +902,24 @@ mod tests {
         let g: Vec<Entry> = (0..1000u32).map(|i| Entry::host(Addr::V4(0x0a00_0000 + i * 2))).collect();
         let m = build(&[&Entries::new(&g)]);
         assert!(m.intervals() <= 2 * g.len() + 2, "{}", m.intervals());
+    }
+
+    #[test]
+    fn a_hit_names_the_winning_entrys_position_in_its_group() {
+        let a = entries(&["10.0.0.0/8", "10.1.0.0/16", "192.0.2.1"]);
+        let b = entries(&["10.1.2.0/24"]);
+        // Group 1's one entry stands at position 7 of its group (the others expired).
+        let m = Matcher::build([(0, &a, &[][..]), (1, &b, &[7][..])], &[0, 1]);
+        let hit = |s: &str| m.lookup_hit(addr(s)).map(|h| (h.group, h.len, h.index));
+        assert_eq!(hit("10.2.0.1"), Some((0, 8, 0)));
+        assert_eq!(hit("10.1.9.9"), Some((0, 16, 1)));
+        assert_eq!(hit("192.0.2.1"), Some((0, 32, 2)));
+        assert_eq!(hit("10.1.2.3"), Some((1, 24, 7)));
+        assert_eq!(hit("11.0.0.1"), None);
+        // A rebuild that moves an entry gives it its new position.
+        let a2 = entries(&["10.1.0.0/16", "192.0.2.1"]);
+        let m = m.rebuild([(0, &a, &[][..])], [(0, &a2, &[][..])], &[0, 1]);
+        assert_eq!(m.lookup_hit(addr("192.0.2.1")).map(|h| h.index), Some(1));
+        assert_eq!(m.lookup_hit(addr("10.1.9.9")).map(|h| h.index), Some(0));
     }
 }

@@ -5,12 +5,12 @@
 //! next state, so the caller can judge it (lock-out protection) before it
 //! commits by swapping it in. Nothing is half-applied, whatever fails.
 
-use rustc_hash::FxHashSet as HashSet;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fmt;
 use std::sync::Arc;
 
 use crate::entry::{Addr, Entries, Entry};
-use crate::matcher::{GroupId, Matcher, MAX_GROUPS, NONE};
+use crate::matcher::{GroupId, Hit, Matcher, Members, MAX_GROUPS, NONE};
 use crate::name::{Attribute, GroupName};
 
 /// The largest version: replies, INFO and documents show it as a signed
@@ -28,6 +28,87 @@ pub const MAX_VERSION: u64 = i64::MAX as u64;
 /// leave it unmoved and `IFVERSION` would let writers overwrite each other.
 pub const MAX_CLIENT_VERSION: u64 = (1 << 53) - 1;
 
+/// The longest comment, in bytes.
+pub const MAX_COMMENT: usize = 128;
+
+/// The longest `TTL`, and how far ahead an `EXPIREAT` may be: one year.
+pub const MAX_TTL: u64 = 31_536_000;
+
+/// What an entry carries besides its address: a change when it changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// Why the entry is there (never empty: no comment is `None`).
+    pub comment: Option<Box<str>>,
+    /// The unix second from which it admits nobody.
+    pub expires: Option<u64>,
+}
+
+impl Meta {
+    /// Whether the entry admits nobody at unix second `now`.
+    pub fn expired(&self, now: u64) -> bool {
+        self.expires.is_some_and(|at| at <= now)
+    }
+}
+
+/// An entry's usage figures: this server's own, never a change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// The unix second it entered its group.
+    pub added: u64,
+    /// Connections it admitted.
+    pub hits: u64,
+    /// The unix second of the last of them (0: never).
+    pub last_hit: u64,
+}
+
+/// A comment as `COMMENT` and documents give it: 0 to [`MAX_COMMENT`]
+/// bytes of UTF-8 without control characters; `None` when it is not.
+pub fn parse_comment(raw: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(raw).ok().filter(|t| t.len() <= MAX_COMMENT)?;
+    (!text.chars().any(char::is_control)).then_some(text)
+}
+
+/// The expiry a `SET` or `ADD` gives the entries it names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Expiry {
+    /// None given: `ADD` keeps what a held entry has, `SET` gives none.
+    #[default]
+    Unchanged,
+    /// `PERSIST`: none.
+    Persist,
+    /// `TTL` / `EXPIREAT`: this unix second.
+    At(u64),
+}
+
+/// The comment and expiry a `SET` or `ADD` gives the entries it names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Note {
+    /// `COMMENT text`: `Some("")` clears, `None` leaves it (`ADD`) or
+    /// gives none (`SET`).
+    pub comment: Option<Box<str>>,
+    /// The expiry.
+    pub expiry: Expiry,
+}
+
+impl Note {
+    /// The meta of an entry that had `old` (`None`: a new one) after this
+    /// note; `replace`: `SET`, which gives exactly the note.
+    fn apply(&self, old: Option<&Meta>, replace: bool) -> Meta {
+        let keep = old.filter(|_| !replace);
+        let comment = match &self.comment {
+            Some(c) if c.is_empty() => None,
+            Some(c) => Some(c.clone()),
+            None => keep.and_then(|m| m.comment.clone()),
+        };
+        let expires = match self.expiry {
+            Expiry::Unchanged => keep.and_then(|m| m.expires),
+            Expiry::Persist => None,
+            Expiry::At(at) => Some(at),
+        };
+        Meta { comment, expires }
+    }
+}
+
 /// One named group.
 #[derive(Clone, Debug)]
 pub struct Group {
@@ -36,9 +117,101 @@ pub struct Group {
     name: GroupName,
     attribute: Attribute,
     entries: Arc<Entries>,
+    /// Each entry's meta, in entry order; empty when no entry has any.
+    meta: Arc<[Meta]>,
+    /// Each entry's usage, in entry order.
+    usage: Vec<Usage>,
+    /// Each entry's position, for counting a hit on it.
+    index: Arc<HashMap<Entry, u32>>,
+    /// The entries the matcher holds: those not expired at the whitelist's
+    /// clock (the same list as `entries` when none is).
+    live: Arc<Entries>,
+    /// The position in `entries` of each of `live` (empty when they are the
+    /// same list).
+    live_at: Arc<[u32]>,
     hits: u64,
     /// ACL users bound to it (§11), sorted, without duplicates.
     users: Arc<Vec<String>>,
+}
+
+const NO_META: &Meta = &Meta { comment: None, expires: None };
+
+/// A group's content before it is compiled.
+struct Body {
+    attribute: Attribute,
+    entries: Vec<Entry>,
+    meta: Vec<Meta>,
+    usage: Vec<Usage>,
+}
+
+impl Group {
+    fn build(id: GroupId, name: GroupName, body: Body, users: Arc<Vec<String>>, hits: u64, clock: u64) -> Group {
+        let Body { attribute, entries, mut meta, mut usage } = body;
+        if meta.iter().all(|m| *m == Meta::default()) {
+            meta = Vec::new();
+        } else {
+            meta.resize(entries.len(), Meta::default());
+        }
+        usage.resize(entries.len(), Usage::default());
+        let index: HashMap<Entry, u32> =
+            entries.iter().enumerate().map(|(i, e)| (*e, u32::try_from(i).unwrap_or(u32::MAX))).collect();
+        let packed = Arc::new(Entries::new(&entries));
+        let meta: Arc<[Meta]> = meta.into();
+        let (live, live_at) = live_entries(&packed, &meta, clock);
+        Group { id, name, attribute, entries: packed, meta, usage, index: Arc::new(index), live, live_at, hits, users }
+    }
+
+    /// What the matcher holds of this group.
+    fn members(&self) -> Members<'_> {
+        (self.id, &self.live, &self.live_at)
+    }
+
+    /// The meta of entry `i`.
+    pub fn meta(&self, i: usize) -> &Meta {
+        self.meta.get(i).unwrap_or(NO_META)
+    }
+
+    /// The usage of entry `i`.
+    pub fn usage(&self, i: usize) -> Usage {
+        self.usage.get(i).copied().unwrap_or_default()
+    }
+
+    /// The position of `entry`, if the group holds it.
+    pub fn position(&self, entry: &Entry) -> Option<usize> {
+        self.index.get(entry).map(|&i| i as usize)
+    }
+
+    fn body(&self) -> Body {
+        Body {
+            attribute: self.attribute,
+            entries: self.entries.to_vec(),
+            meta: self.meta.to_vec(),
+            usage: self.usage.clone(),
+        }
+    }
+
+    /// Whether some held entry has expired by `now` but the matcher still
+    /// holds it.
+    fn stale_live(&self, clock: u64) -> bool {
+        let alive = self.entries.len() - self.meta.iter().filter(|m| m.expired(clock)).count();
+        self.live.len() != alive
+    }
+}
+
+/// The entries of a group that admit at unix second `clock`, with their
+/// positions in the group (none when they are all of them).
+fn live_entries(entries: &Arc<Entries>, meta: &[Meta], clock: u64) -> (Arc<Entries>, Arc<[u32]>) {
+    if !meta.iter().any(|m| m.expired(clock)) {
+        return (Arc::clone(entries), Arc::from(Vec::new()));
+    }
+    let (kept, at): (Vec<Entry>, Vec<u32>) = entries
+        .iter()
+        .zip(meta.iter())
+        .enumerate()
+        .filter(|(_, (_, m))| !m.expired(clock))
+        .map(|(i, (e, _))| (e, u32::try_from(i).unwrap_or(u32::MAX)))
+        .unzip();
+    (Arc::new(Entries::new(&kept)), Arc::from(at))
 }
 
 impl Group {
@@ -128,8 +301,19 @@ pub struct GroupSpec {
     pub attribute: Attribute,
     /// Its entries, in order, without duplicates.
     pub entries: Vec<Entry>,
+    /// Each entry's meta, in order; empty when none has any.
+    pub meta: Vec<Meta>,
+    /// Each entry's usage, in order (persisted data only; empty otherwise).
+    pub usage: Vec<Usage>,
     /// The ACL users bound to it (any order; duplicates are dropped).
     pub users: Vec<String>,
+}
+
+impl GroupSpec {
+    /// A group of plain entries, bound to no user.
+    pub fn plain(name: GroupName, attribute: Attribute, entries: Vec<Entry>) -> GroupSpec {
+        GroupSpec { name, attribute, entries, meta: Vec::new(), usage: Vec::new(), users: Vec::new() }
+    }
 }
 
 /// A change to the whitelist, already parsed and validated entry by entry.
@@ -143,13 +327,18 @@ pub enum Change {
         entries: Vec<Entry>,
         /// A new attribute, if any.
         attribute: Option<Attribute>,
+        /// The comment and expiry of every entry.
+        note: Note,
     },
     /// Append entries, creating the group if needed.
     Add {
         /// The group.
         group: GroupName,
-        /// Entries to append (those already held are no-ops).
+        /// Entries to append (those already held keep their place; the
+        /// note updates them).
         entries: Vec<Entry>,
+        /// The comment and expiry of the entries named.
+        note: Note,
     },
     /// Remove entries; a group left empty stays.
     Remove {
@@ -280,8 +469,8 @@ pub struct Verdict {
     pub allowed: bool,
     /// Why.
     pub reason: Reason,
-    /// The id of the group whose entry admitted it (for [`Whitelist::record_hit`]).
-    pub group: Option<GroupId>,
+    /// The group and entry that admitted it (for [`Whitelist::record_hit`]).
+    pub hit: Option<Hit>,
 }
 
 /// The whole whitelist: groups sorted by name, the version, the matcher.
@@ -294,6 +483,9 @@ pub struct Whitelist {
     /// For each group id, the group's index in `groups` (its rank in name
     /// order), or [`NONE`] for a free id.
     ranks: Vec<u32>,
+    /// The unix second the matcher is compiled for: entries expired by then
+    /// are left out of it.
+    clock: u64,
     /// Whether any user, and `default`, is bound: asked at every connection
     /// and login, so kept rather than found by a walk of the groups.
     bound: Bound,
@@ -317,9 +509,6 @@ fn check_group_count(would: usize, limits: Option<&Limits>) -> Result<(), LimitE
     Ok(())
 }
 
-/// A group's new attribute and entries.
-type Content = (Attribute, Arc<Entries>);
-
 /// User names sorted, without duplicates.
 fn sorted_users(mut users: Vec<String>) -> Vec<String> {
     users.sort();
@@ -337,22 +526,108 @@ impl Whitelist {
     /// sorted by name without duplicates, entries canonical and unique per
     /// group. Limits do not apply.
     pub fn restore(groups: Vec<GroupSpec>, version: u64) -> Whitelist {
+        Whitelist::restore_at(groups, version, 0)
+    }
+
+    /// [`Whitelist::restore`] with the matcher compiled for unix second
+    /// `clock` (entries expired by then admit nobody).
+    pub fn restore_at(groups: Vec<GroupSpec>, version: u64, clock: u64) -> Whitelist {
         let groups: Vec<Group> = groups
             .into_iter()
             .enumerate()
-            .map(|(i, g)| Group {
-                id: u32::try_from(i).unwrap_or(NONE),
-                name: g.name,
-                attribute: g.attribute,
-                entries: Arc::new(Entries::new(&g.entries)),
-                hits: 0,
-                users: Arc::new(sorted_users(g.users)),
+            .map(|(i, g)| {
+                let body = Body { attribute: g.attribute, entries: g.entries, meta: g.meta, usage: g.usage };
+                let users = Arc::new(sorted_users(g.users));
+                Group::build(u32::try_from(i).unwrap_or(NONE), g.name, body, users, 0, clock)
             })
             .collect();
         let ranks: Vec<u32> = (0..groups.len()).map(|i| u32::try_from(i).unwrap_or(NONE)).collect();
-        let matcher = Matcher::build(groups.iter().map(|g| (g.id, &*g.entries)), &ranks);
+        let matcher = Matcher::build(groups.iter().map(Group::members), &ranks);
         let entries = groups.iter().map(|g| g.entries.len()).sum();
-        Whitelist { groups, version, entries, matcher, ranks, bound: Bound::default() }.with_bound()
+        Whitelist { groups, version, entries, matcher, ranks, clock, bound: Bound::default() }.with_bound()
+    }
+
+    /// Every group as a [`GroupSpec`], meta, usage and bound users included.
+    pub fn specs(&self) -> Vec<GroupSpec> {
+        self.groups
+            .iter()
+            .map(|g| {
+                let b = g.body();
+                GroupSpec {
+                    name: g.name.clone(),
+                    attribute: b.attribute,
+                    entries: b.entries,
+                    meta: b.meta,
+                    usage: b.usage,
+                    users: g.users.to_vec(),
+                }
+            })
+            .collect()
+    }
+
+    /// The unix second the matcher is compiled for.
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    /// Moves the clock to `now`: entries expired by then leave the matcher
+    /// (they stay held until removed). `true` when the matcher changed.
+    pub fn advance(&mut self, now: u64) -> bool {
+        if now <= self.clock {
+            return false;
+        }
+        self.clock = now;
+        let clock = self.clock;
+        let mut dropped = Vec::new();
+        let mut fresh = Vec::new();
+        for (i, g) in self.groups.iter().enumerate() {
+            if g.stale_live(clock) {
+                dropped.push((g.id, Arc::clone(&g.live), Arc::clone(&g.live_at)));
+                fresh.push(i);
+            }
+        }
+        if fresh.is_empty() {
+            return false;
+        }
+        for &i in &fresh {
+            if let Some(g) = self.groups.get_mut(i) {
+                (g.live, g.live_at) = live_entries(&g.entries, &g.meta, clock);
+            }
+        }
+        self.matcher = self.matcher.rebuild(
+            dropped.iter().map(|(id, e, at)| (*id, &**e, &**at)),
+            fresh.iter().filter_map(|&i| self.groups.get(i)).map(Group::members),
+            &self.ranks,
+        );
+        true
+    }
+
+    /// The earliest expiry of an entry the matcher still holds.
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.groups.iter().flat_map(|g| g.meta.iter().filter_map(|m| m.expires)).filter(|&at| at > self.clock).min()
+    }
+
+    /// Held entries that have an expiry.
+    pub fn expiring(&self) -> usize {
+        self.groups.iter().map(|g| g.meta.iter().filter(|m| m.expires.is_some()).count()).sum()
+    }
+
+    /// Whether some held entry has no expiry.
+    pub fn has_permanent(&self) -> bool {
+        self.groups.iter().any(|g| g.meta.len() < g.entries.len() || g.meta.iter().any(|m| m.expires.is_none()))
+    }
+
+    /// Per group, the held entries expired by unix second `now`, in order:
+    /// what the primary's sweep removes.
+    pub fn expired(&self, now: u64) -> Vec<(GroupName, Vec<Entry>)> {
+        self.groups
+            .iter()
+            .filter_map(|g| {
+                let gone: Vec<Entry> =
+                    g.entries.iter().zip(g.meta.iter()).filter(|(_, m)| m.expired(now)).map(|(e, _)| e).collect();
+                (!gone.is_empty()).then(|| (g.name.clone(), gone))
+            })
+            .collect()
     }
 
     /// Every group, sorted by name.
@@ -392,14 +667,14 @@ impl Whitelist {
     /// Decides on a client.
     #[inline]
     pub fn verdict(&self, peer: Peer, policy: Policy) -> Verdict {
-        let allow = |reason, group| Verdict { allowed: true, reason, group };
+        let allow = |reason, hit| Verdict { allowed: true, reason, hit };
         let empty = self.entries == 0;
         let reason = if empty { Reason::WhitelistEmpty } else { Reason::NoMatch };
-        let deny = Verdict { allowed: false, reason, group: None };
+        let deny = Verdict { allowed: false, reason, hit: None };
         match peer {
             Peer::Unix if policy.allow_unixsocket => allow(Reason::UnixSocket, None),
             _ if empty && !policy.deny_when_empty => allow(Reason::WhitelistEmpty, None),
-            Peer::Ip(addr) => match self.matcher.lookup_group(addr) {
+            Peer::Ip(addr) => match self.matcher.lookup_hit(addr) {
                 Some(g) => allow(Reason::Entry, Some(g)),
                 None if policy.allow_loopback && addr.is_loopback() => allow(Reason::Loopback, None),
                 None => deny,
@@ -428,32 +703,49 @@ impl Whitelist {
         self.groups.get(*self.ranks.get(id as usize)? as usize)
     }
 
-    /// Counts a connection admitted by the group with id `group`.
+    /// Counts a connection admitted by `hit` at unix second `now`: on its
+    /// group and on its entry (one increment, one store).
     #[inline]
-    pub fn record_hit(&mut self, group: GroupId) {
-        let Some(&index) = self.ranks.get(group as usize) else {
+    pub fn record_hit(&mut self, hit: Hit, now: u64) {
+        let Some(&index) = self.ranks.get(hit.group as usize) else {
             return;
         };
         if let Some(g) = self.groups.get_mut(index as usize) {
             g.hits = g.hits.wrapping_add(1);
+            if let Some(u) = g.usage.get_mut(hit.index as usize) {
+                u.hits = u.hits.wrapping_add(1);
+                u.last_hit = now;
+            }
         }
     }
 
     /// Validates `change` and computes the state it leads to. `limits` is
     /// `None` for replicated and loaded changes.
     pub fn plan(&self, change: Change, limits: Option<&Limits>) -> Result<Plan, LimitError> {
-        match change {
-            Change::Set { group, entries, attribute } => self.plan_set(group, entries, attribute, limits),
-            Change::Add { group, entries } => self.plan_add(group, entries, limits),
+        self.plan_at(change, limits, self.clock)
+    }
+
+    /// [`Whitelist::plan`] at unix second `now`: new entries are `added`
+    /// then, and the next state's matcher leaves out what expired by then.
+    pub fn plan_at(&self, change: Change, limits: Option<&Limits>, now: u64) -> Result<Plan, LimitError> {
+        let mut plan = match change {
+            Change::Set { group, entries, attribute, note } => {
+                self.plan_set(group, entries, attribute, &note, limits, now)
+            }
+            Change::Add { group, entries, note } => self.plan_add(group, entries, &note, limits, now),
             Change::Remove { group, entries } => Ok(self.plan_remove(group, entries)),
             Change::Delete { groups } => Ok(self.plan_delete(groups)),
-            Change::Replace { groups, version } => self.plan_replace(groups, Some(version), limits),
+            Change::Replace { groups, version } => self.plan_replace(groups, Some(version), limits, now),
             Change::Install { groups, version } => {
-                self.plan_replace(groups, None, limits).map(|plan| self.installed(plan, version))
+                self.plan_replace(groups, None, limits, now).map(|plan| self.installed(plan, version))
             }
             Change::Bind { group, users } => self.plan_binding(group, users, true),
             Change::Unbind { group, users } => self.plan_binding(group, users, false),
+        }?;
+        if let Some(next) = &mut plan.next {
+            next.advance(now);
         }
+        Ok(plan)
     }
 
     fn check_new_group(&self, limits: Option<&Limits>) -> Result<(), LimitError> {
@@ -474,7 +766,9 @@ impl Whitelist {
         name: GroupName,
         entries: Vec<Entry>,
         attribute: Option<Attribute>,
+        note: &Note,
         limits: Option<&Limits>,
+        now: u64,
     ) -> Result<Plan, LimitError> {
         let entries = dedup(entries);
         let existing = self.group(&name);
@@ -485,7 +779,9 @@ impl Whitelist {
         let old: Vec<Entry> = existing.map_or_else(Vec::new, |g| g.entries.to_vec());
         let attr = attribute.or(existing.map(|g| g.attribute)).unwrap_or_default();
         let reply = entries.len();
-        let unchanged = existing.is_some_and(|g| g.attribute == attr && old == entries);
+        let meta = note.apply(None, true);
+        let unchanged = existing
+            .is_some_and(|g| g.attribute == attr && old == entries && (0..old.len()).all(|i| *g.meta(i) == meta));
         if unchanged {
             return Ok(Plan { next: None, outcome: Outcome { reply, added: 0, removed: 0 } });
         }
@@ -493,27 +789,70 @@ impl Whitelist {
         let new_set: HashSet<&Entry> = entries.iter().collect();
         let added = entries.iter().filter(|e| !old_set.contains(e)).count();
         let removed = old.iter().filter(|e| !new_set.contains(e)).count();
-        let next = self.with_group(name, Some((attr, Arc::new(Entries::new(&entries)))));
+        // Usage of the entries kept stays with them.
+        let usage = entries
+            .iter()
+            .map(|e| match existing.and_then(|g| g.position(e).map(|i| g.usage(i))) {
+                Some(u) => u,
+                None => Usage { added: now, ..Usage::default() },
+            })
+            .collect();
+        let body = Body { attribute: attr, meta: vec![meta; entries.len()], entries, usage };
+        let next = self.with_group(name, Some(body));
         Ok(Plan { next: Some(next), outcome: Outcome { reply, added, removed } })
     }
 
-    fn plan_add(&self, name: GroupName, entries: Vec<Entry>, limits: Option<&Limits>) -> Result<Plan, LimitError> {
+    fn plan_add(
+        &self,
+        name: GroupName,
+        entries: Vec<Entry>,
+        note: &Note,
+        limits: Option<&Limits>,
+        now: u64,
+    ) -> Result<Plan, LimitError> {
         let existing = self.group(&name);
-        let old: Vec<Entry> = existing.map_or_else(Vec::new, |g| g.entries.to_vec());
-        let held: HashSet<&Entry> = old.iter().collect();
-        let fresh: Vec<Entry> = dedup(entries).into_iter().filter(|e| !held.contains(e)).collect();
+        let mut body = existing.map_or_else(
+            || Body { attribute: Attribute::default(), entries: Vec::new(), meta: Vec::new(), usage: Vec::new() },
+            Group::body,
+        );
+        let held = body.entries.len();
+        body.meta.resize(held, Meta::default());
+        let mut changed = existing.is_none();
+        let mut fresh: Vec<Entry> = Vec::new();
+        let mut seen: HashSet<Entry> = HashSet::default();
+        for e in dedup(entries) {
+            match existing.and_then(|g| g.position(&e)) {
+                Some(i) => {
+                    if let Some(m) = body.meta.get_mut(i) {
+                        let next = note.apply(Some(m), false);
+                        if next != *m {
+                            *m = next;
+                            changed = true;
+                        }
+                    }
+                }
+                None => {
+                    if seen.insert(e) {
+                        fresh.push(e);
+                    }
+                }
+            }
+        }
         if existing.is_none() {
             self.check_new_group(limits)?;
         }
-        Self::check_size(&name, old.len() + fresh.len(), limits)?;
+        Self::check_size(&name, held + fresh.len(), limits)?;
         let added = fresh.len();
-        if existing.is_some() && added == 0 {
+        if !changed && added == 0 {
             return Ok(Plan { next: None, outcome: Outcome::default() });
         }
-        let attr = existing.map(|g| g.attribute).unwrap_or_default();
-        let mut all = old;
-        all.extend(fresh);
-        let next = self.with_group(name, Some((attr, Arc::new(Entries::new(&all)))));
+        let meta = note.apply(None, false);
+        for e in fresh {
+            body.entries.push(e);
+            body.meta.push(meta.clone());
+            body.usage.push(Usage { added: now, ..Usage::default() });
+        }
+        let next = self.with_group(name, Some(body));
         Ok(Plan { next: Some(next), outcome: Outcome { reply: added, added, removed: 0 } })
     }
 
@@ -522,12 +861,20 @@ impl Whitelist {
             return Plan { next: None, outcome: Outcome::default() };
         };
         let gone: HashSet<Entry> = entries.into_iter().collect();
-        let kept: Vec<Entry> = existing.entries.iter().filter(|e| !gone.contains(e)).collect();
-        let removed = existing.entries.len() - kept.len();
+        let old = existing.body();
+        let mut body = Body { attribute: old.attribute, entries: Vec::new(), meta: Vec::new(), usage: Vec::new() };
+        for (i, e) in old.entries.iter().enumerate() {
+            if !gone.contains(e) {
+                body.entries.push(*e);
+                body.meta.push(old.meta.get(i).cloned().unwrap_or_default());
+                body.usage.push(old.usage.get(i).copied().unwrap_or_default());
+            }
+        }
+        let removed = existing.entries.len() - body.entries.len();
         if removed == 0 {
             return Plan { next: None, outcome: Outcome::default() };
         }
-        let next = self.with_group(name, Some((existing.attribute, Arc::new(Entries::new(&kept)))));
+        let next = self.with_group(name, Some(body));
         Plan { next: Some(next), outcome: Outcome { reply: removed, added: 0, removed } }
     }
 
@@ -552,6 +899,7 @@ impl Whitelist {
         groups: Vec<GroupSpec>,
         client_version: Option<u64>,
         limits: Option<&Limits>,
+        now: u64,
     ) -> Result<Plan, LimitError> {
         check_group_count(groups.len(), limits)?;
         for g in &groups {
@@ -564,6 +912,7 @@ impl Whitelist {
                     && new.attribute == old.attribute
                     && old.entries.iter().eq(new.entries.iter().copied())
                     && *old.users == sorted_users(new.users.clone())
+                    && (0..new.entries.len()).all(|i| old.meta(i) == new.meta.get(i).unwrap_or(NO_META))
             });
         if same {
             return Ok(Plan { next: None, outcome: Outcome { reply, added: 0, removed: 0 } });
@@ -575,7 +924,20 @@ impl Whitelist {
             groups.iter().flat_map(|g| g.entries.iter().map(move |e| (&g.name, *e))).collect();
         let added = new.difference(&old).count();
         let removed = old.difference(&new).count();
-        let mut next = Whitelist::restore(groups, version);
+        let mut groups = groups;
+        for g in &mut groups {
+            // The figures of entries that stay in their group stay with them.
+            let old = self.group(&g.name);
+            g.usage = g
+                .entries
+                .iter()
+                .map(|e| match old.and_then(|o| o.position(e).map(|i| o.usage(i))) {
+                    Some(u) => u,
+                    None => Usage { added: now, ..Usage::default() },
+                })
+                .collect();
+        }
+        let mut next = Whitelist::restore_at(groups, version, self.clock);
         for g in &mut next.groups {
             g.hits = self.group(&g.name).map_or(0, |old| old.hits);
         }
@@ -702,19 +1064,20 @@ impl Whitelist {
         let Peer::Ip(addr) = peer else {
             return false;
         };
-        std::iter::once(first).chain(bound).any(|g| g.entries.iter().any(|e| e.contains(addr)))
+        // An expired entry admits nobody, for logins as for connections.
+        std::iter::once(first).chain(bound).any(|g| g.live.iter().any(|e| e.contains(addr)))
     }
 
-    fn with_group(&self, name: GroupName, content: Option<Content>) -> Whitelist {
+    fn with_group(&self, name: GroupName, content: Option<Body>) -> Whitelist {
         self.with_edits(vec![(name, content)])
     }
 
     /// The next state after replacing (`Some`) or deleting (`None`) the named
     /// groups; `edits` sorted by name without duplicates. The version rises by one.
-    fn with_edits(&self, edits: Vec<(GroupName, Option<Content>)>) -> Whitelist {
+    fn with_edits(&self, edits: Vec<(GroupName, Option<Body>)>) -> Whitelist {
         let mut groups = Vec::with_capacity(self.groups.len() + edits.len());
         // Groups whose records go, and the positions of groups with new records.
-        let mut dropped: Vec<(GroupId, &Entries)> = Vec::with_capacity(edits.len());
+        let mut dropped: Vec<Members<'_>> = Vec::with_capacity(edits.len());
         let mut fresh = Vec::with_capacity(edits.len());
         let mut old = self.groups.iter().peekable();
         for (name, content) in edits {
@@ -723,13 +1086,13 @@ impl Whitelist {
             }
             let existing = old.next_if(|g| g.name == name);
             if let Some(g) = existing {
-                dropped.push((g.id, &*g.entries));
+                dropped.push(g.members());
             }
-            if let Some((attribute, entries)) = content {
+            if let Some(body) = content {
                 fresh.push(groups.len());
                 let (id, hits) = existing.map_or((NONE, 0), |g| (g.id, g.hits));
                 let users = existing.map_or_else(Arc::default, |g| Arc::clone(&g.users));
-                groups.push(Group { id, name, attribute, entries, hits, users });
+                groups.push(Group::build(id, name, body, users, hits, self.clock));
             }
         }
         groups.extend(old.cloned());
@@ -754,13 +1117,19 @@ impl Whitelist {
                 *r = u32::try_from(index).unwrap_or(NONE);
             }
         }
-        let matcher = self.matcher.rebuild(
-            dropped,
-            fresh.iter().filter_map(|&i| groups.get(i)).map(|g| (g.id, &*g.entries)),
-            &ranks,
-        );
+        let matcher =
+            self.matcher.rebuild(dropped, fresh.iter().filter_map(|&i| groups.get(i)).map(Group::members), &ranks);
         let entries = groups.iter().map(|g| g.entries.len()).sum();
-        Whitelist { groups, version: self.bumped(), entries, matcher, ranks, bound: Bound::default() }.with_bound()
+        Whitelist {
+            groups,
+            version: self.bumped(),
+            entries,
+            matcher,
+            ranks,
+            clock: self.clock,
+            bound: Bound::default(),
+        }
+        .with_bound()
     }
 }
 
@@ -791,7 +1160,7 @@ mod tests {
     }
 
     fn set(g: &str, items: &[&str]) -> Change {
-        Change::Set { group: name(g), entries: list(items), attribute: None }
+        Change::Set { group: name(g), entries: list(items), attribute: None, note: Default::default() }
     }
 
     fn verdict(w: &Whitelist, a: &str, policy: Policy) -> Verdict {
@@ -842,6 +1211,8 @@ mod tests {
                 name: name("bb"),
                 attribute: Attribute::Show,
                 entries: list(&["10.0.1.1"]),
+                meta: Vec::new(),
+                usage: Vec::new(),
                 users: users(u),
             }]
         };
@@ -878,12 +1249,21 @@ mod tests {
 
     #[test]
     fn set_keeps_the_attribute_unless_given() {
-        let hidden =
-            Change::Set { group: name("sys"), entries: list(&["10.0.0.1"]), attribute: Some(Attribute::Hidden) };
+        let hidden = Change::Set {
+            group: name("sys"),
+            entries: list(&["10.0.0.1"]),
+            attribute: Some(Attribute::Hidden),
+            note: Default::default(),
+        };
         let (w, _) = apply(&Whitelist::default(), hidden);
         let (w, _) = apply(&w, set("sys", &["10.0.0.2"]));
         assert_eq!(w.group(&name("sys")).unwrap().attribute(), Attribute::Hidden);
-        let show = Change::Set { group: name("sys"), entries: list(&["10.0.0.2"]), attribute: Some(Attribute::Show) };
+        let show = Change::Set {
+            group: name("sys"),
+            entries: list(&["10.0.0.2"]),
+            attribute: Some(Attribute::Show),
+            note: Default::default(),
+        };
         let plan = w.plan(show, None).unwrap();
         assert_eq!(plan.next.unwrap().group(&name("sys")).unwrap().attribute(), Attribute::Show);
     }
@@ -891,14 +1271,25 @@ mod tests {
     #[test]
     fn add_appends_new_entries_only() {
         let (w, _) = apply(&Whitelist::default(), set("default", &["10.0.0.1"]));
-        let (w, o) =
-            apply(&w, Change::Add { group: name("default"), entries: list(&["10.0.0.1", "10.0.0.2", "10.0.0.2"]) });
+        let (w, o) = apply(
+            &w,
+            Change::Add {
+                group: name("default"),
+                entries: list(&["10.0.0.1", "10.0.0.2", "10.0.0.2"]),
+                note: Default::default(),
+            },
+        );
         assert_eq!(o.reply, 1);
         assert_eq!(shown(&w, "default"), ["10.0.0.1", "10.0.0.2"]);
-        let plan = w.plan(Change::Add { group: name("default"), entries: list(&["10.0.0.2"]) }, Some(&LIMITS)).unwrap();
+        let plan = w
+            .plan(
+                Change::Add { group: name("default"), entries: list(&["10.0.0.2"]), note: Default::default() },
+                Some(&LIMITS),
+            )
+            .unwrap();
         assert!(plan.next.is_none());
         assert_eq!(plan.outcome.reply, 0);
-        let (w, o) = apply(&w, Change::Add { group: name("other"), entries: list(&["::1"]) });
+        let (w, o) = apply(&w, Change::Add { group: name("other"), entries: list(&["::1"]), note: Default::default() });
         assert_eq!(o.reply, 1);
         assert_eq!(w.groups().len(), 2);
         assert_eq!(w.version(), 3);
@@ -936,7 +1327,12 @@ mod tests {
         let (w, _) = apply(&w, set("cc", &["10.0.0.1"]));
         let err = w.plan(set("dd", &["10.0.0.1"]), Some(&LIMITS)).unwrap_err();
         assert_eq!(err.to_string(), "the whitelist would hold 4 groups, the limit is 3 (whitelist.max-groups)");
-        let err = w.plan(Change::Add { group: name("dd"), entries: list(&["10.0.0.1"]) }, Some(&LIMITS)).unwrap_err();
+        let err = w
+            .plan(
+                Change::Add { group: name("dd"), entries: list(&["10.0.0.1"]), note: Default::default() },
+                Some(&LIMITS),
+            )
+            .unwrap_err();
         assert!(matches!(err, LimitError::Groups { would: 4, limit: 3 }));
         let five = &["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"];
         let err = w.plan(set("aa", five), Some(&LIMITS)).unwrap_err();
@@ -944,7 +1340,9 @@ mod tests {
             err.to_string(),
             "group 'aa' would hold 5 entries, the limit is 4 (whitelist.max-entries-per-group)"
         );
-        let err = w.plan(Change::Add { group: name("aa"), entries: list(&five[1..]) }, Some(&LIMITS)).unwrap_err();
+        let err = w
+            .plan(Change::Add { group: name("aa"), entries: list(&five[1..]), note: Default::default() }, Some(&LIMITS))
+            .unwrap_err();
         assert!(matches!(err, LimitError::Entries { would: 5, .. }));
         // Duplicates do not count against the limit.
         assert!(w
@@ -960,7 +1358,10 @@ mod tests {
         assert_eq!(verdict(&w, "203.0.113.5", STRICT).reason, Reason::WhitelistEmpty);
         assert_eq!(w.verdict(Peer::Unix, STRICT).reason, Reason::WhitelistEmpty);
         let (w, _) = apply(&w, set("default", &["10.0.0.0/8"]));
-        assert_eq!(verdict(&w, "10.1.2.3", STRICT), Verdict { allowed: true, reason: Reason::Entry, group: Some(0) });
+        assert_eq!(
+            verdict(&w, "10.1.2.3", STRICT),
+            Verdict { allowed: true, reason: Reason::Entry, hit: Some(Hit { group: 0, len: 8, index: 0 }) }
+        );
         assert_eq!(verdict(&w, "127.0.0.1", OPEN).reason, Reason::Loopback);
         assert_eq!(verdict(&w, "::1", OPEN).reason, Reason::Loopback);
         assert!(!verdict(&w, "127.0.0.1", STRICT).allowed);
@@ -998,7 +1399,7 @@ mod tests {
         let closed = Policy { allow_unixsocket: false, ..deny(false) };
         assert_eq!(
             empty.verdict(Peer::Unix, closed),
-            Verdict { allowed: false, reason: Reason::WhitelistEmpty, group: None }
+            Verdict { allowed: false, reason: Reason::WhitelistEmpty, hit: None }
         );
         assert!(!empty.verdict(Peer::Unknown, deny(true)).allowed);
         let (w, _) = apply(&empty, set("aa", &["10.0.0.0/8"]));
@@ -1032,12 +1433,13 @@ mod tests {
     #[test]
     fn hits_follow_their_group() {
         let (mut w, _) = apply(&Whitelist::default(), set("bb", &["10.0.0.1"]));
-        let g = verdict(&w, "10.0.0.1", STRICT).group.unwrap();
-        w.record_hit(g);
-        w.record_hit(g);
+        let hit = verdict(&w, "10.0.0.1", STRICT).hit.unwrap();
+        w.record_hit(hit, 100);
+        w.record_hit(hit, 101);
         // Inserting a group before it and changing it keeps its hits.
         let (w, _) = apply(&w, set("aa", &["10.0.0.2"]));
-        let (w, _) = apply(&w, Change::Add { group: name("bb"), entries: list(&["10.0.0.3"]) });
+        let (w, _) =
+            apply(&w, Change::Add { group: name("bb"), entries: list(&["10.0.0.3"]), note: Default::default() });
         assert_eq!(w.group(&name("bb")).unwrap().hits(), 2);
         assert_eq!(w.group(&name("aa")).unwrap().hits(), 0);
     }
@@ -1046,7 +1448,14 @@ mod tests {
     fn a_clients_replace_raises_the_version_only_when_the_groups_change() {
         let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.1"]));
         let spec = |items: &[&str]| {
-            vec![GroupSpec { name: name("aa"), attribute: Attribute::Show, entries: list(items), users: Vec::new() }]
+            vec![GroupSpec {
+                name: name("aa"),
+                attribute: Attribute::Show,
+                entries: list(items),
+                meta: Vec::new(),
+                usage: Vec::new(),
+                users: Vec::new(),
+            }]
         };
         // The same groups change nothing, whatever version the document carries.
         for version in [0, 1, 7] {
@@ -1072,7 +1481,14 @@ mod tests {
         let (w, _) = apply(&w, set("aa", &["10.0.0.3"]));
         assert_eq!(w.version(), 2);
         let spec = |items: &[&str]| {
-            vec![GroupSpec { name: name("aa"), attribute: Attribute::Show, entries: list(items), users: Vec::new() }]
+            vec![GroupSpec {
+                name: name("aa"),
+                attribute: Attribute::Show,
+                entries: list(items),
+                meta: Vec::new(),
+                usage: Vec::new(),
+                users: Vec::new(),
+            }]
         };
         // Other groups at a lower version: both are installed as they are.
         let plan = w.plan(Change::Install { groups: spec(&["10.0.0.2"]), version: 1 }, None).unwrap();
@@ -1101,7 +1517,14 @@ mod tests {
     #[test]
     fn the_version_stops_at_its_largest_value() {
         let spec = |e: &str| {
-            vec![GroupSpec { name: name("aa"), attribute: Attribute::Show, entries: list(&[e]), users: Vec::new() }]
+            vec![GroupSpec {
+                name: name("aa"),
+                attribute: Attribute::Show,
+                entries: list(&[e]),
+                meta: Vec::new(),
+                usage: Vec::new(),
+                users: Vec::new(),
+            }]
         };
         let w = Whitelist::default()
             .plan(Change::Install { groups: spec("10.0.0.1"), version: MAX_VERSION }, None)
@@ -1109,7 +1532,8 @@ mod tests {
             .next
             .unwrap();
         assert_eq!(w.version(), MAX_VERSION);
-        let (w, _) = apply(&w, Change::Add { group: name("aa"), entries: list(&["10.0.0.2"]) });
+        let (w, _) =
+            apply(&w, Change::Add { group: name("aa"), entries: list(&["10.0.0.2"]), note: Default::default() });
         assert_eq!(w.version(), MAX_VERSION);
         let plan = w.plan(Change::Install { groups: spec("10.0.0.3"), version: u64::MAX }, None).unwrap();
         assert_eq!(plan.next.unwrap().version(), MAX_VERSION);
@@ -1123,10 +1547,83 @@ mod tests {
                 name: name(n),
                 attribute: Attribute::Show,
                 entries: list(&["10.0.0.1"]),
+                meta: Vec::new(),
+                usage: Vec::new(),
                 users: Vec::new(),
             })
             .collect();
         let err = Whitelist::default().plan(Change::Replace { groups, version: 0 }, Some(&LIMITS)).unwrap_err();
         assert_eq!(err, LimitError::Groups { would: 4, limit: 3 });
+    }
+
+    fn add_noted(g: &str, items: &[&str], comment: Option<&str>, expiry: Expiry) -> Change {
+        Change::Add { group: name(g), entries: list(items), note: Note { comment: comment.map(Into::into), expiry } }
+    }
+
+    #[test]
+    fn an_add_updates_the_comment_and_expiry_of_held_entries() {
+        let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.1"]));
+        let plan = w.plan_at(add_noted("aa", &["10.0.0.1"], Some("vpn"), Expiry::Unchanged), None, 10).unwrap();
+        assert_eq!(plan.outcome.reply, 0);
+        let w = plan.next.unwrap();
+        assert_eq!(w.version(), 2);
+        assert_eq!(w.group(&name("aa")).unwrap().meta(0).comment.as_deref(), Some("vpn"));
+        // The same note again changes nothing.
+        let plan = w.plan_at(add_noted("aa", &["10.0.0.1"], Some("vpn"), Expiry::Unchanged), None, 10).unwrap();
+        assert!(plan.next.is_none());
+        // SET gives exactly its note: none here.
+        let (w, _) = apply(&w, set("aa", &["10.0.0.1"]));
+        assert_eq!(*w.group(&name("aa")).unwrap().meta(0), Meta::default());
+    }
+
+    #[test]
+    fn an_expired_entry_never_admits() {
+        let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.1"]));
+        let plan = w.plan_at(add_noted("aa", &["10.0.0.2"], None, Expiry::At(100)), None, 50).unwrap();
+        let mut w = plan.next.unwrap();
+        assert!(verdict(&w, "10.0.0.2", STRICT).allowed);
+        assert_eq!(w.next_expiry(), Some(100));
+        assert!(!w.advance(99));
+        assert!(w.advance(100));
+        assert!(!verdict(&w, "10.0.0.2", STRICT).allowed);
+        assert!(verdict(&w, "10.0.0.1", STRICT).allowed);
+        assert_eq!(w.expired(100), vec![(name("aa"), list(&["10.0.0.2"]))]);
+        // A later change keeps the expired entry out of the matcher.
+        let (w2, _) = apply(&w, set("bb", &["10.9.0.0/16"]));
+        assert!(!verdict(&w2, "10.0.0.2", STRICT).allowed);
+        // An expiry in the past (from the primary) is expired at once.
+        let plan = w.plan_at(add_noted("cc", &["10.0.0.3"], None, Expiry::At(10)), None, 200).unwrap();
+        assert!(!verdict(&plan.next.unwrap(), "10.0.0.3", STRICT).allowed);
+    }
+
+    #[test]
+    fn hits_count_per_entry_and_set_keeps_the_figures_of_kept_entries() {
+        let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.0/8", "10.1.0.0/16"]));
+        let mut w = w.plan_at(set("aa", &["10.0.0.0/8", "10.1.0.0/16"]), None, 5).unwrap().next.unwrap_or(w);
+        for (a, t) in [("10.1.2.3", 7), ("10.2.0.1", 8), ("10.1.9.9", 9)] {
+            let hit = verdict(&w, a, STRICT).hit.unwrap();
+            w.record_hit(hit, t);
+        }
+        let g = w.group(&name("aa")).unwrap();
+        assert_eq!((g.usage(0).hits, g.usage(0).last_hit), (1, 8));
+        assert_eq!((g.usage(1).hits, g.usage(1).last_hit), (2, 9));
+        assert_eq!(g.hits(), 3);
+        let version = w.version();
+        let next = w.plan_at(set("aa", &["10.1.0.0/16", "192.0.2.1"]), None, 20).unwrap().next.unwrap();
+        let g = next.group(&name("aa")).unwrap();
+        assert_eq!(g.usage(0).hits, 2);
+        assert_eq!(g.usage(1), Usage { added: 20, hits: 0, last_hit: 0 });
+        assert_eq!(next.version(), version + 1);
+    }
+
+    #[test]
+    fn comments_are_printable_and_short() {
+        assert_eq!(parse_comment(b"vpn office"), Some("vpn office"));
+        assert_eq!(parse_comment("caf\u{e9}".as_bytes()), Some("caf\u{e9}"));
+        assert_eq!(parse_comment(b""), Some(""));
+        assert!(parse_comment(&[b'a'; 129]).is_none());
+        assert!(parse_comment(b"a\tb").is_none());
+        assert!(parse_comment("a\u{85}b".as_bytes()).is_none());
+        assert!(parse_comment(b"\xff").is_none());
     }
 }

@@ -53,10 +53,14 @@ fn change() -> impl Strategy<Value = Change> {
         (group_name(), prop::collection::vec(entry(), 1..12)).prop_map(|(group, entries)| Change::Set {
             group,
             entries,
-            attribute: None
+            attribute: None,
+            note: Default::default()
         }),
-        (group_name(), prop::collection::vec(entry(), 1..8))
-            .prop_map(|(group, entries)| Change::Add { group, entries }),
+        (group_name(), prop::collection::vec(entry(), 1..8)).prop_map(|(group, entries)| Change::Add {
+            group,
+            entries,
+            note: Default::default()
+        }),
         (group_name(), prop::collection::vec(entry(), 1..8))
             .prop_map(|(group, entries)| Change::Remove { group, entries }),
         prop::collection::vec(group_name(), 1..3).prop_map(|groups| Change::Delete { groups }),
@@ -109,7 +113,8 @@ proptest! {
         let w = build(changes);
         let rebuilt = Whitelist::restore(
             w.groups().iter().map(|g| whitelist_core::GroupSpec {
-                name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(), users: g.users().to_vec(),
+                name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(), meta: Vec::new(), usage: Vec::new(),
+ users: g.users().to_vec(),
             }).collect(),
             w.version(),
         );
@@ -191,7 +196,7 @@ proptest! {
     }
 
     #[test]
-    fn command_parsing_never_panics(args in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..24), 0..6), verb in prop::sample::select(vec![Verb::Set, Verb::Add, Verb::Remove, Verb::Del, Verb::Get, Verb::List, Verb::Check, Verb::LoadClients, Verb::Help, Verb::Export, Verb::Import, Verb::Bind, Verb::Unbind, Verb::Bindings])) {
+    fn command_parsing_never_panics(args in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..24), 0..6), verb in prop::sample::select(vec![Verb::Set, Verb::Add, Verb::Remove, Verb::Del, Verb::Get, Verb::List, Verb::Check, Verb::LoadClients, Verb::Help, Verb::Export, Verb::Import, Verb::Bind, Verb::Unbind, Verb::Bindings, Verb::Denied, Verb::Stale])) {
         let raw: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         if let Err(e) = parse(verb, &raw, None) {
             let text = e.to_string();
@@ -263,7 +268,8 @@ proptest! {
             }
             let fresh = Whitelist::restore(
                 w.groups().iter().map(|g| whitelist_core::GroupSpec {
-                    name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(), users: g.users().to_vec(),
+                    name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(), meta: Vec::new(), usage: Vec::new(),
+ users: g.users().to_vec(),
                 }).collect(),
                 w.version(),
             );
@@ -302,11 +308,11 @@ proptest! {
         let mut w = Whitelist::default();
         for (i, entries) in groups.into_iter().enumerate() {
             let group = GroupName::parse(names[i].as_bytes()).unwrap();
-            w = w.plan(Change::Set { group, entries, attribute: None }, None).unwrap().next.unwrap_or(w);
+            w = w.plan(Change::Set { group, entries, attribute: None, note: Default::default() }, None).unwrap().next.unwrap_or(w);
         }
         for (i, entries) in later.into_iter().enumerate() {
             let group = GroupName::parse(names[i % names.len()].as_bytes()).unwrap();
-            if let Some(next) = w.plan(Change::Add { group, entries }, None).unwrap().next {
+            if let Some(next) = w.plan(Change::Add { group, entries, note: Default::default() }, None).unwrap().next {
                 w = next;
             }
         }
@@ -434,5 +440,97 @@ proptest! {
         let raw: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
         let parsed = whitelist_core::entry::parse_entries(raw.iter().copied()).unwrap();
         prop_assert_eq!(count_items(&raw), parsed.len());
+    }
+}
+
+/// A change with a random comment and expiry (seconds 1 to 30), made at a
+/// random second, or the clock moving on.
+#[derive(Clone, Debug)]
+enum Step {
+    Change(Change, u64),
+    Advance(u64),
+}
+
+fn note() -> impl Strategy<Value = whitelist_core::store::Note> {
+    use whitelist_core::store::{Expiry, Note};
+    (
+        prop::option::of(prop::sample::select(vec!["", "vpn", "ops"])),
+        prop_oneof![Just(Expiry::Unchanged), Just(Expiry::Persist), (1u64..30).prop_map(Expiry::At)],
+    )
+        .prop_map(|(comment, expiry)| Note { comment: comment.map(Into::into), expiry })
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (group_name(), prop::collection::vec(entry(), 1..8), note(), 0u64..30)
+            .prop_map(|(group, entries, note, t)| { Step::Change(Change::Add { group, entries, note }, t) }),
+        (group_name(), prop::collection::vec(entry(), 1..8), note(), 0u64..30).prop_map(|(group, entries, note, t)| {
+            Step::Change(Change::Set { group, entries, attribute: None, note }, t)
+        }),
+        change().prop_map(|c| Step::Change(c, 0)),
+        (0u64..30).prop_map(Step::Advance),
+    ]
+}
+
+/// The reference with expiries: entries expired at the whitelist's clock
+/// are skipped.
+fn naive_live(w: &Whitelist, a: Addr) -> Option<(String, Entry)> {
+    let mut best: Option<(u8, usize, Entry)> = None;
+    for (gi, g) in w.groups().iter().enumerate() {
+        for (i, e) in g.entries().iter().enumerate() {
+            if e.contains(a) && !g.meta(i).expired(w.clock()) {
+                let len = e.net().prefix_len();
+                if best.map_or(true, |(blen, bgi, _)| len > blen || (len == blen && gi < bgi)) {
+                    best = Some((len, gi, e));
+                }
+            }
+        }
+    }
+    best.map(|(_, gi, e)| (w.groups()[gi].name().to_string(), e))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn an_expired_entry_never_admits_and_a_hit_counts_on_the_winning_entry(
+        steps in prop::collection::vec(step(), 1..20),
+        probes in prop::collection::vec(addr(), 1..32),
+    ) {
+        let mut w = Whitelist::default();
+        for s in steps {
+            match s {
+                Step::Change(c, t) => {
+                    let t = t.max(w.clock());
+                    // A binding of a group that does not exist is refused: skipped.
+                    if let Ok(Some(next)) = w.plan_at(c, None, t).map(|p| p.next) {
+                        w = next;
+                    }
+                }
+                Step::Advance(t) => {
+                    w.advance(t);
+                }
+            }
+        }
+        for a in probes {
+            let expected = naive_live(&w, a);
+            let v = w.verdict(Peer::Ip(a), STRICT);
+            let any = w.is_enabled();
+            prop_assert_eq!(v.allowed, expected.is_some() || !any, "{}", a);
+            if let (Some((group, entry)), Some(hit)) = (&expected, v.hit) {
+                let name = GroupName::parse(group.as_bytes()).unwrap();
+                let at = w.group(&name).unwrap().position(entry).unwrap();
+                let before = w.group(&name).unwrap().usage(at).hits;
+                w.record_hit(hit, 99);
+                let g = w.group(&name).unwrap();
+                prop_assert_eq!(g.usage(at).hits, before + 1);
+                prop_assert_eq!(g.usage(at).last_hit, 99);
+            } else {
+                prop_assert!(v.hit.is_none());
+            }
+        }
+        // The encoding carries comments, expiries and figures exactly.
+        let back = decode(&encode(&w)).unwrap();
+        prop_assert_eq!(back.specs(), w.specs());
     }
 }

@@ -502,6 +502,21 @@ impl Client {
         self.try_call_bytes(&raw)
     }
 
+    /// Runs a command whose reply may take up to `within` (a load, say);
+    /// panics if the connection fails.
+    pub fn call_within(&mut self, args: &[&str], within: Duration) -> Reply {
+        self.send(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>()).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        self.read_reply_within(within).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    /// Reads one reply, waiting up to `within` for it.
+    pub fn read_reply_within(&mut self, within: Duration) -> io::Result<Reply> {
+        let _ = self.reader.get_ref().set_read_timeout(within);
+        let reply = self.read_reply();
+        let _ = self.reader.get_ref().set_read_timeout(DEADLINE);
+        reply
+    }
+
     /// Runs a command; panics if the connection fails.
     pub fn call(&mut self, args: &[&str]) -> Reply {
         self.try_call(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))

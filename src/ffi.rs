@@ -292,6 +292,16 @@ pub fn milliseconds() -> i64 {
     }
 }
 
+/// The unix second, from the server's cached clock where it has one (no
+/// clock read per call), else from its millisecond clock.
+pub fn unix_seconds() -> u64 {
+    let micros = match unsafe { raw::RedisModule_CachedMicroseconds } {
+        Some(cached) => (unsafe { cached() }).div_euclid(1_000_000),
+        None => milliseconds().div_euclid(1000),
+    };
+    u64::try_from(micros).unwrap_or(0)
+}
+
 /// The connection described by Redis's client info.
 #[inline]
 pub fn conn_of(info: &raw::RedisModuleClientInfo) -> Conn {

@@ -1,0 +1,247 @@
+//! Keeping the whitelist maintained (§10): usage statistics replies, the
+//! expiry timer and the primary's sweep of expired entries.
+//!
+//! One timer, armed for the earliest expiry, does the work: when it fires
+//! the clock of the whitelist in force moves on (expired entries leave the
+//! matcher and open connections are judged again), and a primary removes the
+//! expired entries, one propagated `WHITELIST.REMOVE` per group. Nothing runs
+//! per connection and nothing scans every second.
+
+use std::os::raw::c_void;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use redis_module::{raw, Context, RedisError, RedisValue};
+use whitelist_core::store::{Group, GroupSpec, MAX_TTL};
+use whitelist_core::{Change, GroupName, Whitelist};
+
+use crate::ffi::{self, Ctx, Level};
+use crate::hook::Fx;
+use crate::state::{self, State};
+
+/// Entries the primary removed by expiry since start (INFO).
+pub static EXPIRED: AtomicU64 = AtomicU64::new(0);
+
+/// When the armed timer fires (ms), `i64::MAX` when none is armed.
+static ARMED_MS: AtomicI64 = AtomicI64::new(i64::MAX);
+
+/// How long a sweep waits for a write pause to end before it looks again.
+const PAUSE_RETRY_MS: i64 = 100;
+
+/// The unix second.
+pub fn now_s() -> u64 {
+    u64::try_from(ffi::milliseconds().div_euclid(1000)).unwrap_or(0)
+}
+
+/// Whether an empty whitelist admits every address (`whitelist.when-empty
+/// allow`): the "now off" warning applies only then.
+pub fn empty_whitelist_admits(g: &State) -> bool {
+    !g.config.policy().deny_when_empty
+}
+
+fn bulk(s: impl Into<String>) -> RedisValue {
+    RedisValue::BulkString(s.into())
+}
+
+fn seconds_or_nil(at: Option<u64>) -> RedisValue {
+    at.map_or(RedisValue::Null, |s| RedisValue::Integer(i64::try_from(s).unwrap_or(i64::MAX)))
+}
+
+fn int(n: u64) -> RedisValue {
+    RedisValue::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// One row per entry of `g` for `WHITELIST.GET group WITHSTATS`: the keys
+/// in their order with their values.
+pub fn stats_rows(g: &Group) -> Vec<Vec<(&'static str, RedisValue)>> {
+    g.entries()
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let meta = g.meta(i);
+            let usage = g.usage(i);
+            vec![
+                ("entry", bulk(e.to_string())),
+                ("comment", meta.comment.as_deref().map_or(RedisValue::Null, bulk)),
+                ("expires", seconds_or_nil(meta.expires)),
+                ("added", int(usage.added)),
+                ("hits", int(usage.hits)),
+                ("last-hit", seconds_or_nil((usage.last_hit > 0).then_some(usage.last_hit))),
+            ]
+        })
+        .collect()
+}
+
+/// Replies an array of maps whose keys keep their order (a RESP2 client
+/// gets each map as a flat array), then tells the caller nothing is left
+/// to reply.
+pub fn reply_rows(ctx: &Context, rows: Vec<Vec<(&'static str, RedisValue)>>) -> RedisValue {
+    unsafe {
+        if let Some(array) = raw::RedisModule_ReplyWithArray {
+            array(ctx.ctx, rows.len() as std::os::raw::c_long);
+        }
+    }
+    for row in rows {
+        unsafe {
+            if let Some(map) = raw::RedisModule_ReplyWithMap {
+                map(ctx.ctx, row.len() as std::os::raw::c_long);
+            }
+        }
+        for (key, value) in row {
+            ctx.reply(Ok(bulk(key)));
+            ctx.reply(Ok(value));
+        }
+    }
+    RedisValue::NoReply
+}
+
+/// `WHITELIST.STALE seconds` at unix second `now`.
+pub fn stale(w: &Whitelist, now: u64, seconds: u64) -> RedisValue {
+    let mut rows = Vec::new();
+    for g in w.groups() {
+        for (i, e) in g.entries().iter().enumerate() {
+            let u = g.usage(i);
+            let last = if u.last_hit > 0 { u.last_hit } else { u.added };
+            if last.saturating_add(seconds) <= now {
+                rows.push(RedisValue::Array(vec![
+                    bulk(g.name().to_string()),
+                    bulk(e.to_string()),
+                    seconds_or_nil((u.last_hit > 0).then_some(u.last_hit)),
+                    int(u.added),
+                ]));
+            }
+        }
+    }
+    RedisValue::Array(rows)
+}
+
+/// An ordinary client's `IMPORT` may not carry an expiry that is not in the
+/// future or more than a year ahead (as `EXPIREAT`).
+pub fn check_document_expiries(groups: &[GroupSpec], now: u64) -> Result<(), RedisError> {
+    for g in groups {
+        for (e, m) in g.entries.iter().zip(g.meta.iter()) {
+            match m.expires {
+                Some(at) if at <= now => {
+                    return Err(RedisError::String(format!(
+                        "ERR group '{}' entry {e}: \"expires\" must be in the future",
+                        g.name
+                    )))
+                }
+                Some(at) if at - now > MAX_TTL => {
+                    return Err(RedisError::String(format!(
+                        "ERR group '{}' entry {e}: \"expires\" must be at most {MAX_TTL} seconds (one year) ahead",
+                        g.name
+                    )))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_replica(ctx: Ctx) -> bool {
+    ffi::context_flags(ctx) & raw::REDISMODULE_CTX_FLAGS_SLAVE != 0
+}
+
+/// Brings the whitelist in force to this second (what expired admits
+/// nobody from now on, open connections judged again) and arms the timer
+/// for the next expiry, or for the sweep of expired entries a primary
+/// still holds.
+pub fn arm(ctx: Ctx, g: &mut State) {
+    let now_ms = ffi::milliseconds();
+    let now = u64::try_from(now_ms.div_euclid(1000)).unwrap_or(0);
+    g.advance_clock(now, &mut Fx::new(ctx));
+    let w = g.whitelist();
+    let mut due = w.next_expiry().map(|at| i64::try_from(at).unwrap_or(i64::MAX / 1000).saturating_mul(1000));
+    if !is_replica(ctx) && !g.is_loading() && !w.expired(now).is_empty() {
+        due = Some(now_ms);
+    }
+    let Some(due) = due else {
+        return;
+    };
+    let armed = ARMED_MS.load(Ordering::Relaxed);
+    if due < armed {
+        ARMED_MS.store(due, Ordering::Relaxed);
+        ffi::create_timer(ctx, (due - now_ms).max(0), on_timer);
+    }
+}
+
+/// A replica promoted to primary sweeps the expired entries it held while
+/// it waited for its primary's removal.
+///
+/// # Safety
+/// Called by Redis for `REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED`.
+pub unsafe extern "C" fn on_role_change(ctx: Ctx, _eid: raw::RedisModuleEvent, _sub: u64, _data: *mut c_void) {
+    ffi::guard((), || {
+        state::with(|g| arm(ctx, g));
+    });
+}
+
+/// Called by Redis as a timer callback.
+unsafe extern "C" fn on_timer(ctx: Ctx, _data: *mut c_void) {
+    ffi::guard((), || tick(ctx));
+}
+
+fn tick(ctx: Ctx) {
+    ARMED_MS.store(i64::MAX, Ordering::Relaxed);
+    let now = now_s();
+    let primary = !is_replica(ctx);
+    let sweep = state::with(|g| {
+        g.advance_clock(now, &mut Fx::new(ctx));
+        if primary && !g.is_loading() {
+            g.whitelist().expired(now)
+        } else {
+            Vec::new()
+        }
+    })
+    .unwrap_or_default();
+    if !sweep.is_empty() {
+        if ffi::avoid_replica_traffic() {
+            // Remove and propagate together once the pause ends; meanwhile
+            // the expired entries admit nobody by the clock.
+            ARMED_MS.store(ffi::milliseconds() + PAUSE_RETRY_MS, Ordering::Relaxed);
+            ffi::create_timer(ctx, PAUSE_RETRY_MS, on_timer);
+            return;
+        }
+        for (group, entries) in sweep {
+            remove_expired(ctx, group, entries);
+        }
+    }
+    state::with(|g| arm(ctx, g));
+}
+
+/// Removes one group's expired entries on the primary: one change, one
+/// propagated `WHITELIST.REMOVE`, one audit line.
+fn remove_expired(ctx: Ctx, group: GroupName, entries: Vec<whitelist_core::Entry>) {
+    let shown: Vec<String> = entries.iter().map(ToString::to_string).collect();
+    let done = state::with(|g| {
+        let before = g.whitelist().is_enabled();
+        let plan = g.whitelist().plan(Change::Remove { group: group.clone(), entries }, None).ok()?;
+        let next = plan.next?;
+        let version = next.version();
+        let now_off = before && !next.is_enabled() && empty_whitelist_admits(g);
+        g.commit(next, &mut Fx::new(ctx));
+        Some((plan.outcome.removed, version, now_off))
+    })
+    .flatten();
+    let Some((removed, version, now_off)) = done else {
+        return;
+    };
+    let context = Context::new(ctx);
+    let mut args: Vec<&str> = vec![group.as_str()];
+    args.extend(shown.iter().map(String::as_str));
+    context.replicate("WHITELIST.REMOVE", args.as_slice());
+    EXPIRED.fetch_add(removed as u64, Ordering::Relaxed);
+    ffi::log(
+        ctx,
+        Level::Notice,
+        &format!("WHITELIST.REMOVE {group} by expiry: 0 added, {removed} removed, version {version}"),
+    );
+    if now_off {
+        ffi::log(
+            ctx,
+            Level::Warning,
+            "every entry of the whitelist has expired: it is now off and admits every address",
+        );
+    }
+}
