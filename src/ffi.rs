@@ -292,6 +292,38 @@ pub fn milliseconds() -> i64 {
     }
 }
 
+/// The unix second as last refreshed: what the connection hook stamps a
+/// hit with, without reading the clock per connection. Redis 7.2+ keeps a
+/// cached time of its own (`RedisModule_CachedMicroseconds`); on 7.0 a timer
+/// refreshes [`CLOCK_S`] every second ([`refresh_clock`]), so a `last-hit` may
+/// lag by up to a second (and by the length of a load, when timers wait).
+#[inline]
+pub fn cached_unix_seconds() -> u64 {
+    match unsafe { raw::RedisModule_CachedMicroseconds } {
+        Some(cached) => u64::try_from((unsafe { cached() }).div_euclid(1_000_000)).unwrap_or(0),
+        None => CLOCK_S.load(Ordering::Relaxed),
+    }
+}
+
+/// The unix second for [`cached_unix_seconds`] on servers without a cached time.
+static CLOCK_S: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Keeps [`CLOCK_S`] current where the server has no cached time: sets it
+/// now and again every second from a timer.
+pub fn refresh_clock(ctx: Ctx) {
+    if unsafe { raw::RedisModule_CachedMicroseconds }.is_some() {
+        return;
+    }
+    CLOCK_S.store(unix_seconds(), Ordering::Relaxed);
+    create_timer(ctx, 1000, refresh_clock_tick);
+}
+
+/// # Safety
+/// Called by Redis as a timer callback.
+unsafe extern "C" fn refresh_clock_tick(ctx: Ctx, _data: *mut c_void) {
+    guard((), || refresh_clock(ctx));
+}
+
 /// The unix second, from the server's cached clock where it has one (no
 /// clock read per call), else from its millisecond clock.
 pub fn unix_seconds() -> u64 {

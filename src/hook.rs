@@ -59,7 +59,7 @@ impl Effects for Fx {
     }
 
     fn now_s(&mut self) -> u64 {
-        ffi::unix_seconds()
+        ffi::cached_unix_seconds()
     }
 
     fn arm_log_flush(&mut self, after_ms: i64) {

@@ -76,7 +76,6 @@ const EVENTS: &[(u64, EventFn)] = &[
     (raw::REDISMODULE_EVENT_CLIENT_CHANGE, hook::on_client_change),
     (raw::REDISMODULE_EVENT_LOADING, loading::on_loading),
     (raw::REDISMODULE_EVENT_FORK_CHILD, rewrite::on_fork_child),
-    (raw::REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED, maintenance::on_role_change),
 ];
 
 /// # Safety
@@ -154,6 +153,7 @@ fn load(ctx: Ctx, argc: c_int) -> Result<(), String> {
     }
     let register_info = unsafe { raw::RedisModule_RegisterInfoFunc }.ok_or("no RegisterInfoFunc")?;
     unsafe { register_info(ctx, Some(info::info)) };
+    ffi::refresh_clock(ctx);
     let open = adopt_open_connections(ctx);
     prepare_refusals(ctx)?;
     if starting(ctx, open) {

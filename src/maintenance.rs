@@ -27,6 +27,10 @@ static ARMED_MS: AtomicI64 = AtomicI64::new(i64::MAX);
 /// How long a sweep waits for a write pause to end before it looks again.
 const PAUSE_RETRY_MS: i64 = 100;
 
+/// How often a replica holding expired entries looks whether it has been
+/// promoted (and must sweep them itself).
+const REPLICA_LOOK_MS: i64 = 1000;
+
 /// The unix second.
 pub fn now_s() -> u64 {
     u64::try_from(ffi::milliseconds().div_euclid(1000)).unwrap_or(0)
@@ -153,8 +157,13 @@ pub fn arm(ctx: Ctx, g: &mut State) {
     g.advance_clock(now, &mut Fx::new(ctx));
     let w = g.whitelist();
     let mut due = w.next_expiry().map(|at| i64::try_from(at).unwrap_or(i64::MAX / 1000).saturating_mul(1000));
-    if !is_replica(ctx) && !g.is_loading() && !w.expired(now).is_empty() {
-        due = Some(now_ms);
+    if !g.is_loading() && !w.expired(now).is_empty() {
+        // A primary sweeps now. A replica waits for its primary's removal,
+        // and looks again each second: promoted meanwhile, it sweeps what it
+        // held. (Rather than one more event subscription, which every event
+        // Redis fires would pay for.)
+        let at = if is_replica(ctx) { now_ms.saturating_add(REPLICA_LOOK_MS) } else { now_ms };
+        due = Some(due.map_or(at, |d| d.min(at)));
     }
     let Some(due) = due else {
         return;
@@ -164,17 +173,6 @@ pub fn arm(ctx: Ctx, g: &mut State) {
         ARMED_MS.store(due, Ordering::Relaxed);
         ffi::create_timer(ctx, (due - now_ms).max(0), on_timer);
     }
-}
-
-/// A replica promoted to primary sweeps the expired entries it held while
-/// it waited for its primary's removal.
-///
-/// # Safety
-/// Called by Redis for `REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED`.
-pub unsafe extern "C" fn on_role_change(ctx: Ctx, _eid: raw::RedisModuleEvent, _sub: u64, _data: *mut c_void) {
-    ffi::guard((), || {
-        state::with(|g| arm(ctx, g));
-    });
 }
 
 /// Called by Redis as a timer callback.

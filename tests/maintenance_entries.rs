@@ -40,7 +40,10 @@ fn row(entry: &str, comment: Option<&str>, expires: Option<u64>, added: Reply, h
 
 /// `WHITELIST.GET group WITHSTATS` with `added` and `last-hit` checked to be
 /// within `[from, to]` and replaced by `Int(0)`, so a test can compare the rest exactly.
+/// On Redis 7.0, which keeps no cached time for modules, a hit is stamped with
+/// the module's own second, refreshed each second: it may read one early.
 fn stats(s: &Server, group: &str, from: u64, to: u64) -> Reply {
+    let from = if common::flavor().has_72_api() { from } else { from.saturating_sub(1) };
     let reply = s.admin().call(&["WHITELIST.GET", group, "WITHSTATS"]);
     let Reply::Array(rows) = reply else { return reply };
     let within = |r: &Reply| match r {
