@@ -97,9 +97,21 @@ fn execute(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
     match parse(verb, &raw_args, limits.as_ref()).map_err(to_reply)? {
         Command::Get { group } => read(|w| get(w, group.as_ref())),
         Command::List { all } => read(|w| list(w, all)),
-        Command::Check { addr } => {
+        Command::Check { addr, user } => {
             let policy = state::with(|s| s.config.policy()).ok_or(RedisError::Str(BUSY))?;
-            read(|w| check(w, addr, policy))
+            read(|w| check(w, addr, policy, user.as_deref()))
+        }
+        Command::Bindings => read(|w| Ok(bindings(w))),
+        Command::Bind { bind, group, users, force } => {
+            let enforced = state::with(|s| s.users_enforced).ok_or(RedisError::Str(BUSY))?;
+            // What the primary or the AOF already applied is kept (and shown,
+            // propagated) even where it cannot be enforced.
+            if bind && !enforced && !Origin::is_trusted(ctx) {
+                return Err(RedisError::Str("ERR per-user restrictions need Redis 7.2 or newer"));
+            }
+            let target = format!("{group} (users {})", users.join(","));
+            let change = if bind { Change::Bind { group, users } } else { Change::Unbind { group, users } };
+            apply(ctx, verb, &target, change, force, None)
         }
         Command::Help => Ok(help()),
         Command::Export => read(|w| Ok(RedisValue::BulkString(document::export(w)))),
@@ -224,8 +236,25 @@ fn list(w: &Whitelist, all: bool) -> RedisResult {
     ))
 }
 
-fn check(w: &Whitelist, addr: whitelist_core::Addr, policy: Policy) -> RedisResult {
+/// `WHITELIST.BINDINGS`: user → its groups, sorted by user.
+fn bindings(w: &Whitelist) -> RedisValue {
+    let map: BTreeMap<RedisValueKey, RedisValue> = w
+        .bindings()
+        .into_iter()
+        .map(|(user, groups)| {
+            let groups = groups.into_iter().map(|g| bulk(g.to_string())).collect();
+            (RedisValueKey::String(user.to_string()), RedisValue::Array(groups))
+        })
+        .collect();
+    RedisValue::OrderedMap(map)
+}
+
+fn check(w: &Whitelist, addr: whitelist_core::Addr, policy: Policy, user: Option<&str>) -> RedisResult {
     let (verdict, matched) = w.check(addr, policy);
+    // Admitted to connect, but not to log in as this user (§11).
+    if verdict.allowed && user.is_some_and(|u| !w.user_may_login(u, Peer::Ip(addr), policy)) {
+        return Ok(RedisValue::Array(vec![bulk("denied"), RedisValue::Null, RedisValue::Null, bulk("user")]));
+    }
     let (group, entry) = match matched {
         Some((g, e)) => (bulk(g.name().to_string()), bulk(e.to_string())),
         None => (RedisValue::Null, RedisValue::Null),
@@ -246,12 +275,15 @@ const HELP: &[&str] = &[
     "WHITELIST.GET [<group> [WITHSTATS]] -- One group's entries (nil if none), with WITHSTATS each with its comment, expiry, added, hits and last-hit; or every shown group as name -> comma-joined entries.",
     "WHITELIST.STALE <seconds> -- Entries of every group not hit in the last <seconds>: group, entry, last-hit, added.",
     "WHITELIST.LIST [ALL] -- Group names, sorted; ALL includes hidden groups.",
-    "WHITELIST.CHECK <address> -- Dry-run the decision for an address: allowed|denied, group, entry, reason.",
+    "WHITELIST.CHECK <address> [USER <name>] -- Dry-run the decision for an address (and a login as that ACL user): allowed|denied, group, entry, reason.",
     "WHITELIST.LOADCLIENTS <group> [FORCE] -- Add the address of every connected TCP client. Replies the addresses added.",
     "WHITELIST.EXPORT -- The whole whitelist as one JSON document with its version.",
     "WHITELIST.IMPORT <json> [IFVERSION <version>] [FORCE] -- Replace the whole whitelist. Replies the new version.",
     "WHITELIST.DENIED [COUNT <n>] -- The recently denied sources, most recent first: addr, count, first, last, reason.",
     "WHITELIST.DENIED RESET -- Empty the table of recently denied sources.",
+    "WHITELIST.BIND <group> <user> [<user> ...] [FORCE] -- Let ACL users log in only from the group's addresses (Redis 7.2+). Replies the number newly bound.",
+    "WHITELIST.UNBIND <group> <user> [<user> ...] [FORCE] -- Remove users' bindings to a group. Replies the number unbound.",
+    "WHITELIST.BINDINGS -- Every bound ACL user -> the groups it may log in from.",
     "WHITELIST.HELP -- This help.",
     "Entries are IPv4/IPv6 addresses or CIDR blocks, comma-separated (no spaces) or as separate arguments.",
     "FORCE applies a change that would disconnect your connection or a replica, or turn the whitelist off.",
@@ -354,6 +386,10 @@ fn commit(
             let caller = Caller { peer: origin.caller.map(|c| c.peer), in_multi: origin.in_multi, force };
             gate::lockout(current, &next, g.config.policy(), caller, &replicas)
                 .map_err(|refusal| RedisError::String(refusal.to_string()))?;
+            if g.users_enforced {
+                gate::lockout_user(&next, g.config.policy(), caller, &origin.user)
+                    .map_err(|refusal| RedisError::String(refusal.to_string()))?;
+            }
         }
         let version = next.version();
         let state = (whole && !origin.trusted).then(|| document::export(&next));
@@ -546,6 +582,12 @@ callbacks! {
     import => Verb::Import;
     /// `WHITELIST.DENIED [COUNT n] | RESET`
     denied_cmd => Verb::Denied;
+    /// `WHITELIST.BIND group user [user ...] [FORCE]`
+    bind => Verb::Bind;
+    /// `WHITELIST.UNBIND group user [user ...] [FORCE]`
+    unbind => Verb::Unbind;
+    /// `WHITELIST.BINDINGS`
+    bindings_cmd => Verb::Bindings;
     /// `WHITELIST.STALE seconds`
     stale_cmd => Verb::Stale;
 }

@@ -82,6 +82,8 @@ const ATTRIBUTE: Arg = Arg {
 const IFVERSION: Arg =
     Arg { name: c"version", kind: Kind::Integer, token: Some(c"IFVERSION"), flags: raw::REDISMODULE_CMD_ARG_OPTIONAL };
 
+const USER: Arg =
+    Arg { name: c"user", kind: Kind::String, token: Some(c"USER"), flags: raw::REDISMODULE_CMD_ARG_OPTIONAL };
 const COMMENT: Arg =
     Arg { name: c"text", kind: Kind::String, token: Some(c"COMMENT"), flags: raw::REDISMODULE_CMD_ARG_OPTIONAL };
 const TTL: Arg =
@@ -161,7 +163,25 @@ const DOCS: &[Doc] = &[
         name: c"whitelist.check",
         summary: c"Tells whether an address would be admitted, by which group and entry, and why.",
         arity: -2,
-        args: &[Arg::string(c"address")],
+        args: &[Arg::string(c"address"), USER],
+    },
+    Doc {
+        name: c"whitelist.bind",
+        summary: c"Lets ACL users log in only from the addresses of a group. Replies the number newly bound.",
+        arity: -3,
+        args: &[GROUP, Arg::string(c"user").multiple(), FORCE],
+    },
+    Doc {
+        name: c"whitelist.unbind",
+        summary: c"Removes ACL users' bindings to a group. Replies the number unbound.",
+        arity: -3,
+        args: &[GROUP, Arg::string(c"user").multiple(), FORCE],
+    },
+    Doc {
+        name: c"whitelist.bindings",
+        summary: c"Returns every bound ACL user with the groups it may log in from.",
+        arity: 1,
+        args: &[],
     },
     Doc {
         name: c"whitelist.export",

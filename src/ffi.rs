@@ -455,3 +455,74 @@ pub fn create_timer(ctx: Ctx, ms: i64, callback: unsafe extern "C" fn(Ctx, *mut 
         unsafe { create(ctx, ms.max(0), Some(callback), std::ptr::null_mut()) };
     }
 }
+
+/// The bytes of a module string (empty when the server lacks the call).
+pub fn string_bytes(s: *const raw::RedisModuleString) -> Vec<u8> {
+    let Some(ptr_len) = (unsafe { raw::RedisModule_StringPtrLen }) else {
+        return Vec::new();
+    };
+    if s.is_null() {
+        return Vec::new();
+    }
+    let mut len = 0usize;
+    let ptr = unsafe { ptr_len(s, &mut len) };
+    if ptr.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: the server hands out `len` bytes at `ptr`, alive as `s` is.
+    unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) }.to_vec()
+}
+
+/// The ACL user client `id` is authenticated as (`None`: no such client,
+/// or an internal one without a user).
+pub fn client_user_name(ctx: Ctx, id: u64) -> Option<String> {
+    let (get, free) = unsafe { (raw::RedisModule_GetClientUserNameById?, raw::RedisModule_FreeString?) };
+    // The call registers the string with the context's auto memory: it
+    // needs a context.
+    let ctx = or_detached(ctx);
+    if ctx.is_null() {
+        return None;
+    }
+    let name = unsafe { get(ctx, id) };
+    if name.is_null() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&string_bytes(name)).into_owned();
+    unsafe { free(ctx, name) };
+    Some(text)
+}
+
+/// Whether the `default` user logs in without a password (`nopass`): its
+/// clients are authenticated at connect and never send `AUTH`.
+pub fn default_nopass(ctx: Ctx) -> bool {
+    let Ok(RedisValue::Array(fields)) = Context::new(or_detached(ctx)).call("ACL", &["GETUSER", "default"]) else {
+        return false;
+    };
+    let mut it = fields.into_iter();
+    while let Some(key) = it.next() {
+        let value = it.next();
+        if text_of(key).as_deref() == Some(b"flags") {
+            if let Some(RedisValue::Array(flags)) = value {
+                return flags.into_iter().any(|f| text_of(f).as_deref() == Some(b"nopass"));
+            }
+            return false;
+        }
+    }
+    false
+}
+
+/// Adds an ACL LOG entry of reason `auth` for `user`, as Redis does for a
+/// failed login (7.2+; nothing on older servers).
+pub fn acl_log_auth(ctx: Ctx, user: *mut raw::RedisModuleString) {
+    let (Some(add), Some(create), Some(free)) = (unsafe {
+        (raw::RedisModule_ACLAddLogEntryByUserName, raw::RedisModule_CreateString, raw::RedisModule_FreeString)
+    }) else {
+        return;
+    };
+    let object = unsafe { create(ctx, c"AUTH".as_ptr(), 4) };
+    if object.is_null() {
+        return;
+    }
+    unsafe { add(ctx, user, object, raw::RedisModuleACLLogEntryReason_REDISMODULE_ACL_LOG_AUTH) };
+    unsafe { free(ctx, object) };
+}

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 use redis_module::raw;
-use whitelist_core::gate::{Effects, Level as GateLevel};
+use whitelist_core::gate::{Effects, Level as GateLevel, Login};
 use whitelist_core::Peer;
 
 use crate::ffi::{self, Ctx, Level};
@@ -19,11 +19,13 @@ pub struct Fx {
     ctx: Ctx,
     /// A client refused inside its connection event that must be held.
     held: Option<u64>,
+    /// Whether `default` is `nopass`, looked up once per use of the effects.
+    nopass: Option<bool>,
 }
 
 impl Fx {
     pub fn new(ctx: Ctx) -> Fx {
-        Fx { ctx, held: None }
+        Fx { ctx, held: None, nopass: None }
     }
 }
 
@@ -62,6 +64,17 @@ impl Effects for Fx {
 
     fn arm_log_flush(&mut self, after_ms: i64) {
         ffi::create_timer(self.ctx, after_ms, flush_suppressed);
+    }
+
+    fn login_of(&mut self, id: u64) -> Option<String> {
+        let user = ffi::client_user_name(self.ctx, id)?;
+        // A `default` client that needs a password has not logged in yet:
+        // it is judged when it sends AUTH.
+        (user != "default" || self.default_nopass()).then_some(user)
+    }
+
+    fn default_nopass(&mut self) -> bool {
+        *self.nopass.get_or_insert_with(|| ffi::default_nopass(self.ctx))
     }
 }
 
@@ -250,21 +263,46 @@ unsafe extern "C" fn held_user_changed(client_id: u64, _privdata: *mut c_void) {
 }
 
 /// # Safety
-/// Called by Redis 7.2+ for `AUTH` and `HELLO ... AUTH`: a held client may
-/// not log in (Redis replies its own `WRONGPASS`). The command filter turns
-/// those commands of a held client into a refused one first; this is the
-/// guard where it could not be registered.
-pub unsafe extern "C" fn refuse_held_auth(
+/// Called by Redis 7.2+ for `AUTH` and `HELLO ... AUTH`, before it checks
+/// the password. Refused (Redis replies its own `WRONGPASS`, `err` left
+/// NULL so nothing tells the client why): a held client (the command filter
+/// turns its commands into a refused one first; this is the guard where it
+/// could not be registered), and a user bound to groups that do not match
+/// the client's address (§11), which also gets an ACL LOG entry. Anything
+/// else falls through to the password check unchanged.
+pub unsafe extern "C" fn on_auth(
     ctx: Ctx,
-    _user: *mut raw::RedisModuleString,
+    user: *mut raw::RedisModuleString,
     _password: *mut raw::RedisModuleString,
     _err: *mut *mut raw::RedisModuleString,
 ) -> c_int {
-    ffi::guard(raw::REDISMODULE_AUTH_HANDLED as c_int, || {
+    const HANDLED: c_int = raw::REDISMODULE_AUTH_HANDLED as c_int;
+    const NOT_HANDLED: c_int = raw::REDISMODULE_AUTH_NOT_HANDLED as c_int;
+    ffi::guard(HANDLED, || {
         let id = ffi::client_id(ctx);
-        match state::with(|g| g.pending.contains(id)) {
-            Some(false) => raw::REDISMODULE_AUTH_NOT_HANDLED as c_int,
-            _ => raw::REDISMODULE_AUTH_HANDLED as c_int,
+        let login = state::with(|g| {
+            if g.pending.contains(id) {
+                return Some(Login::Refuse);
+            }
+            // Exit early and cheap while no user is bound.
+            if !g.users_enforced || !g.whitelist().has_bindings() {
+                return Some(Login::Allow);
+            }
+            let conn = g.conn(id).or_else(|| ffi::client_conn(id))?;
+            let name = String::from_utf8_lossy(&ffi::string_bytes(user)).into_owned();
+            Some(g.login(id, conn, &name, &mut Fx::new(ctx)))
+        });
+        match login {
+            Some(Some(Login::Allow)) => NOT_HANDLED,
+            Some(Some(Login::Refuse)) => {
+                if state::with(|g| g.pending.contains(id)) == Some(false) {
+                    ffi::acl_log_auth(ctx, user);
+                }
+                HANDLED
+            }
+            // The client could not be found or judged: refused, never
+            // admitted by default.
+            _ => HANDLED,
         }
     })
 }

@@ -97,6 +97,10 @@ fn write(section: &Section, s: &State) {
     section.unsigned("denied_while_loading", st.denied_while_loading);
     section.unsigned("diverged", u64::from(s.diverged()));
     section.unsigned("replication_errors", st.replication_errors);
+    section.unsigned("auth_denied", st.auth_denied);
+    section.unsigned("auth_would_deny", st.auth_would_deny);
+    section.unsigned("users_bound", w.bindings().len() as u64);
+    section.unsigned("users_enforced", u64::from(s.users_enforced));
     section.unsigned("entries_expiring", s.whitelist().expiring() as u64);
     section.unsigned("entries_expired", crate::maintenance::EXPIRED.load(std::sync::atomic::Ordering::Relaxed));
     for g in w.groups() {
@@ -104,6 +108,7 @@ fn write(section: &Section, s: &State) {
             d.unsigned("entries", g.entries().len() as u64);
             d.unsigned("hits", g.hits());
             d.text("attribute", g.attribute().as_str());
+            d.unsigned("users", g.users().len() as u64);
         });
     }
 }

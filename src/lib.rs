@@ -61,6 +61,9 @@ const COMMANDS: &[(&CStr, CommandFn, &CStr)] = &[
     (c"whitelist.check", commands::check_cmd, c"admin readonly deny-script"),
     (c"whitelist.export", commands::export, c"admin readonly deny-script"),
     (c"whitelist.help", commands::help_cmd, c"admin readonly deny-script"),
+    (c"whitelist.bind", commands::bind, c"admin write deny-script"),
+    (c"whitelist.unbind", commands::unbind, c"admin write deny-script"),
+    (c"whitelist.bindings", commands::bindings_cmd, c"admin readonly deny-script"),
     // Not `write`: RESET clears this server's own table, no data, so a
     // read-only replica resets its own; usable while loading, as SLOWLOG.
     (c"whitelist.denied", commands::denied_cmd, c"admin deny-script allow-loading allow-stale"),
@@ -176,7 +179,13 @@ fn starting(ctx: Ctx, open_connections: usize) -> bool {
 /// and closed from the event loop within one turn. Valkey's and Redis 7's
 /// I/O threads keep the client in the main thread, and without I/O threads
 /// nothing is handed over: there it is closed inside the event.
+///
+/// One auth callback serves both that and the per-user restrictions (§11),
+/// registered wherever the server has them (7.2+): it refuses the logins of
+/// held clients and of users bound to groups that do not match the address.
 fn prepare_refusals(ctx: Ctx) -> Result<(), String> {
+    let auth_callback = ffi::register_auth_callback(ctx, Some(hook::on_auth));
+    state::with(|g| g.users_enforced = auth_callback).ok_or("the whitelist state is busy")?;
     let io_threads = ffi::config_get(ctx, "io-threads")
         .and_then(|v| String::from_utf8_lossy(&v).trim().parse::<u32>().ok())
         .unwrap_or(1);
@@ -188,7 +197,7 @@ fn prepare_refusals(ctx: Ctx) -> Result<(), String> {
     if !ffi::create_held_user() {
         return Err(String::from("could not create the user that refused clients are held as"));
     }
-    if !ffi::register_auth_callback(ctx, Some(hook::refuse_held_auth)) {
+    if !auth_callback {
         return Err(String::from("this server has no auth callbacks, which holding refused clients needs"));
     }
     let room = ffi::config_get(ctx, "maxclients")

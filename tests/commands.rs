@@ -110,11 +110,11 @@ fn set_attribute_hidden_and_show_and_kept_unless_given() {
     assert_eq!(a.call(&["WHITELIST.LIST", "all"]), Reply::strings(&["prod", "sys"]));
     assert_eq!(a.call(&["WHITELIST.GET"]), Reply::strings(&["prod", "10.0.0.1"]));
     assert_eq!(a.call(&["WHITELIST.GET", "sys"]), Reply::strings(&["10.0.0.2"]));
-    assert_eq!(s.info_field("whitelist_group_sys"), "entries=1,hits=0,attribute=hidden");
+    assert_eq!(s.info_field("whitelist_group_sys"), "entries=1,hits=0,attribute=hidden,users=0");
     // New entries without ATTRIBUTE: the group stays hidden.
     assert_eq!(a.call(&["WHITELIST.SET", "sys", "10.0.0.3,10.0.0.4"]), Reply::Int(2));
     assert_eq!(a.call(&["WHITELIST.LIST"]), Reply::strings(&["prod"]));
-    assert_eq!(s.info_field("whitelist_group_sys"), "entries=2,hits=0,attribute=hidden");
+    assert_eq!(s.info_field("whitelist_group_sys"), "entries=2,hits=0,attribute=hidden,users=0");
     // ADD keeps it too.
     assert_eq!(a.call(&["WHITELIST.ADD", "sys", "10.0.0.5"]), Reply::Int(1));
     assert_eq!(a.call(&["WHITELIST.LIST"]), Reply::strings(&["prod"]));
@@ -123,10 +123,10 @@ fn set_attribute_hidden_and_show_and_kept_unless_given() {
     assert_eq!(a.call(&["WHITELIST.SET", "sys", "10.0.0.3,10.0.0.4", "10.0.0.5", "ATTRIBUTE", "show"]), Reply::Int(3));
     assert_eq!(version(&mut a), v + 1);
     assert_eq!(a.call(&["WHITELIST.LIST"]), Reply::strings(&["prod", "sys"]));
-    assert_eq!(s.info_field("whitelist_group_sys"), "entries=3,hits=0,attribute=show");
+    assert_eq!(s.info_field("whitelist_group_sys"), "entries=3,hits=0,attribute=show,users=0");
     // A group created by SET without ATTRIBUTE, or by ADD, is shown.
     assert_eq!(a.call(&["WHITELIST.ADD", "added", "10.0.0.6"]), Reply::Int(1));
-    assert_eq!(s.info_field("whitelist_group_added"), "entries=1,hits=0,attribute=show");
+    assert_eq!(s.info_field("whitelist_group_added"), "entries=1,hits=0,attribute=show,users=0");
 }
 
 #[test]

@@ -153,8 +153,34 @@ fn commands() -> Vec<(&'static str, i64, bool, &'static str, Vec<Reply>)> {
             -2,
             false,
             "Tells whether an address would be admitted, by which group and entry, and why.",
-            vec![arg("address", "string", None, &[], vec![])],
+            vec![
+                arg("address", "string", None, &[], vec![]),
+                arg("user", "string", Some("USER"), &["optional"], vec![]),
+            ],
         ),
+        (
+            "whitelist.bind",
+            -3,
+            true,
+            "Lets ACL users log in only from the addresses of a group. Replies the number newly bound.",
+            vec![
+                arg("group", "string", None, &[], vec![]),
+                arg("user", "string", None, &["multiple"], vec![]),
+                force(),
+            ],
+        ),
+        (
+            "whitelist.unbind",
+            -3,
+            true,
+            "Removes ACL users' bindings to a group. Replies the number unbound.",
+            vec![
+                arg("group", "string", None, &[], vec![]),
+                arg("user", "string", None, &["multiple"], vec![]),
+                force(),
+            ],
+        ),
+        ("whitelist.bindings", 1, false, "Returns every bound ACL user with the groups it may log in from.", vec![]),
         ("whitelist.export", 1, false, "Returns the whole whitelist as one JSON document with its version.", vec![]),
         (
             "whitelist.stale",

@@ -147,8 +147,8 @@ fn counters_hits_and_last_denied() {
     assert_eq!(info["whitelist_connections_checked"], (checked + 5).to_string());
     assert_eq!(info["whitelist_connections_allowed"], (allowed + 4).to_string());
     assert_eq!(info["whitelist_connections_denied"], "1");
-    assert_eq!(info["whitelist_group_aa"], "entries=1,hits=3,attribute=show");
-    assert_eq!(info["whitelist_group_bb"], "entries=1,hits=1,attribute=show");
+    assert_eq!(info["whitelist_group_aa"], "entries=1,hits=3,attribute=show,users=0");
+    assert_eq!(info["whitelist_group_bb"], "entries=1,hits=1,attribute=show,users=0");
     assert_eq!(info["whitelist_last_denied_addr"], "127.0.1.1");
     let when: i64 = info["whitelist_last_denied_time"].parse().unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;

@@ -506,6 +506,10 @@ fn bad_entry(shown: &str) -> Reply {
     Reply::Error(format!("ERR invalid whitelist entry '{shown}': not an IP address or CIDR block"))
 }
 
+fn bad_user(shown: &str, why: &str) -> Reply {
+    Reply::Error(format!("ERR invalid user name '{shown}': {why}"))
+}
+
 fn arity(command: &str) -> Reply {
     Reply::Error(format!("ERR wrong number of arguments for '{command}' command"))
 }
@@ -677,6 +681,25 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
         ),
         (with(&[b"WHITELIST.CHECK"], &[]), arity("whitelist.check")),
         (with(&[b"WHITELIST.CHECK", b"10.0.0.1", b"10.0.0.2"], &[]), arity("whitelist.check")),
+        (with(&[b"WHITELIST.CHECK", b"10.0.0.1", b"USER"], &[]), syntax("USER must be followed by a user name")),
+        (
+            with(&[b"WHITELIST.CHECK", b"10.0.0.1", b"USER", b"a\tb"], &[]),
+            bad_user("a\\x09b", "spaces and control characters are not allowed"),
+        ),
+        (with(&[b"WHITELIST.CHECK", b"10.0.0.1", b"USER"], &[&mega]), bad_user(&mega_shown, "longer than 256 bytes")),
+        // WHITELIST.BIND and WHITELIST.UNBIND
+        (with(&[b"WHITELIST.BIND", b"pr\xffod", b"app"], &[]), bad_name("pr\\xffod")),
+        (with(&[b"WHITELIST.BIND", b"prod", b"app\0"], &[]), bad_user("app\\x00", "spaces and control characters are not allowed")),
+        (with(&[b"WHITELIST.BIND", b"prod", b"\xff"], &[]), bad_user("\\xff", "not UTF-8")),
+        (with(&[b"WHITELIST.BIND", b"prod"], &[&mega]), bad_user(&mega_shown, "longer than 256 bytes")),
+        (with(&[b"WHITELIST.BIND", b"prod", b"FORCE"], &[]), syntax("WHITELIST.BIND needs at least one user before FORCE")),
+        (with(&[b"WHITELIST.BIND", b"prod", b"force", b"app"], &[]), syntax("FORCE must be the last argument")),
+        (with(&[b"WHITELIST.BIND", b"prod"], &[]), arity("whitelist.bind")),
+        (with(&[b"WHITELIST.UNBIND", b"pr\0od", b"app"], &[]), bad_name("pr\\x00od")),
+        (with(&[b"WHITELIST.UNBIND", b"prod", b"a b"], &[]), bad_user("a b", "spaces and control characters are not allowed")),
+        (with(&[b"WHITELIST.UNBIND"], &[]), arity("whitelist.unbind")),
+        // WHITELIST.BINDINGS takes nothing.
+        (with(&[b"WHITELIST.BINDINGS", b"\0"], &[]), arity("whitelist.bindings")),
         // WHITELIST.LOADCLIENTS
         (with(&[b"WHITELIST.LOADCLIENTS", b"\r\nprod"], &[]), bad_name("\\x0d\\x0aprod")),
         (with(&[b"WHITELIST.LOADCLIENTS"], &[&mega]), bad_name(&mega_shown)),
@@ -763,7 +786,7 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
         .filter_map(|l| l.text().split(' ').next().filter(|c| c.starts_with("WHITELIST.")).map(str::to_string))
         .collect();
     assert_eq!(listed, seen, "every command of HELP goes through the table");
-    assert_eq!(seen.len(), 13);
+    assert_eq!(seen.len(), 16);
 
     // Invalid config values: the module's errors, and nothing changes, not even
     // the valid half of a multi-parameter CONFIG SET.
@@ -872,7 +895,7 @@ fn hidden_groups_stay_out_of_listings_unless_asked_for() {
         // The full state carries it, so an IMPORT of it keeps it hidden.
         let doc = export(c).text();
         assert!(doc.contains(r#"{"attribute":"hidden","entries":["127.0.0.2"],"name":"sys"}"#), "{when}: {doc}");
-        assert_eq!(info_of(c)["whitelist_group_sys"], "entries=1,hits=0,attribute=hidden", "{when}");
+        assert_eq!(info_of(c)["whitelist_group_sys"], "entries=1,hits=0,attribute=hidden,users=0", "{when}");
     };
     check(&mut a, "on the primary");
     check(&mut ra, "on the replica");

@@ -187,6 +187,16 @@ fn tls_server(test: &str, certs: &Certs) -> Option<(Server, u16)> {
     }
 }
 
+/// Whether s_client's stderr `err` holds the whole handshake report: it
+/// writes CONNECTION ESTABLISHED first and the verification lines after it,
+/// so a reader that stops at the first line may miss them.
+fn handshake_told(err: &str) -> bool {
+    let line_done = |key: &str| err.split_inclusive('\n').any(|l| l.starts_with(key) && l.ends_with('\n'));
+    err.contains("CONNECTION ESTABLISHED")
+        && line_done("Verification")
+        && (!err.contains("Verification: OK") || line_done("Verified peername"))
+}
+
 /// `openssl s_client` connected to a TLS port from a chosen source address,
 /// its replies read line by line on a thread; killed on drop.
 struct TlsClient {
@@ -272,7 +282,7 @@ impl TlsClient {
     fn wait_handshake(&mut self) -> bool {
         let established = wait_for("the TLS handshake", || {
             let err = self.stderr();
-            if err.contains("CONNECTION ESTABLISHED") {
+            if handshake_told(&err) {
                 return Some(true);
             }
             let exited = self.child.try_wait().ok().flatten();

@@ -59,7 +59,14 @@ fn whitelist(groups: usize, per_group: usize, seed: u64) -> (Whitelist, Vec<Entr
                 }
             }
             all.extend_from_slice(&entries);
-            GroupSpec { name: name(g), attribute: Default::default(), entries, meta: Vec::new(), usage: Vec::new() }
+            GroupSpec {
+                name: name(g),
+                attribute: Default::default(),
+                entries,
+                meta: Vec::new(),
+                usage: Vec::new(),
+                users: Vec::new(),
+            }
         })
         .collect();
     (Whitelist::restore(specs, 1), all)
@@ -117,6 +124,7 @@ fn rebuild(c: &mut Criterion) {
             entries: g.entries().to_vec(),
             meta: Vec::new(),
             usage: Vec::new(),
+            users: g.users().to_vec(),
         })
         .collect();
     c.bench_function("rebuild/100000", |b| b.iter(|| black_box(Whitelist::restore(black_box(specs.clone()), 1))));
@@ -146,6 +154,7 @@ fn memory_report() {
                         entries,
                         meta: Vec::new(),
                         usage: Vec::new(),
+                        users: Vec::new(),
                     }],
                     1,
                 ),

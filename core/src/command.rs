@@ -43,6 +43,12 @@ pub enum Verb {
     Import,
     /// `WHITELIST.DENIED`
     Denied,
+    /// `WHITELIST.BIND`
+    Bind,
+    /// `WHITELIST.UNBIND`
+    Unbind,
+    /// `WHITELIST.BINDINGS`
+    Bindings,
     /// `WHITELIST.STALE`
     Stale,
 }
@@ -50,7 +56,17 @@ pub enum Verb {
 impl Verb {
     /// Whether the command changes the whitelist (and is propagated).
     pub fn changes(self) -> bool {
-        matches!(self, Verb::Set | Verb::Add | Verb::Remove | Verb::Del | Verb::LoadClients | Verb::Import)
+        matches!(
+            self,
+            Verb::Set
+                | Verb::Add
+                | Verb::Remove
+                | Verb::Del
+                | Verb::LoadClients
+                | Verb::Import
+                | Verb::Bind
+                | Verb::Unbind
+        )
     }
 
     /// The command's name as clients type it, upper case.
@@ -68,6 +84,9 @@ impl Verb {
             Verb::Export => "WHITELIST.EXPORT",
             Verb::Import => "WHITELIST.IMPORT",
             Verb::Denied => "WHITELIST.DENIED",
+            Verb::Bind => "WHITELIST.BIND",
+            Verb::Unbind => "WHITELIST.UNBIND",
+            Verb::Bindings => "WHITELIST.BINDINGS",
             Verb::Stale => "WHITELIST.STALE",
         }
     }
@@ -136,10 +155,12 @@ pub enum Command {
         /// Include hidden groups.
         all: bool,
     },
-    /// `CHECK address`
+    /// `CHECK address [USER name]`
     Check {
         /// The address to decide on.
         addr: Addr,
+        /// Also decide whether this ACL user may log in from it.
+        user: Option<String>,
     },
     /// `LOADCLIENTS group [FORCE]`
     LoadClients {
@@ -168,6 +189,19 @@ pub enum Command {
     },
     /// `DENIED RESET`
     DeniedReset,
+    /// `BIND group user [user ...] [FORCE]` (`bind`) or `UNBIND ...`.
+    Bind {
+        /// `BIND` rather than `UNBIND`.
+        bind: bool,
+        /// The group.
+        group: GroupName,
+        /// The users.
+        users: Vec<String>,
+        /// Skip lock-out protection.
+        force: bool,
+    },
+    /// `BINDINGS`
+    Bindings,
 }
 
 /// The expiry keyword of a `SET` or `ADD`, before the clock is read.
@@ -238,6 +272,8 @@ pub enum Error {
     TooMany(TooMany),
     /// A bad JSON document.
     Document(DocumentError),
+    /// A bad ACL user name: the name as shown, and why.
+    User(String, &'static str),
     /// A bad keyword value or a note that cannot apply (`ERR <text>`).
     Invalid(String),
     /// `IFVERSION` does not match.
@@ -260,6 +296,7 @@ impl fmt::Display for Error {
             Error::Limit(e) => write!(f, "ERR {e}"),
             Error::TooMany(e) => write!(f, "ERR {e}"),
             Error::Document(e) => write!(f, "ERR {e}"),
+            Error::User(name, why) => write!(f, "ERR invalid user name '{name}': {why}"),
             Error::Invalid(s) => write!(f, "ERR {s}"),
             Error::VersionMoved { current, expected } => {
                 write!(f, "ERR whitelist version is {current}, not {expected} (IFVERSION): export it again and retry")
@@ -372,7 +409,17 @@ pub fn parse(verb: Verb, args: &[&[u8]], limits: Option<&Limits>) -> Result<Comm
             _ => Err(Error::WrongArity),
         },
         Verb::Check => match args {
-            [addr] => Ok(Command::Check { addr: parse_address(addr)? }),
+            [addr] => Ok(Command::Check { addr: parse_address(addr)?, user: None }),
+            [addr, keyword, name] if is(keyword, "user") => {
+                let addr = parse_address(addr)?;
+                Ok(Command::Check { addr, user: Some(parse_user(name).map_err(|why| user_error(name, why))?) })
+            }
+            [_, keyword] if is(keyword, "user") => syntax("USER must be followed by a user name"),
+            _ => Err(Error::WrongArity),
+        },
+        Verb::Bind | Verb::Unbind => parse_bind(verb, args),
+        Verb::Bindings => match args {
+            [] => Ok(Command::Bindings),
             _ => Err(Error::WrongArity),
         },
         Verb::LoadClients => match args {
@@ -405,6 +452,54 @@ pub fn parse(verb: Verb, args: &[&[u8]], limits: Option<&Limits>) -> Result<Comm
             _ => Err(Error::WrongArity),
         },
     }
+}
+
+fn user_error(raw: &[u8], why: &'static str) -> Error {
+    Error::User(Shown::new(raw).to_string(), why)
+}
+
+/// The longest ACL user name a binding takes, in bytes.
+pub const MAX_USER_LEN: usize = 256;
+
+/// An ACL user name as `BIND` and `CHECK ... USER` take it: what Redis
+/// accepts as a user name (no spaces, no NUL) and UTF-8, so documents carry
+/// it, at most [`MAX_USER_LEN`] bytes.
+pub fn parse_user(raw: &[u8]) -> Result<String, &'static str> {
+    if raw.is_empty() {
+        return Err("empty");
+    }
+    if raw.len() > MAX_USER_LEN {
+        return Err("longer than 256 bytes");
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| "not UTF-8")?;
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("spaces and control characters are not allowed");
+    }
+    Ok(text.to_string())
+}
+
+/// `WHITELIST.BIND|UNBIND group user [user ...] [FORCE]`: a last `FORCE`
+/// is always the keyword; anywhere else it is misplaced.
+fn parse_bind(verb: Verb, args: &[&[u8]]) -> Result<Command, Error> {
+    let [name, rest @ ..] = args else {
+        return Err(Error::WrongArity);
+    };
+    let (users, force) = match rest {
+        [users @ .., last] if is(last, "force") => (users, true),
+        users => (users, false),
+    };
+    if rest.is_empty() {
+        return Err(Error::WrongArity);
+    }
+    if users.is_empty() {
+        return syntax(format!("{} needs at least one user before FORCE", verb.name()));
+    }
+    if users.iter().any(|u| is(u, "force")) {
+        return syntax("FORCE must be the last argument");
+    }
+    let group = GroupName::parse(name)?;
+    let users = users.iter().map(|u| parse_user(u).map_err(|why| user_error(u, why))).collect::<Result<_, _>>()?;
+    Ok(Command::Bind { bind: verb == Verb::Bind, group, users, force })
 }
 
 /// `WHITELIST.DENIED [COUNT n] | RESET`.
@@ -706,6 +801,52 @@ mod tests {
     }
 
     #[test]
+    fn bind_and_check_user() {
+        let users = |u: &[&str]| u.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let group = GroupName::parse(b"app_servers").unwrap();
+        assert_eq!(
+            run(Verb::Bind, &["app_servers", "app", "admin"]),
+            Ok(Command::Bind { bind: true, group: group.clone(), users: users(&["app", "admin"]), force: false })
+        );
+        assert_eq!(
+            run(Verb::Unbind, &["app_servers", "app", "Force"]),
+            Ok(Command::Bind { bind: false, group: group.clone(), users: users(&["app"]), force: true })
+        );
+        assert_eq!(run(Verb::Bind, &["app_servers"]), Err(Error::WrongArity));
+        assert_eq!(
+            err(Verb::Bind, &["app_servers", "FORCE"]),
+            "ERR syntax error: WHITELIST.BIND needs at least one user before FORCE"
+        );
+        assert_eq!(
+            err(Verb::Bind, &["app_servers", "force", "app"]),
+            "ERR syntax error: FORCE must be the last argument"
+        );
+        assert!(err(Verb::Bind, &["App", "app"]).starts_with("ERR invalid group name 'App'"));
+        assert_eq!(
+            err(Verb::Bind, &["app_servers", "a b"]),
+            "ERR invalid user name 'a b': spaces and control characters are not allowed"
+        );
+        assert_eq!(err(Verb::Unbind, &["app_servers", ""]), "ERR invalid user name '': empty");
+        let raw: Vec<&[u8]> = vec![b"app_servers", b"\xff"];
+        assert_eq!(parse(Verb::Bind, &raw, None).unwrap_err().to_string(), "ERR invalid user name '\\xff': not UTF-8");
+        let long = "u".repeat(MAX_USER_LEN + 1);
+        assert_eq!(
+            err(Verb::Bind, &["app_servers", &long]),
+            format!("ERR invalid user name '{}...': longer than 256 bytes", "u".repeat(64))
+        );
+        assert!(run(Verb::Bind, &["app_servers", &long[1..]]).is_ok());
+        assert_eq!(run(Verb::Bindings, &[]), Ok(Command::Bindings));
+        assert_eq!(run(Verb::Bindings, &["x"]), Err(Error::WrongArity));
+        assert_eq!(
+            run(Verb::Check, &["10.0.0.1", "user", "force"]),
+            Ok(Command::Check { addr: Addr::V4(0x0a00_0001), user: Some(String::from("force")) })
+        );
+        assert_eq!(err(Verb::Check, &["10.0.0.1", "USER"]), "ERR syntax error: USER must be followed by a user name");
+        assert_eq!(run(Verb::Check, &["10.0.0.1", "app"]), Err(Error::WrongArity));
+        assert!(Verb::Bind.changes() && Verb::Unbind.changes() && !Verb::Bindings.changes());
+    }
+
+    #[test]
     fn set_with_options_in_any_case() {
         let Command::Set { group, entries, attribute, force, .. } =
             run(Verb::Set, &["prod", "10.0.0.1,10.0.0.0/24", "::1", "attribute", "HIDDEN", "Force"]).unwrap()
@@ -804,7 +945,10 @@ mod tests {
             "ERR syntax error: unexpected argument 'some': WHITELIST.LIST takes only ALL"
         );
         assert_eq!(run(Verb::List, &["all", "all"]), Err(Error::WrongArity));
-        assert_eq!(run(Verb::Check, &["::ffff:10.0.0.1"]).unwrap(), Command::Check { addr: Addr::V4(0x0a00_0001) });
+        assert_eq!(
+            run(Verb::Check, &["::ffff:10.0.0.1"]).unwrap(),
+            Command::Check { addr: Addr::V4(0x0a00_0001), user: None }
+        );
         assert_eq!(
             err(Verb::Check, &["10.0.0.0/8"]),
             "ERR invalid address '10.0.0.0/8': not a single address (no /prefix here)"

@@ -84,7 +84,13 @@ pub fn export(w: &Whitelist) -> String {
                     serde_json::Value::Object(object)
                 })
                 .collect();
-            json!({"name": g.name().as_str(), "attribute": g.attribute().as_str(), "entries": entries})
+            let mut group = json!({"name": g.name().as_str(), "attribute": g.attribute().as_str(), "entries": entries});
+            // Absent rather than empty: a document without bindings stays
+            // what a module without them reads.
+            if let (false, Some(object)) = (g.users().is_empty(), group.as_object_mut()) {
+                object.insert(String::from("users"), json!(g.users()));
+            }
+            group
         })
         .collect();
     json!({"version": w.version(), "groups": groups}).to_string()
@@ -254,7 +260,7 @@ impl Seen {
 // ------------------------------------------------------------------ counting
 
 const TOP_KEYS: &[&str] = &["version", "groups"];
-const GROUP_KEYS: &[&str] = &["name", "attribute", "entries"];
+const GROUP_KEYS: &[&str] = &["name", "attribute", "entries", "users"];
 const ENTRY_KEYS: &[&str] = &["entry", "comment", "expires"];
 
 struct CountTop;
@@ -666,6 +672,7 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
         let here = format!("groups[{index}]");
         let mut seen = Seen(0);
         let (mut name, mut attribute, mut entries, mut flaw) = (None, None, None, None);
+        let mut users = Vec::new();
         while let Some(key) = map.next_key_seed(KeySeed(GROUP_KEYS))? {
             if flaw.is_some() {
                 // The rest is read only for the name the error shows.
@@ -690,6 +697,20 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
                     Some(a) => attribute = Some(a),
                     None => flaw = Some(Flaw::Attribute),
                 },
+                Ok((_, "users")) => {
+                    let value: serde_json::Value = map.next_value()?;
+                    let parsed = value.as_array().and_then(|list| {
+                        list.iter()
+                            .map(|u| u.as_str().and_then(|u| crate::command::parse_user(u.as_bytes()).ok()))
+                            .collect::<Option<Vec<String>>>()
+                    });
+                    match parsed {
+                        Some(list) => users = list,
+                        None => {
+                            return Err(refuse(fault, format!("{here}: \"users\" must be an array of ACL user names")))
+                        }
+                    }
+                }
                 Ok(_) => match map.next_value_seed(EntriesSeed { fault: &mut *fault, group: index })? {
                     Ok(list) => entries = Some(list),
                     Err(f) => flaw = Some(f),
@@ -708,6 +729,7 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
         };
         let (entries, meta) = entries;
         let mut spec = GroupSpec::plain(name, attribute.unwrap_or_default(), entries);
+        spec.users = users;
         if meta.iter().any(|m| *m != Meta::default()) {
             spec.meta = meta;
         }
@@ -913,6 +935,39 @@ mod tests {
     use crate::store::Change;
 
     const LIMITS: Limits = Limits { max_groups: 3, max_entries_per_group: 4 };
+
+    #[test]
+    fn users_are_exported_and_imported_with_their_group() {
+        let name = crate::GroupName::parse(b"aa").unwrap();
+        let entries = vec![crate::entry::parse_entry(b"10.0.0.1").unwrap()];
+        let w = Whitelist::default()
+            .plan(Change::Set { group: name.clone(), entries, attribute: None, note: Default::default() }, None)
+            .unwrap();
+        let w = w.next.unwrap();
+        let plain = export(&w);
+        assert_eq!(plain, r#"{"groups":[{"attribute":"show","entries":["10.0.0.1"],"name":"aa"}],"version":1}"#);
+        let bound =
+            w.plan(Change::Bind { group: name, users: vec!["b".into(), "a".into()] }, None).unwrap().next.unwrap();
+        let doc = export(&bound);
+        assert_eq!(
+            doc,
+            r#"{"groups":[{"attribute":"show","entries":["10.0.0.1"],"name":"aa","users":["a","b"]}],"version":2}"#
+        );
+        let parsed = parse_document(doc.as_bytes(), Some(&LIMITS)).unwrap();
+        assert_eq!(parsed.groups[0].users, vec![String::from("a"), String::from("b")]);
+        assert_eq!(
+            client_err(r#"{"groups":[{"name":"aa","entries":[],"users":["a b"]}]}"#),
+            r#"invalid whitelist document: groups[0]: "users" must be an array of ACL user names"#
+        );
+        assert_eq!(
+            client_err(r#"{"groups":[{"name":"aa","entries":[],"users":"a"}]}"#),
+            r#"invalid whitelist document: groups[0]: "users" must be an array of ACL user names"#
+        );
+        assert_eq!(
+            client_err(r#"{"groups":[{"name":"aa","entries":[],"users":[],"users":[]}]}"#),
+            "invalid whitelist document: duplicate key 'users' in groups[0]"
+        );
+    }
 
     /// The error for `raw` from an ordinary client, and checks that the
     /// trusted path refuses it alike unless a limit or the cap is the reason.

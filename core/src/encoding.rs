@@ -38,6 +38,15 @@
 //! per group, per entry:  u64 added  u64 hits  u64 last hit (0: never)
 //! ```
 //!
+//! Section kind 4, the user bindings (must understand), at most once, only
+//! when some user is bound; every group it names is in the whitelist section:
+//!
+//! ```text
+//! u32 bound group count
+//! per group (name order):  u8 name length, name  u32 user count
+//!   per user (sorted):  u32 length, name bytes (UTF-8)
+//! ```
+//!
 //! Encoding version 1 (written by the first module) is the same whitelist
 //! payload right after the version byte, with no section header; it still
 //! loads. Flag bits and kinds that a layout does not define are refused.
@@ -69,6 +78,9 @@ const SECTION_META: u8 = 2;
 const SECTION_USAGE: u8 = 3;
 const META_COMMENT: u8 = 1;
 const META_EXPIRES: u8 = 2;
+/// Section kind: the users bound to groups (§11), must understand: a module
+/// that could not enforce them must not load the rules without them.
+const SECTION_BINDINGS: u8 = 4;
 /// Section flag: a reader that does not know the section must refuse the data.
 const MUST_UNDERSTAND: u8 = 1;
 const FLAG_HIDDEN: u8 = 1;
@@ -145,6 +157,11 @@ pub fn encode(w: &Whitelist) -> Vec<u8> {
         section(&mut out, SECTION_META, MUST_UNDERSTAND, |out| encode_meta(w, out));
     }
     section(&mut out, SECTION_USAGE, 0, |out| encode_usage(w, out));
+    // Only when some user is bound: data without bindings stays readable by
+    // a module that knows no bindings.
+    if w.has_bindings() {
+        section(&mut out, SECTION_BINDINGS, MUST_UNDERSTAND, |out| encode_bindings(w, out));
+    }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
@@ -190,6 +207,23 @@ fn encode_whitelist(w: &Whitelist, out: &mut Vec<u8>) {
     }
 }
 
+/// The bindings section: u32 count of bound groups; per group (in name
+/// order): u8 name length, name, u32 user count, per user: u32 length, bytes.
+fn encode_bindings(w: &Whitelist, out: &mut Vec<u8>) {
+    let bound: Vec<_> = w.groups().iter().filter(|g| !g.users().is_empty()).collect();
+    out.extend_from_slice(&len_u32(bound.len()).to_le_bytes());
+    for g in bound {
+        let name = g.name().as_str().as_bytes();
+        out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(name);
+        out.extend_from_slice(&len_u32(g.users().len()).to_le_bytes());
+        for u in g.users() {
+            out.extend_from_slice(&len_u32(u.len()).to_le_bytes());
+            out.extend_from_slice(u.as_bytes());
+        }
+    }
+}
+
 fn encode_meta(w: &Whitelist, out: &mut Vec<u8>) {
     for g in w.groups() {
         for i in 0..g.entries().len() {
@@ -206,6 +240,37 @@ fn encode_meta(w: &Whitelist, out: &mut Vec<u8>) {
             }
         }
     }
+}
+
+/// Reads the bindings section into `w`, whose groups it must name.
+fn decode_bindings(r: &mut Reader<'_>, w: &mut Whitelist) -> Result<(), DecodeError> {
+    let count = r.u32()? as usize;
+    if count > r.remaining() / 6 {
+        return Err(r.invalid(format!("{count} bound groups cannot fit in {} bytes", r.remaining())));
+    }
+    for _ in 0..count {
+        let len = r.u8()? as usize;
+        let raw = r.take(len)?;
+        let name = GroupName::parse(raw).map_err(|e| r.invalid(e.to_string()))?;
+        let n = r.u32()? as usize;
+        if n == 0 || n > r.remaining() / 5 {
+            return Err(r.invalid(format!("group '{name}' claims {n} bound users in {} bytes", r.remaining())));
+        }
+        let mut users = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len = r.u32()? as usize;
+            let raw = r.take(len)?;
+            let user = crate::command::parse_user(raw).map_err(|e| r.invalid(format!("group '{name}': {e}")))?;
+            users.push(user);
+        }
+        if !w.restore_users(&name, users) {
+            return Err(r.invalid(format!("users are bound to group '{name}', which the whitelist lacks")));
+        }
+    }
+    if r.remaining() != 0 {
+        return Err(r.invalid(format!("{} bytes left after the last binding", r.remaining())));
+    }
+    Ok(())
 }
 
 fn encode_usage(w: &Whitelist, out: &mut Vec<u8>) {
@@ -337,6 +402,7 @@ pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
     }
     let mut whitelist: Option<(Vec<GroupSpec>, u64)> = None;
     let (mut met, mut used) = (false, false);
+    let mut bindings: Option<(usize, usize)> = None;
     while r.remaining() > 0 {
         let kind = r.u8()?;
         let flags = r.u8()?;
@@ -375,15 +441,27 @@ pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
                     }
                 }
             }
+            SECTION_BINDINGS if bindings.is_some() => {
+                return Err(r.invalid(String::from("a second bindings section")));
+            }
+            SECTION_BINDINGS if flags != MUST_UNDERSTAND => {
+                return Err(r.invalid(String::from("the bindings section is not flagged must-understand")));
+            }
+            SECTION_BINDINGS => bindings = Some((r.pos, end)),
             _ if flags & MUST_UNDERSTAND != 0 => return Err(DecodeError::UnknownSection { kind }),
             // A later module's optional section (statistics, say): skipped.
             _ => {}
         }
         r.pos = end;
     }
-    whitelist
-        .map(|(groups, version)| Whitelist::restore(groups, version))
-        .ok_or_else(|| r.invalid(String::from("no whitelist section")))
+    let (groups, version) = whitelist.ok_or_else(|| r.invalid(String::from("no whitelist section")))?;
+    let mut whitelist = Whitelist::restore(groups, version);
+    // Read once the groups are known, wherever the section stands.
+    if let Some((start, end)) = bindings {
+        let mut payload = Reader { data: body.get(..end).unwrap_or_default(), pos: start };
+        decode_bindings(&mut payload, &mut whitelist)?;
+    }
+    Ok(whitelist)
 }
 
 /// The whitelist payload, which must fill `r` to its end.
@@ -511,6 +589,46 @@ mod tests {
         assert_eq!(empty.version(), 0);
     }
 
+    #[test]
+    fn bindings_round_trip_in_their_own_section() {
+        let w = small();
+        let bound = w
+            .plan(
+                Change::Bind { group: GroupName::parse(b"ab").unwrap(), users: vec!["app".into(), "admin".into()] },
+                None,
+            )
+            .unwrap()
+            .next
+            .unwrap();
+        let bytes = encode(&bound);
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back.group(&GroupName::parse(b"ab").unwrap()).unwrap().users(), ["admin", "app"]);
+        assert_eq!(back.version(), 2);
+        let mut binding = Vec::new();
+        binding.extend_from_slice(&1u32.to_le_bytes());
+        binding.extend_from_slice(b"\x02ab");
+        binding.extend_from_slice(&2u32.to_le_bytes());
+        binding.extend_from_slice(&5u32.to_le_bytes());
+        binding.extend_from_slice(b"admin");
+        binding.extend_from_slice(&3u32.to_le_bytes());
+        binding.extend_from_slice(b"app");
+        let mut payload = small_payload();
+        payload[..8].copy_from_slice(&2u64.to_le_bytes());
+        // After the statistics section (added, hits, last hit of the one entry).
+        let usage = [0u8; 24];
+        assert_eq!(bytes, sections(&[(1, 1, &payload), (3, 0, &usage), (4, 1, &binding)]));
+        // Without bindings no section is written: older modules still read it.
+        assert_eq!(encode(&small()), sections(&[(1, 1, &small_payload()), (3, 0, &usage)]));
+        // A binding of a group the whitelist lacks is refused.
+        let mut other = binding.clone();
+        other[5] = b'c';
+        let err = decode(&sections(&[(1, 1, &small_payload()), (4, 1, &other)])).unwrap_err().to_string();
+        assert!(err.ends_with("users are bound to group 'cb', which the whitelist lacks"), "{err}");
+        // The section may come first.
+        let back = decode(&sections(&[(4, 1, &binding), (1, 1, &small_payload())])).unwrap();
+        assert_eq!(back.group(&GroupName::parse(b"ab").unwrap()).unwrap().users(), ["admin", "app"]);
+    }
+
     fn small() -> Whitelist {
         Whitelist::default()
             .plan(
@@ -576,11 +694,11 @@ mod tests {
         let later = sections(&[(9, 0, b"statistics"), (1, 1, &payload), (200, 0, b"")]);
         assert_eq!(summary(&decode(&later).unwrap()), summary(&small()));
         // One that must be understood: refused whole.
-        let bound = sections(&[(1, 1, &payload), (4, 1, b"user bindings")]);
-        assert_eq!(decode(&bound).unwrap_err(), DecodeError::UnknownSection { kind: 4 });
+        let bound = sections(&[(1, 1, &payload), (5, 1, b"cluster revisions")]);
+        assert_eq!(decode(&bound).unwrap_err(), DecodeError::UnknownSection { kind: 5 });
         assert_eq!(
             decode(&bound).unwrap_err().to_string(),
-            "it carries rules this module does not know and cannot enforce (section kind 4); upgrade the module"
+            "it carries rules this module does not know and cannot enforce (section kind 5); upgrade the module"
         );
         let err = |b: Vec<u8>| decode(&b).unwrap_err().to_string();
         assert_eq!(err(sections(&[(9, 0, b"x")])), "corrupt data at byte 16: no whitelist section");

@@ -155,6 +155,11 @@ pub struct Stats {
     pub replication_errors: u64,
     /// The last denied (or would-be denied) client and when (unix seconds).
     pub last_denied: Option<(Peer, i64)>,
+    /// Logins refused because the user is bound to groups that do not match
+    /// the address (§11), `default` at connect included.
+    pub auth_denied: u64,
+    /// Such logins let through in `monitor` mode.
+    pub auth_would_deny: u64,
 }
 
 /// One open connection: what a re-check and a log line need.
@@ -235,6 +240,8 @@ pub enum Denial {
     Loading,
     /// This replica's whitelist differs from its primary's.
     Diverged,
+    /// Its ACL user is bound to groups that do not match its address (§11).
+    User,
 }
 
 impl Denial {
@@ -247,6 +254,7 @@ impl Denial {
             Denial::WhitelistEmpty => "the whitelist is empty and whitelist.when-empty is deny",
             Denial::Loading => "no whitelist has been read yet (start-up loading)",
             Denial::Diverged => "this replica's whitelist differs from its primary's (whitelist_diverged:1)",
+            Denial::User => "the user is bound to whitelist groups that do not match the address",
         }
     }
 
@@ -261,6 +269,7 @@ impl Denial {
             Denial::Unreadable => DeniedReason::Error,
             Denial::WhitelistEmpty => DeniedReason::WhitelistEmpty,
             Denial::Loading | Denial::Diverged => DeniedReason::Loading,
+            Denial::User => DeniedReason::User,
         }
     }
 }
@@ -304,6 +313,26 @@ pub trait Effects {
     /// Arms the one-second flush of suppressed denial lines
     /// ([`Gate::flush_log`]) in `after_ms` milliseconds.
     fn arm_log_flush(&mut self, after_ms: i64);
+    /// The ACL user client `id` is logged in as: `None` when unknown, and
+    /// for `default` while it needs a password (a client that has not
+    /// logged in is judged when it does). Asked only while some user is bound.
+    fn login_of(&mut self, _id: u64) -> Option<String> {
+        None
+    }
+    /// Whether a new client is logged in as `default` without `AUTH`
+    /// (`default` is `nopass`). Asked only while `default` is bound.
+    fn default_nopass(&mut self) -> bool {
+        false
+    }
+}
+
+/// What the gate says about a login (`AUTH`, `HELLO ... AUTH`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Login {
+    /// Let the server check the password.
+    Allow,
+    /// Refuse it, whatever the password.
+    Refuse,
 }
 
 /// At most one denial line per second; the rest are counted and reported by
@@ -414,6 +443,11 @@ pub struct Gate {
     pub pending: Pending,
     /// The recently denied sources (`whitelist.denied-sources` rows).
     denied: DeniedSources,
+    /// The server has auth callbacks (7.2+): bindings are enforced. Without
+    /// them they are kept but nothing of §11 applies.
+    pub users_enforced: bool,
+    /// The warning that bindings are not enforced here was logged.
+    users_warned: bool,
 }
 
 /// `whitelist.denied-sources` until set.
@@ -510,6 +544,8 @@ impl Gate {
             diverged: false,
             pending: Pending::default(),
             denied: DeniedSources::new(DEFAULT_DENIED_SOURCES),
+            users_enforced: false,
+            users_warned: false,
         }
     }
 
@@ -643,6 +679,14 @@ impl Gate {
         } else {
             judge(&rules(&self.load, self.diverged, &self.whitelist), conn.peer, policy)
         };
+        let judged = match judged {
+            Ok(_) if self.default_refused(conn.peer, policy, fx) => {
+                self.stats.auth_denied += u64::from(mode == Mode::Enforce);
+                self.stats.auth_would_deny += u64::from(mode == Mode::Monitor);
+                Err(Denial::User)
+            }
+            other => other,
+        };
         match judged {
             Ok(group) => {
                 self.stats.allowed += 1;
@@ -675,6 +719,77 @@ impl Gate {
         }
     }
 
+    /// The bindings that apply now: `None` when nothing of §11 is enforced
+    /// (no auth callbacks, mode `off`) or the rules in force admit only
+    /// exempt clients anyway.
+    fn binding_rules(&self) -> Option<&Whitelist> {
+        if !self.users_enforced || self.config.mode == Mode::Off {
+            return None;
+        }
+        match rules(&self.load, self.diverged, &self.whitelist) {
+            Rules::Whitelist(w) if w.has_bindings() => Some(w),
+            _ => None,
+        }
+    }
+
+    /// A client connecting as a `nopass` `default` user that is bound to
+    /// groups that do not match its address: it never sends `AUTH`, so it
+    /// is judged now. The ACL lookup happens only while `default` is bound.
+    fn default_refused(&self, peer: Peer, policy: Policy, fx: &mut impl Effects) -> bool {
+        match self.binding_rules() {
+            Some(w) if w.default_bound() => !w.user_may_login("default", peer, policy) && fx.default_nopass(),
+            _ => false,
+        }
+    }
+
+    /// Judges a login as `user` by client `id` (from `conn`) before the
+    /// server checks its password: a user bound to groups that do not match
+    /// the address is refused (`enforce`) or reported (`monitor`), counted,
+    /// recorded in the denied sources with reason `user` and logged.
+    pub fn login(&mut self, id: u64, conn: Conn, user: &str, fx: &mut impl Effects) -> Login {
+        let policy = self.config.policy();
+        let allowed = match self.binding_rules() {
+            Some(w) => w.user_may_login(user, conn.peer, policy),
+            None => true,
+        };
+        if allowed {
+            return Login::Allow;
+        }
+        let shown = crate::shown::Shown::new(user.as_bytes());
+        if self.config.mode == Mode::Enforce {
+            self.stats.auth_denied += 1;
+            self.report(id, &conn, Denial::User, &format!("refused login as user '{shown}' from"), fx);
+            Login::Refuse
+        } else {
+            self.stats.auth_would_deny += 1;
+            self.report(
+                id,
+                &conn,
+                Denial::User,
+                &format!("would refuse login as user '{shown}' (whitelist.mode monitor) from"),
+                fx,
+            );
+            Login::Allow
+        }
+    }
+
+    /// The connection client `id` was admitted as, if the gate knows it.
+    pub fn conn(&self, id: u64) -> Option<Conn> {
+        self.conns.get(&id).copied()
+    }
+
+    /// Logs once that bindings are kept but not enforced on this server.
+    fn warn_unenforced(&mut self, fx: &mut impl Effects) {
+        if !self.users_enforced && !self.users_warned && self.whitelist.has_bindings() {
+            self.users_warned = true;
+            fx.log(
+                Level::Warning,
+                "the whitelist binds users to groups, but this server has no auth callbacks (Redis 7.2 or newer): \
+                 the bindings are kept and propagated but not enforced (whitelist_users_enforced:0)",
+            );
+        }
+    }
+
     /// Moves the clock of the whitelist in force to unix second `now`:
     /// entries expired by then admit nobody, and when any did, every open
     /// connection is judged again. `true` when something expired.
@@ -699,15 +814,24 @@ impl Gate {
     /// leaves nobody open and untracked); in `monitor` each is reported once
     /// until the rules admit it again.
     pub fn recheck(&mut self, fx: &mut impl Effects) {
+        self.warn_unenforced(fx);
         let mode = self.config.mode;
         if mode == Mode::Off {
             return;
         }
         let policy = self.config.policy();
+        let bindings = self.binding_rules().is_some();
         let rules = rules(&self.load, self.diverged, &self.whitelist);
         let mut cut: Vec<(u64, Conn, Denial)> = Vec::new();
         for (&id, c) in self.conns.iter_mut() {
-            match judge(&rules, c.peer, policy) {
+            let judged = judge(&rules, c.peer, policy).and_then(|g| match (&rules, bindings) {
+                (Rules::Whitelist(w), true) => match fx.login_of(id) {
+                    Some(user) if !w.user_may_login(&user, c.peer, policy) => Err(Denial::User),
+                    _ => Ok(g),
+                },
+                _ => Ok(g),
+            });
+            match judged {
                 Ok(_) => c.reported = false,
                 Err(denial) if mode == Mode::Enforce || !c.reported => cut.push((id, *c, denial)),
                 Err(_) => {}
@@ -719,6 +843,7 @@ impl Gate {
                 self.conns.remove(&id);
                 if closed {
                     self.stats.closed_on_change += 1;
+                    self.stats.auth_denied += u64::from(denial == Denial::User);
                     self.report(id, &conn, denial, "closed connection after a whitelist change from", fx);
                 }
             } else {
@@ -726,6 +851,7 @@ impl Gate {
                     c.reported = true;
                 }
                 self.stats.would_deny += 1;
+                self.stats.auth_would_deny += u64::from(denial == Denial::User);
                 self.report(id, &conn, denial, "would close connection (whitelist.mode monitor) from", fx);
             }
         }
@@ -1027,6 +1153,19 @@ pub fn lockout(
     Ok(())
 }
 
+/// The lock-out guard for bindings (§11): refuses a change from an ordinary
+/// client after which its own ACL user could not log in from its address,
+/// unless forced (inside `MULTI` even then). Judged as in `enforce` mode;
+/// only where bindings are enforced.
+pub fn lockout_user(after: &Whitelist, policy: Policy, caller: Caller, user: &str) -> Result<(), Refusal> {
+    match caller.peer {
+        Some(peer) if !after.user_may_login(user, peer, policy) && (caller.in_multi || !caller.force) => {
+            Err(Refusal::OwnConnection { caller: Shown::peer(peer), in_multi: caller.in_multi })
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1079,6 +1218,7 @@ mod tests {
             entries,
             meta: Vec::new(),
             usage: Vec::new(),
+            users: Vec::new(),
         }];
         Whitelist::default().plan(Change::Replace { groups, version }, None).unwrap().next.unwrap()
     }
@@ -1708,6 +1848,355 @@ mod tests {
                 g.finish_load(&mut fx);
                 for (_, c) in g.conns() {
                     prop_assert!(!denied_now(&g, c.peer));
+                }
+            }
+        }
+    }
+
+    /// Per-user restrictions (§11): logins, the connect-time rule for a
+    /// `nopass` `default`, re-checks and the lock-out guard.
+    mod users {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::HashMap;
+
+        /// Effects with the ACL users of the clients.
+        #[derive(Default)]
+        struct UserFx {
+            inner: Fx,
+            users: HashMap<u64, String>,
+            nopass: bool,
+            nopass_lookups: u32,
+        }
+
+        impl Effects for UserFx {
+            fn refuse(&mut self, id: u64) {
+                self.inner.refuse(id);
+            }
+            fn close(&mut self, id: u64) -> bool {
+                self.inner.close(id)
+            }
+            fn log(&mut self, level: Level, line: &str) {
+                self.inner.log(level, line);
+            }
+            fn now_ms(&mut self) -> i64 {
+                self.inner.now_ms()
+            }
+            fn arm_log_flush(&mut self, after_ms: i64) {
+                self.inner.arm_log_flush(after_ms);
+            }
+            fn login_of(&mut self, id: u64) -> Option<String> {
+                let user = self.users.get(&id)?.clone();
+                (user != "default" || self.nopass).then_some(user)
+            }
+            fn default_nopass(&mut self) -> bool {
+                self.nopass_lookups += 1;
+                self.nopass
+            }
+        }
+
+        /// Groups `aa` (10.0.0.1) and `bb` (10.0.0.2), `app` bound to `aa`.
+        fn bound() -> Whitelist {
+            let w = wl(&["10.0.0.1"], 1);
+            let w = w
+                .plan(
+                    Change::Add {
+                        group: GroupName::parse(b"bb").unwrap(),
+                        entries: vec![parse_entry(b"10.0.0.2").unwrap()],
+                        note: Default::default(),
+                    },
+                    None,
+                )
+                .unwrap()
+                .next
+                .unwrap();
+            bind(&w, "aa", "app")
+        }
+
+        fn bind(w: &Whitelist, group: &str, user: &str) -> Whitelist {
+            let change = Change::Bind { group: GroupName::parse(group.as_bytes()).unwrap(), users: vec![user.into()] };
+            w.plan(change, None).unwrap().next.unwrap()
+        }
+
+        fn gate(w: Whitelist) -> (Gate, UserFx) {
+            let mut g = Gate::new(false);
+            g.users_enforced = true;
+            no_loopback(&mut g);
+            let mut fx = UserFx::default();
+            g.commit(w, &mut fx);
+            (g, fx)
+        }
+
+        #[test]
+        fn a_bound_user_logs_in_only_from_its_groups() {
+            let (mut g, mut fx) = gate(bound());
+            let outside = Conn::new(ip("10.0.0.2"), 7);
+            let inside = Conn::new(ip("10.0.0.1"), 7);
+            assert_eq!(g.admit(1, outside, &mut fx), Admission::Admit);
+            assert_eq!(g.login(1, outside, "app", &mut fx), Login::Refuse);
+            assert_eq!(g.login(1, outside, "bob", &mut fx), Login::Allow);
+            assert_eq!(g.login(2, inside, "app", &mut fx), Login::Allow);
+            assert_eq!(g.stats().auth_denied, 1);
+            let row = g.denied().iter().next().copied().unwrap();
+            assert_eq!((row.peer, row.reason), (ip("10.0.0.2"), DeniedReason::User));
+            assert_eq!(
+                fx.inner.lines.last().unwrap().1,
+                "refused login as user 'app' from 10.0.0.2:7 (client id 1): the user is bound to whitelist groups \
+                 that do not match the address"
+            );
+            // Exempt clients are exempt here too.
+            assert_eq!(g.login(3, Conn::new(Peer::Unix, 0), "app", &mut fx), Login::Allow);
+            g.config.allow_unixsocket = false;
+            assert_eq!(g.login(3, Conn::new(Peer::Unix, 0), "app", &mut fx), Login::Refuse);
+            g.config.allow_loopback = true;
+            assert_eq!(g.login(4, Conn::new(ip("127.0.0.5"), 1), "app", &mut fx), Login::Allow);
+            // Monitor: reported, let through.
+            g.config.mode = Mode::Monitor;
+            assert_eq!(g.login(1, outside, "app", &mut fx), Login::Allow);
+            assert_eq!((g.stats().auth_denied, g.stats().auth_would_deny), (2, 1));
+            // Off: nothing.
+            g.config.mode = Mode::Off;
+            assert_eq!(g.login(1, outside, "app", &mut fx), Login::Allow);
+            assert_eq!((g.stats().auth_denied, g.stats().auth_would_deny), (2, 1));
+        }
+
+        #[test]
+        fn without_auth_callbacks_bindings_are_kept_but_nothing_is_enforced() {
+            let (mut g, mut fx) = gate(Whitelist::default());
+            g.users_enforced = false;
+            g.commit(bound(), &mut fx);
+            g.commit(bind(&bound(), "bb", "ops"), &mut fx);
+            let warnings: Vec<_> = fx.inner.lines.iter().filter(|(_, l)| l.contains("not enforced")).collect();
+            assert_eq!(warnings.len(), 1, "{:?}", fx.inner.lines);
+            let outside = Conn::new(ip("10.0.0.2"), 7);
+            assert_eq!(g.login(1, outside, "app", &mut fx), Login::Allow);
+            fx.users.insert(1, String::from("app"));
+            g.admit(1, outside, &mut fx);
+            g.recheck(&mut fx);
+            assert!(fx.inner.closed.is_empty());
+            assert_eq!(g.stats().auth_denied, 0);
+        }
+
+        #[test]
+        fn a_nopass_default_is_judged_at_connect_with_one_lookup_only_while_bound() {
+            let (mut g, mut fx) = gate(bound());
+            fx.nopass = true;
+            assert_eq!(g.admit(1, Conn::new(ip("10.0.0.2"), 1), &mut fx), Admission::Admit);
+            assert_eq!(fx.nopass_lookups, 0);
+            g.commit(bind(g.whitelist(), "aa", "default"), &mut fx);
+            fx.inner.closed.clear();
+            assert_eq!(g.admit(2, Conn::new(ip("10.0.0.2"), 1), &mut fx), Admission::Refuse(Denial::User));
+            assert_eq!(g.admit(3, Conn::new(ip("10.0.0.1"), 1), &mut fx), Admission::Admit);
+            assert_eq!(fx.nopass_lookups, 1);
+            assert_eq!((g.stats().denied, g.stats().auth_denied), (1, 1));
+            // With a password, `default` clients are judged at AUTH instead.
+            fx.nopass = false;
+            assert_eq!(g.admit(4, Conn::new(ip("10.0.0.2"), 1), &mut fx), Admission::Admit);
+            assert_eq!(g.stats().checked, g.stats().allowed + g.stats().denied + g.stats().would_deny);
+        }
+
+        #[test]
+        fn a_change_closes_a_bound_users_connection_outside_its_groups() {
+            let (mut g, mut fx) = gate(wl(&["10.0.0.1", "10.0.0.2"], 1));
+            for (id, user) in [(1, "app"), (2, "app"), (3, "bob")] {
+                fx.users.insert(id, user.into());
+            }
+            g.admit(1, Conn::new(ip("10.0.0.1"), 1), &mut fx);
+            g.admit(2, Conn::new(ip("10.0.0.2"), 1), &mut fx);
+            g.admit(3, Conn::new(ip("10.0.0.2"), 1), &mut fx);
+            let w = g.whitelist().clone();
+            let w = w
+                .plan(
+                    Change::Add {
+                        group: GroupName::parse(b"cc").unwrap(),
+                        entries: vec![parse_entry(b"10.0.0.1").unwrap()],
+                        note: Default::default(),
+                    },
+                    None,
+                )
+                .unwrap()
+                .next
+                .unwrap();
+            g.commit(bind(&w, "cc", "app"), &mut fx);
+            assert_eq!(fx.inner.closed, vec![2]);
+            assert_eq!((g.stats().closed_on_change, g.stats().auth_denied), (1, 1));
+        }
+
+        #[test]
+        fn the_guard_refuses_a_change_that_locks_the_callers_user_out() {
+            let w = bound();
+            let caller = |peer, force, in_multi| Caller { peer: Some(peer), in_multi, force };
+            let policy = Settings::default().policy();
+            let refusal = lockout_user(&w, policy, caller(ip("10.0.0.2"), false, false), "app").unwrap_err();
+            assert_eq!(
+                refusal.to_string(),
+                "ERR this change would disconnect your own connection from 10.0.0.2; add FORCE to apply it anyway"
+            );
+            assert_eq!(lockout_user(&w, policy, caller(ip("10.0.0.2"), true, false), "app"), Ok(()));
+            assert!(lockout_user(&w, policy, caller(ip("10.0.0.2"), true, true), "app").is_err());
+            assert_eq!(lockout_user(&w, policy, caller(ip("10.0.0.1"), false, false), "app"), Ok(()));
+            assert_eq!(lockout_user(&w, policy, caller(ip("10.0.0.2"), false, false), "bob"), Ok(()));
+            assert_eq!(lockout_user(&w, policy, caller(Peer::Unix, false, false), "app"), Ok(()));
+            assert_eq!(lockout_user(&w, policy, Caller { peer: None, in_multi: false, force: false }, "app"), Ok(()));
+        }
+
+        #[derive(Clone, Debug)]
+        enum Event {
+            Connect(u8),
+            Login(u8, u8),
+            Disconnect(u8),
+            Entries(Vec<u8>),
+            Bind(u8, u8),
+            Unbind(u8, u8),
+            Mode(u8),
+            Loopback(bool),
+            Nopass(bool),
+        }
+
+        const USERS: [&str; 3] = ["default", "app", "bob"];
+        const GROUPS: [&str; 2] = ["aa", "bb"];
+
+        fn event() -> impl Strategy<Value = Event> {
+            prop_oneof![
+                3 => any::<u8>().prop_map(Event::Connect),
+                3 => (any::<u8>(), any::<u8>()).prop_map(|(i, u)| Event::Login(i, u)),
+                1 => any::<u8>().prop_map(Event::Disconnect),
+                2 => proptest::collection::vec(any::<u8>(), 0..4).prop_map(Event::Entries),
+                2 => (any::<u8>(), any::<u8>()).prop_map(|(g, u)| Event::Bind(g, u)),
+                1 => (any::<u8>(), any::<u8>()).prop_map(|(g, u)| Event::Unbind(g, u)),
+                1 => any::<u8>().prop_map(Event::Mode),
+                1 => any::<bool>().prop_map(Event::Loopback),
+                1 => any::<bool>().prop_map(Event::Nopass),
+            ]
+        }
+
+        fn peer(i: u8) -> Peer {
+            match i % 6 {
+                5 => Peer::Unix,
+                4 => ip("127.0.0.1"),
+                n => ip(&format!("10.0.0.{n}")),
+            }
+        }
+
+        /// Keeps the bindings of `from` on a whitelist with new entries.
+        fn with_entries(from: &Whitelist, bits: &[u8]) -> Whitelist {
+            let mut groups: Vec<crate::store::GroupSpec> = GROUPS
+                .iter()
+                .map(|g| crate::store::GroupSpec {
+                    name: GroupName::parse(g.as_bytes()).unwrap(),
+                    attribute: crate::name::Attribute::Show,
+                    entries: Vec::new(),
+                    meta: Vec::new(),
+                    usage: Vec::new(),
+                    users: from
+                        .group(&GroupName::parse(g.as_bytes()).unwrap())
+                        .map_or_else(Vec::new, |g| g.users().to_vec()),
+                })
+                .collect();
+            for b in bits {
+                let e = parse_entry(format!("10.0.0.{}", b % 4).as_bytes()).unwrap();
+                let g = &mut groups[usize::from(b / 4 % 2)];
+                if !g.entries.contains(&e) {
+                    g.entries.push(e);
+                }
+            }
+            let version = from.version() + 1;
+            Whitelist::default().plan(Change::Install { groups, version }, None).unwrap().next.unwrap()
+        }
+
+        proptest! {
+            #[test]
+            fn no_open_connection_is_logged_in_as_a_user_its_address_may_not_use(
+                enforced in any::<bool>(),
+                events in proptest::collection::vec(event(), 0..60),
+            ) {
+                let (mut g, mut fx) = gate(with_entries(&Whitelist::default(), &[]));
+                g.users_enforced = enforced;
+                let mut open: HashSet<u64> = HashSet::new();
+                let mut next_id = 0u64;
+                let mut stale = false;
+                for e in events {
+                    // Turning `nopass` on logs in the open `default` clients
+                    // without a re-check (the server tells modules of no ACL
+                    // change): they are judged at the next change.
+                    match e {
+                        Event::Nopass(true) => stale = true,
+                        Event::Entries(_) | Event::Mode(_) | Event::Loopback(_) => stale = false,
+                        _ => {}
+                    }
+                    let binds = matches!(e, Event::Bind(..));
+                    match e {
+                        Event::Connect(a) => {
+                            next_id += 1;
+                            // Every client starts as `default`.
+                            fx.users.insert(next_id, String::from("default"));
+                            let conn = Conn::new(peer(a), 1);
+                            match g.admit(next_id, conn, &mut fx) {
+                                Admission::Refuse(_) => {}
+                                _ => { open.insert(next_id); }
+                            }
+                        }
+                        Event::Login(i, u) => {
+                            let Some(&id) = open.iter().min_by_key(|id| (**id).abs_diff(u64::from(i))) else { continue };
+                            let user = USERS[usize::from(u % 3)];
+                            let conn = g.conn(id).unwrap();
+                            let may = g.whitelist().user_may_login(user, conn.peer, g.config.policy());
+                            let login = g.login(id, conn, user, &mut fx);
+                            let refuse = enforced && g.config.mode == Mode::Enforce && !may;
+                            prop_assert_eq!(login == Login::Refuse, refuse);
+                            if login == Login::Allow {
+                                fx.users.insert(id, user.to_string());
+                            }
+                        }
+                        Event::Disconnect(i) => {
+                            let id = u64::from(i) % (next_id + 1);
+                            open.remove(&id);
+                            g.forget(id);
+                        }
+                        Event::Entries(bits) => {
+                            let next = with_entries(g.whitelist(), &bits);
+                            g.commit(next, &mut fx);
+                        }
+                        Event::Bind(gr, u) | Event::Unbind(gr, u) => {
+                            let group = GroupName::parse(GROUPS[usize::from(gr % 2)].as_bytes()).unwrap();
+                            let users = vec![USERS[usize::from(u % 3)].to_string()];
+                            let change = if binds { Change::Bind { group, users } } else { Change::Unbind { group, users } };
+                            if let Some(next) = g.whitelist().plan(change, None).unwrap().next {
+                                g.commit(next, &mut fx);
+                                stale = false;
+                            }
+                        }
+                        Event::Mode(m) => {
+                            g.config.mode = Mode::from_code(i32::from(m % 3)).unwrap();
+                            g.recheck(&mut fx);
+                        }
+                        Event::Loopback(on) => {
+                            g.config.allow_loopback = on;
+                            g.recheck(&mut fx);
+                        }
+                        Event::Nopass(on) => fx.nopass = on,
+                    }
+                    for id in fx.inner.closed.drain(..).chain(fx.inner.refused.drain(..)) {
+                        open.remove(&id);
+                    }
+                    let s = *g.stats();
+                    // In enforce mode nobody is open as a user its address may not use
+                    // (a `default` that needs a password has not logged in yet).
+                    if g.config.mode == Mode::Enforce && enforced && !stale {
+                        let policy = g.config.policy();
+                        for id in &open {
+                            let c = g.conn(*id).unwrap();
+                            if let Some(user) = fx.login_of(*id) {
+                                prop_assert!(
+                                    g.whitelist().user_may_login(&user, c.peer, policy),
+                                    "client {} from {:?} is open as {}", id, c.peer, user
+                                );
+                            }
+                        }
+                    }
+                    if !enforced {
+                        prop_assert_eq!(s.auth_denied + s.auth_would_deny, 0);
+                    }
                 }
             }
         }

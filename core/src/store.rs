@@ -130,6 +130,8 @@ pub struct Group {
     /// same list).
     live_at: Arc<[u32]>,
     hits: u64,
+    /// ACL users bound to it (§11), sorted, without duplicates.
+    users: Arc<Vec<String>>,
 }
 
 const NO_META: &Meta = &Meta { comment: None, expires: None };
@@ -143,7 +145,7 @@ struct Body {
 }
 
 impl Group {
-    fn build(id: GroupId, name: GroupName, body: Body, hits: u64, clock: u64) -> Group {
+    fn build(id: GroupId, name: GroupName, body: Body, users: Arc<Vec<String>>, hits: u64, clock: u64) -> Group {
         let Body { attribute, entries, mut meta, mut usage } = body;
         if meta.iter().all(|m| *m == Meta::default()) {
             meta = Vec::new();
@@ -156,7 +158,7 @@ impl Group {
         let packed = Arc::new(Entries::new(&entries));
         let meta: Arc<[Meta]> = meta.into();
         let (live, live_at) = live_entries(&packed, &meta, clock);
-        Group { id, name, attribute, entries: packed, meta, usage, index: Arc::new(index), live, live_at, hits }
+        Group { id, name, attribute, entries: packed, meta, usage, index: Arc::new(index), live, live_at, hits, users }
     }
 
     /// What the matcher holds of this group.
@@ -233,6 +235,11 @@ impl Group {
     pub fn hits(&self) -> u64 {
         self.hits
     }
+
+    /// The ACL users bound to it, sorted by name.
+    pub fn users(&self) -> &[String] {
+        &self.users
+    }
 }
 
 /// The limits an ordinary client's change must respect (never applied to
@@ -264,6 +271,8 @@ pub enum LimitError {
         /// The configured limit.
         limit: usize,
     },
+    /// A binding names a group that does not exist.
+    NoSuchGroup(GroupName),
 }
 
 impl fmt::Display for LimitError {
@@ -276,6 +285,7 @@ impl fmt::Display for LimitError {
                 f,
                 "group '{group}' would hold {would} entries, the limit is {limit} (whitelist.max-entries-per-group)"
             ),
+            LimitError::NoSuchGroup(group) => write!(f, "no such group '{group}'"),
         }
     }
 }
@@ -295,12 +305,14 @@ pub struct GroupSpec {
     pub meta: Vec<Meta>,
     /// Each entry's usage, in order (persisted data only; empty otherwise).
     pub usage: Vec<Usage>,
+    /// The ACL users bound to it (any order; duplicates are dropped).
+    pub users: Vec<String>,
 }
 
 impl GroupSpec {
-    /// A group of plain entries.
+    /// A group of plain entries, bound to no user.
     pub fn plain(name: GroupName, attribute: Attribute, entries: Vec<Entry>) -> GroupSpec {
-        GroupSpec { name, attribute, entries, meta: Vec::new(), usage: Vec::new() }
+        GroupSpec { name, attribute, entries, meta: Vec::new(), usage: Vec::new(), users: Vec::new() }
     }
 }
 
@@ -359,6 +371,20 @@ pub enum Change {
         groups: Vec<GroupSpec>,
         /// The version to install.
         version: u64,
+    },
+    /// Bind ACL users to an existing group (§11).
+    Bind {
+        /// The group.
+        group: GroupName,
+        /// The users (those already bound are no-ops).
+        users: Vec<String>,
+    },
+    /// Unbind ACL users from an existing group.
+    Unbind {
+        /// The group.
+        group: GroupName,
+        /// The users (those not bound are no-ops).
+        users: Vec<String>,
     },
 }
 
@@ -460,6 +486,17 @@ pub struct Whitelist {
     /// The unix second the matcher is compiled for: entries expired by then
     /// are left out of it.
     clock: u64,
+    /// Whether any user, and `default`, is bound: asked at every connection
+    /// and login, so kept rather than found by a walk of the groups.
+    bound: Bound,
+}
+
+/// What the connection hook and the auth callback ask of the bindings
+/// before anything else (see [`Whitelist::has_bindings`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Bound {
+    any: bool,
+    default: bool,
 }
 
 /// Refuses more groups than the configured limit, and, for every origin,
@@ -470,6 +507,13 @@ fn check_group_count(would: usize, limits: Option<&Limits>) -> Result<(), LimitE
         return Err(LimitError::Groups { would, limit });
     }
     Ok(())
+}
+
+/// User names sorted, without duplicates.
+fn sorted_users(mut users: Vec<String>) -> Vec<String> {
+    users.sort();
+    users.dedup();
+    users
 }
 
 fn dedup(entries: Vec<Entry>) -> Vec<Entry> {
@@ -493,16 +537,17 @@ impl Whitelist {
             .enumerate()
             .map(|(i, g)| {
                 let body = Body { attribute: g.attribute, entries: g.entries, meta: g.meta, usage: g.usage };
-                Group::build(u32::try_from(i).unwrap_or(NONE), g.name, body, 0, clock)
+                let users = Arc::new(sorted_users(g.users));
+                Group::build(u32::try_from(i).unwrap_or(NONE), g.name, body, users, 0, clock)
             })
             .collect();
         let ranks: Vec<u32> = (0..groups.len()).map(|i| u32::try_from(i).unwrap_or(NONE)).collect();
         let matcher = Matcher::build(groups.iter().map(Group::members), &ranks);
         let entries = groups.iter().map(|g| g.entries.len()).sum();
-        Whitelist { groups, version, entries, matcher, ranks, clock }
+        Whitelist { groups, version, entries, matcher, ranks, clock, bound: Bound::default() }.with_bound()
     }
 
-    /// Every group as a [`GroupSpec`], meta and usage included.
+    /// Every group as a [`GroupSpec`], meta, usage and bound users included.
     pub fn specs(&self) -> Vec<GroupSpec> {
         self.groups
             .iter()
@@ -514,6 +559,7 @@ impl Whitelist {
                     entries: b.entries,
                     meta: b.meta,
                     usage: b.usage,
+                    users: g.users.to_vec(),
                 }
             })
             .collect()
@@ -693,6 +739,8 @@ impl Whitelist {
             Change::Install { groups, version } => {
                 self.plan_replace(groups, None, limits, now).map(|plan| self.installed(plan, version))
             }
+            Change::Bind { group, users } => self.plan_binding(group, users, true),
+            Change::Unbind { group, users } => self.plan_binding(group, users, false),
         }?;
         if let Some(next) = &mut plan.next {
             next.advance(now);
@@ -863,6 +911,7 @@ impl Whitelist {
                 new.name == old.name
                     && new.attribute == old.attribute
                     && old.entries.iter().eq(new.entries.iter().copied())
+                    && *old.users == sorted_users(new.users.clone())
                     && (0..new.entries.len()).all(|i| old.meta(i) == new.meta.get(i).unwrap_or(NO_META))
             });
         if same {
@@ -913,6 +962,112 @@ impl Whitelist {
         }
     }
 
+    /// `BIND` (`bind`) or `UNBIND` of `users` on the group `name`, which
+    /// must exist. The reply counts the users bound or unbound.
+    fn plan_binding(&self, name: GroupName, users: Vec<String>, bind: bool) -> Result<Plan, LimitError> {
+        let Ok(index) = self.index_of(&name) else {
+            return Err(LimitError::NoSuchGroup(name));
+        };
+        let Some(group) = self.groups.get(index) else {
+            return Err(LimitError::NoSuchGroup(name));
+        };
+        let named = sorted_users(users);
+        let held = &group.users;
+        let next_users: Vec<String> = if bind {
+            sorted_users(held.iter().chain(named.iter()).cloned().collect())
+        } else {
+            held.iter().filter(|u| named.binary_search(u).is_err()).cloned().collect()
+        };
+        let reply = next_users.len().abs_diff(held.len());
+        if reply == 0 {
+            return Ok(Plan { next: None, outcome: Outcome::default() });
+        }
+        let mut next = self.clone();
+        if let Some(g) = next.groups.get_mut(index) {
+            g.users = Arc::new(next_users);
+        }
+        next.version = self.bumped();
+        Ok(Plan { next: Some(next.with_bound()), outcome: Outcome { reply, added: 0, removed: 0 } })
+    }
+
+    /// Binds `users` to the group `name` as loaded data gives them (the
+    /// bindings section of aux data); `false` when there is no such group.
+    pub fn restore_users(&mut self, name: &GroupName, users: Vec<String>) -> bool {
+        match self.index_of(name).ok().and_then(|i| self.groups.get_mut(i)) {
+            Some(g) => {
+                g.users = Arc::new(sorted_users(users));
+                self.bound = self.find_bound();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Each bound user with the groups it is bound to (in name order),
+    /// sorted by user.
+    pub fn bindings(&self) -> Vec<(&str, Vec<&GroupName>)> {
+        let mut map: std::collections::BTreeMap<&str, Vec<&GroupName>> = std::collections::BTreeMap::new();
+        for g in &self.groups {
+            for u in g.users.iter() {
+                map.entry(u.as_str()).or_default().push(&g.name);
+            }
+        }
+        map.into_iter().collect()
+    }
+
+    /// What [`Whitelist::has_bindings`] and [`Whitelist::default_bound`]
+    /// answer, found from the groups.
+    fn find_bound(&self) -> Bound {
+        let bound = |g: &Group, user: &str| g.users.binary_search_by(|u| u.as_str().cmp(user)).is_ok();
+        Bound {
+            any: self.groups.iter().any(|g| !g.users.is_empty()),
+            default: self.groups.iter().any(|g| bound(g, "default")),
+        }
+    }
+
+    fn with_bound(mut self) -> Whitelist {
+        self.bound = self.find_bound();
+        self
+    }
+
+    /// Whether any group has a bound user (O(1)).
+    pub fn has_bindings(&self) -> bool {
+        self.bound.any
+    }
+
+    /// Whether the `default` user is bound to some group (O(1)).
+    pub fn default_bound(&self) -> bool {
+        self.bound.default
+    }
+
+    /// Whether `user` is bound to some group.
+    pub fn is_bound(&self, user: &str) -> bool {
+        self.groups.iter().any(|g| g.users.binary_search_by(|u| u.as_str().cmp(user)).is_ok())
+    }
+
+    /// Whether `user` may log in from `peer` (§11): `true` for a user bound
+    /// to no group and for exempt clients; otherwise only when an entry of
+    /// one of its groups matches the address.
+    pub fn user_may_login(&self, user: &str, peer: Peer, policy: Policy) -> bool {
+        let mut bound = self.groups.iter().filter(|g| g.users.binary_search_by(|u| u.as_str().cmp(user)).is_ok());
+        let exempt = match peer {
+            Peer::Unix => policy.allow_unixsocket,
+            Peer::Ip(a) => policy.allow_loopback && a.is_loopback(),
+            Peer::Unknown => false,
+        };
+        let Some(first) = bound.next() else {
+            return true;
+        };
+        if exempt {
+            return true;
+        }
+        let Peer::Ip(addr) = peer else {
+            return false;
+        };
+        // An expired entry admits nobody, for logins as for connections.
+        std::iter::once(first).chain(bound).any(|g| g.live.iter().any(|e| e.contains(addr)))
+    }
+
     fn with_group(&self, name: GroupName, content: Option<Body>) -> Whitelist {
         self.with_edits(vec![(name, content)])
     }
@@ -936,7 +1091,8 @@ impl Whitelist {
             if let Some(body) = content {
                 fresh.push(groups.len());
                 let (id, hits) = existing.map_or((NONE, 0), |g| (g.id, g.hits));
-                groups.push(Group::build(id, name, body, hits, self.clock));
+                let users = existing.map_or_else(Arc::default, |g| Arc::clone(&g.users));
+                groups.push(Group::build(id, name, body, users, hits, self.clock));
             }
         }
         groups.extend(old.cloned());
@@ -964,7 +1120,16 @@ impl Whitelist {
         let matcher =
             self.matcher.rebuild(dropped, fresh.iter().filter_map(|&i| groups.get(i)).map(Group::members), &ranks);
         let entries = groups.iter().map(|g| g.entries.len()).sum();
-        Whitelist { groups, version: self.bumped(), entries, matcher, ranks, clock: self.clock }
+        Whitelist {
+            groups,
+            version: self.bumped(),
+            entries,
+            matcher,
+            ranks,
+            clock: self.clock,
+            bound: Bound::default(),
+        }
+        .with_bound()
     }
 }
 
@@ -1000,6 +1165,61 @@ mod tests {
 
     fn verdict(w: &Whitelist, a: &str, policy: Policy) -> Verdict {
         w.verdict(Peer::Ip(parse_address(a.as_bytes()).unwrap()), policy)
+    }
+
+    #[test]
+    fn bindings_follow_their_group() {
+        let users = |u: &[&str]| u.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+        let bind = |g: &str, u: &[&str]| Change::Bind { group: name(g), users: users(u) };
+        let unbind = |g: &str, u: &[&str]| Change::Unbind { group: name(g), users: users(u) };
+        let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.0/24"]));
+        let (w, _) = apply(&w, set("bb", &["10.0.1.1"]));
+        assert_eq!(w.plan(bind("cc", &["app"]), None).unwrap_err().to_string(), "no such group 'cc'");
+        assert_eq!(w.plan(unbind("cc", &["app"]), None).unwrap_err().to_string(), "no such group 'cc'");
+        let (w, o) = apply(&w, bind("aa", &["app", "ops", "app"]));
+        assert_eq!((o.reply, w.version()), (2, 3));
+        let plan = w.plan(bind("aa", &["ops"]), None).unwrap();
+        assert!(plan.next.is_none() && plan.outcome.reply == 0);
+        let (w, o) = apply(&w, bind("bb", &["app"]));
+        assert_eq!(o.reply, 1);
+        assert_eq!(
+            w.bindings().iter().map(|(u, g)| (u.to_string(), g.len())).collect::<Vec<_>>(),
+            vec![("app".into(), 2), ("ops".into(), 1)]
+        );
+        let policy = Policy { allow_loopback: true, allow_unixsocket: true, deny_when_empty: false };
+        let at = |s: &str| Peer::Ip(parse_address(s.as_bytes()).unwrap());
+        assert!(w.user_may_login("app", at("10.0.0.7"), policy));
+        assert!(w.user_may_login("app", at("10.0.1.1"), policy));
+        assert!(!w.user_may_login("ops", at("10.0.1.1"), policy));
+        assert!(w.user_may_login("bob", at("192.0.2.1"), policy));
+        assert!(w.user_may_login("ops", at("127.0.0.1"), policy));
+        assert!(w.user_may_login("ops", Peer::Unix, policy));
+        assert!(!w.user_may_login("ops", Peer::Unknown, policy));
+        // A SET keeps the group's bindings; DEL drops them.
+        let (w, _) = apply(&w, set("aa", &["10.0.2.0/24"]));
+        assert_eq!(w.group(&name("aa")).unwrap().users(), ["app", "ops"]);
+        let (w, _) = apply(&w, bind("aa", &["default"]));
+        assert!(w.has_bindings() && w.default_bound());
+        let (w, _) = apply(&w, Change::Delete { groups: vec![name("aa")] });
+        assert!(!w.is_bound("ops") && w.is_bound("app") && !w.default_bound() && w.has_bindings());
+        let (w, o) = apply(&w, unbind("bb", &["app", "nobody"]));
+        assert_eq!(o.reply, 1);
+        assert!(!w.has_bindings());
+        // A replacement that differs only in its users is a change.
+        let spec = |u: &[&str]| {
+            vec![GroupSpec {
+                name: name("bb"),
+                attribute: Attribute::Show,
+                entries: list(&["10.0.1.1"]),
+                meta: Vec::new(),
+                usage: Vec::new(),
+                users: users(u),
+            }]
+        };
+        let (w, _) = apply(&Whitelist::default(), Change::Install { groups: spec(&[]), version: 1 });
+        assert!(w.plan(Change::Install { groups: spec(&[]), version: 1 }, None).unwrap().next.is_none());
+        let next = w.plan(Change::Install { groups: spec(&["x"]), version: 1 }, None).unwrap().next.unwrap();
+        assert!(next.is_bound("x"));
     }
 
     #[test]
@@ -1234,6 +1454,7 @@ mod tests {
                 entries: list(items),
                 meta: Vec::new(),
                 usage: Vec::new(),
+                users: Vec::new(),
             }]
         };
         // The same groups change nothing, whatever version the document carries.
@@ -1266,6 +1487,7 @@ mod tests {
                 entries: list(items),
                 meta: Vec::new(),
                 usage: Vec::new(),
+                users: Vec::new(),
             }]
         };
         // Other groups at a lower version: both are installed as they are.
@@ -1301,6 +1523,7 @@ mod tests {
                 entries: list(&[e]),
                 meta: Vec::new(),
                 usage: Vec::new(),
+                users: Vec::new(),
             }]
         };
         let w = Whitelist::default()
@@ -1326,6 +1549,7 @@ mod tests {
                 entries: list(&["10.0.0.1"]),
                 meta: Vec::new(),
                 usage: Vec::new(),
+                users: Vec::new(),
             })
             .collect();
         let err = Whitelist::default().plan(Change::Replace { groups, version: 0 }, Some(&LIMITS)).unwrap_err();

@@ -64,7 +64,14 @@ fn change() -> impl Strategy<Value = Change> {
         (group_name(), prop::collection::vec(entry(), 1..8))
             .prop_map(|(group, entries)| Change::Remove { group, entries }),
         prop::collection::vec(group_name(), 1..3).prop_map(|groups| Change::Delete { groups }),
+        (group_name(), prop::collection::vec(user(), 1..3)).prop_map(|(group, users)| Change::Bind { group, users }),
+        (group_name(), prop::collection::vec(user(), 1..3)).prop_map(|(group, users)| Change::Unbind { group, users }),
     ]
+}
+
+/// An ACL user name from a small pool, so bindings meet again.
+fn user() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["app", "admin", "default", "ops-1", "é"]).prop_map(String::from)
 }
 
 /// The reference: scan every entry of every group.
@@ -90,7 +97,8 @@ fn naive(w: &Whitelist, a: Addr) -> Option<(String, Entry)> {
 fn build(changes: Vec<Change>) -> Whitelist {
     let mut w = Whitelist::default();
     for c in changes {
-        if let Some(next) = w.plan(c, None).unwrap().next {
+        // A binding of a group that does not exist is refused: skipped.
+        if let Ok(Some(next)) = w.plan(c, None).map(|p| p.next) {
             w = next;
         }
     }
@@ -106,6 +114,7 @@ proptest! {
         let rebuilt = Whitelist::restore(
             w.groups().iter().map(|g| whitelist_core::GroupSpec {
                 name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(), meta: Vec::new(), usage: Vec::new(),
+ users: g.users().to_vec(),
             }).collect(),
             w.version(),
         );
@@ -162,6 +171,9 @@ proptest! {
     #[test]
     fn document_round_trips(changes in prop::collection::vec(change(), 0..20)) {
         let w = build(changes);
+        // The kept flags agree with the groups.
+        prop_assert_eq!(w.has_bindings(), !w.bindings().is_empty());
+        prop_assert_eq!(w.default_bound(), w.is_bound("default"));
         let doc = parse_document(export(&w).as_bytes(), None).unwrap();
         prop_assert_eq!(doc.version, w.version());
         let back = w.plan(Change::Install { groups: doc.groups, version: doc.version }, None).unwrap();
@@ -184,7 +196,7 @@ proptest! {
     }
 
     #[test]
-    fn command_parsing_never_panics(args in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..24), 0..6), verb in prop::sample::select(vec![Verb::Set, Verb::Add, Verb::Remove, Verb::Del, Verb::Get, Verb::List, Verb::Check, Verb::LoadClients, Verb::Help, Verb::Export, Verb::Import])) {
+    fn command_parsing_never_panics(args in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..24), 0..6), verb in prop::sample::select(vec![Verb::Set, Verb::Add, Verb::Remove, Verb::Del, Verb::Get, Verb::List, Verb::Check, Verb::LoadClients, Verb::Help, Verb::Export, Verb::Import, Verb::Bind, Verb::Unbind, Verb::Bindings, Verb::Denied, Verb::Stale])) {
         let raw: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         if let Err(e) = parse(verb, &raw, None) {
             let text = e.to_string();
@@ -251,12 +263,13 @@ proptest! {
         let mut w = Whitelist::default();
         for c in changes {
             let before = edge_probes(&w);
-            if let Some(next) = w.plan(c, None).unwrap().next {
+            if let Ok(Some(next)) = w.plan(c, None).map(|p| p.next) {
                 w = next;
             }
             let fresh = Whitelist::restore(
                 w.groups().iter().map(|g| whitelist_core::GroupSpec {
                     name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(), meta: Vec::new(), usage: Vec::new(),
+ users: g.users().to_vec(),
                 }).collect(),
                 w.version(),
             );
@@ -489,7 +502,8 @@ proptest! {
             match s {
                 Step::Change(c, t) => {
                     let t = t.max(w.clock());
-                    if let Some(next) = w.plan_at(c, None, t).unwrap().next {
+                    // A binding of a group that does not exist is refused: skipped.
+                    if let Ok(Some(next)) = w.plan_at(c, None, t).map(|p| p.next) {
                         w = next;
                     }
                 }

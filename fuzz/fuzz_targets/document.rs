@@ -26,7 +26,7 @@ const MAX_ERROR: usize = 1024;
 fn specs(w: &Whitelist) -> Vec<GroupSpec> {
     w.groups()
         .iter()
-        .map(|g| GroupSpec { name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(), meta: Vec::new(), usage: Vec::new() })
+        .map(|g| GroupSpec { name: g.name().clone(), attribute: g.attribute(), entries: g.entries().to_vec(), meta: Vec::new(), usage: Vec::new(), users: g.users().to_vec() })
         .collect()
 }
 
