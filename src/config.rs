@@ -108,7 +108,7 @@ unsafe extern "C" fn set(
     privdata: *mut c_void,
     err: *mut *mut RString,
 ) -> c_int {
-    ffi::guard(ERR, || match set_value(privdata as usize, &string_bytes(val)) {
+    ffi::guard(ERR, || match set_value(privdata as usize, &ffi::string_bytes(val)) {
         Ok(()) => OK,
         Err(text) => {
             if !err.is_null() {
@@ -234,21 +234,4 @@ fn free_string(s: *mut RString) {
         // SAFETY: `s` came from `new_string` and nobody else frees it.
         unsafe { free(null_mut(), s) };
     }
-}
-
-fn string_bytes(s: *mut RString) -> Vec<u8> {
-    let Some(ptr_len) = (unsafe { raw::RedisModule_StringPtrLen }) else {
-        return Vec::new();
-    };
-    if s.is_null() {
-        return Vec::new();
-    }
-    let mut len = 0usize;
-    // SAFETY: `s` is the live string Redis passed; the bytes are copied
-    // before the call returns.
-    let ptr = unsafe { ptr_len(s, &mut len) };
-    if ptr.is_null() {
-        return Vec::new();
-    }
-    unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) }.to_vec()
 }
