@@ -9,6 +9,8 @@
 mod acl;
 mod commands;
 mod config;
+#[cfg(feature = "debug-panic")]
+mod debug;
 mod docs;
 mod ffi;
 mod hook;
@@ -17,6 +19,7 @@ mod loading;
 mod maintenance;
 mod persistence;
 mod rewrite;
+mod startup;
 mod state;
 
 use std::ffi::{c_void, CStr};
@@ -24,11 +27,9 @@ use std::os::raw::c_int;
 
 use redis_module::alloc::RedisAlloc;
 use redis_module::raw;
-use whitelist_core::clients::parse_client_list;
 
 use crate::ffi::{Ctx, Level};
 use crate::persistence::WHITELIST_TYPE;
-use crate::state::Conn;
 
 /// Allocations go through Redis, so `used_memory` and `MEMORY` see them.
 #[global_allocator]
@@ -154,57 +155,15 @@ fn load(ctx: Ctx, argc: c_int) -> Result<(), String> {
     let register_info = unsafe { raw::RedisModule_RegisterInfoFunc }.ok_or("no RegisterInfoFunc")?;
     unsafe { register_info(ctx, Some(info::info)) };
     ffi::refresh_clock(ctx);
-    let open = adopt_open_connections(ctx);
-    prepare_refusals(ctx)?;
-    if starting(ctx, open) {
+    let open = startup::adopt_open_connections(ctx);
+    startup::prepare_refusals(ctx)?;
+    if startup::starting(ctx, open) {
         // The first load of a starting server is the window: its rules
         // come from the data. A timer fires once the event loop runs
         // (timers never run during a load): past it, no load is the first.
         state::with(|g| g.expect_startup_load());
         ffi::create_timer(ctx, 0, loading::startup_over);
     }
-    Ok(())
-}
-
-/// Whether the server is starting (not a `MODULE LOAD` at run time). Redis
-/// 7.2+ says so; on 7.0 a run-time load always has a caller connected.
-fn starting(ctx: Ctx, open_connections: usize) -> bool {
-    ffi::context_flags(ctx) & raw::REDISMODULE_CTX_FLAGS_SERVER_STARTUP != 0
-        || (ffi::server_version().is_some_and(|v| v < 0x00_07_02_00) && open_connections == 0)
-}
-
-/// Redis 8 assigns a new client to an I/O thread right after the connection
-/// event, and aborts if the client was closed in it (`iothread.c`): there a
-/// refused client is held as a user without permissions, its logins refused,
-/// and closed from the event loop within one turn. Valkey's and Redis 7's
-/// I/O threads keep the client in the main thread, and without I/O threads
-/// nothing is handed over: there it is closed inside the event.
-///
-/// One auth callback serves both that and the per-user restrictions (§11),
-/// registered wherever the server has them (7.2+): it refuses the logins of
-/// held clients and of users bound to groups that do not match the address.
-fn prepare_refusals(ctx: Ctx) -> Result<(), String> {
-    let auth_callback = ffi::register_auth_callback(ctx, Some(hook::on_auth));
-    state::with(|g| g.users_enforced = auth_callback).ok_or("the whitelist state is busy")?;
-    let io_threads = ffi::config_get(ctx, "io-threads")
-        .and_then(|v| String::from_utf8_lossy(&v).trim().parse::<u32>().ok())
-        .unwrap_or(1);
-    let redis8 = ffi::server_version().is_some_and(|v| v >= 0x00_08_00_00)
-        && ffi::info_text(ctx, c"server", c"valkey_version").is_none();
-    if !(redis8 && io_threads > 1) {
-        return Ok(());
-    }
-    if !ffi::create_held_user() {
-        return Err(String::from("could not create the user that refused clients are held as"));
-    }
-    if !auth_callback {
-        return Err(String::from("this server has no auth callbacks, which holding refused clients needs"));
-    }
-    let room = ffi::config_get(ctx, "maxclients")
-        .and_then(|v| String::from_utf8_lossy(&v).trim().parse::<usize>().ok())
-        .unwrap_or(10_000);
-    state::with(|g| g.pending.reserve(room)).ok_or("the whitelist state is busy")?;
-    state::DEFER_CLOSE.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 
@@ -221,102 +180,4 @@ fn set_acl_categories(ctx: Ctx, name: &CStr) -> Result<(), String> {
         return Err(format!("could not put {} in the ACL categories admin and dangerous", name.to_string_lossy()));
     }
     Ok(())
-}
-
-/// Connections opened before `MODULE LOAD` never passed the connection event:
-/// take them from `CLIENT LIST` so every rule change checks them too.
-/// Returns how many were adopted.
-fn adopt_open_connections(ctx: Ctx) -> usize {
-    let Some(text) = ffi::call_text(ctx, "CLIENT", &["LIST"]) else {
-        return 0;
-    };
-    let adopted = state::with(|g| {
-        let mut n = 0;
-        for c in parse_client_list(&text) {
-            if c.is_primary_link || c.is_closing {
-                continue;
-            }
-            g.track(c.id, Conn::new(c.peer, c.port));
-            n += 1;
-        }
-        n
-    })
-    .unwrap_or(0);
-    if adopted > 0 {
-        ffi::log(
-            ctx,
-            Level::Notice,
-            &format!("{adopted} connections open before the module loaded are checked at every rule change"),
-        );
-    }
-    adopted
-}
-
-/// `WHITELIST.DEBUG-PANIC`: panics inside a command, to prove that a panic
-/// becomes an error reply and never reaches Redis. Only in builds with the
-/// `debug-panic` feature.
-#[cfg(feature = "debug-panic")]
-mod debug {
-    use std::os::raw::c_int;
-
-    use redis_module::{raw, Context, RedisError};
-
-    use crate::ffi;
-
-    unsafe extern "C" fn panic_command(
-        ctx: *mut raw::RedisModuleCtx,
-        _argv: *mut *mut raw::RedisModuleString,
-        _argc: c_int,
-    ) -> c_int {
-        let context = Context::new(ctx);
-        let result =
-            ffi::guard(Err(RedisError::Str("ERR internal error: nothing was changed (see the server log)")), || {
-                panic!("WHITELIST.DEBUG-PANIC was called")
-            });
-        context.reply(result) as c_int
-    }
-
-    /// `WHITELIST.DEBUG-FAULT hook-panic|hold-open|off`: makes the
-    /// connection hook panic, to prove that it fails closed; or keeps held
-    /// clients held, to show what they can do; `off` ends both.
-    unsafe extern "C" fn fault_command(
-        ctx: *mut raw::RedisModuleCtx,
-        argv: *mut *mut raw::RedisModuleString,
-        argc: c_int,
-    ) -> c_int {
-        let context = Context::new(ctx);
-        let args = redis_module::decode_args(ctx, argv, argc);
-        let result = match args.get(1).map(|a| a.to_string_lossy().to_ascii_lowercase()).as_deref() {
-            Some("hook-panic") if args.len() == 2 => {
-                crate::state::HOOK_PANIC.store(true, std::sync::atomic::Ordering::Relaxed);
-                Ok(redis_module::RedisValue::SimpleStringStatic("OK"))
-            }
-            Some("hold-open") if args.len() == 2 => {
-                crate::state::HOLD_OPEN.store(true, std::sync::atomic::Ordering::Relaxed);
-                Ok(redis_module::RedisValue::SimpleStringStatic("OK"))
-            }
-            Some("lose-next-change") if args.len() == 2 => {
-                crate::state::LOSE_NEXT_CHANGE.store(true, std::sync::atomic::Ordering::Relaxed);
-                Ok(redis_module::RedisValue::SimpleStringStatic("OK"))
-            }
-            Some("off") if args.len() == 2 => {
-                crate::state::LOSE_NEXT_CHANGE.store(false, std::sync::atomic::Ordering::Relaxed);
-                crate::state::HOOK_PANIC.store(false, std::sync::atomic::Ordering::Relaxed);
-                crate::state::HOLD_OPEN.store(false, std::sync::atomic::Ordering::Relaxed);
-                crate::hook::arm_close();
-                Ok(redis_module::RedisValue::SimpleStringStatic("OK"))
-            }
-            _ => Err(RedisError::Str("ERR usage: WHITELIST.DEBUG-FAULT hook-panic|hold-open|lose-next-change|off")),
-        };
-        context.reply(result) as c_int
-    }
-
-    pub fn register(ctx: *mut raw::RedisModuleCtx) {
-        if let Some(create) = unsafe { raw::RedisModule_CreateCommand } {
-            unsafe { create(ctx, c"whitelist.debug-panic".as_ptr(), Some(panic_command), c"admin".as_ptr(), 0, 0, 0) };
-            crate::docs::apply(ctx, c"whitelist.debug-panic");
-            unsafe { create(ctx, c"whitelist.debug-fault".as_ptr(), Some(fault_command), c"admin".as_ptr(), 0, 0, 0) };
-            crate::docs::apply(ctx, c"whitelist.debug-fault");
-        }
-    }
 }
