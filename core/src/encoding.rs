@@ -47,6 +47,20 @@
 //!   per user (sorted):  u32 length, name bytes (UTF-8)
 //! ```
 //!
+//! Section kind 5, the cluster ledger (must understand: a module that
+//! dropped the revisions and tombstones would let stale nodes overwrite or
+//! resurrect groups), at most once, only when its clock is above 0; every
+//! record names a group of the whitelist section, every tombstone one it
+//! lacks:
+//!
+//! ```text
+//! u64 clock
+//! u32 record count    per record (name order):     u8 name length, name  record
+//! u32 tombstone count per tombstone (name order):  u8 name length, name  record
+//! record:  stamp  u16 ancestor count, per ancestor (origin order): stamp
+//! stamp:   u64 revision  40 bytes origin node id (40 zero bytes: none)
+//! ```
+//!
 //! Encoding version 1 (written by the first module) is the same whitelist
 //! payload right after the version byte, with no section header; it still
 //! loads. Flag bits and kinds that a layout does not define are refused.
@@ -54,12 +68,14 @@
 //! duplicates, checksum) and never panics; a payload is accepted whole or
 //! refused.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::entry::Entry;
+use crate::ledger::{Ledger, NodeId, Record, Stamp, State, NODE_ID_LEN};
 use crate::name::{Attribute, GroupName};
 use crate::store::{parse_comment, GroupSpec, Meta, Usage, Whitelist, MAX_VERSION};
 
@@ -81,6 +97,8 @@ const META_EXPIRES: u8 = 2;
 /// Section kind: the users bound to groups (§11), must understand: a module
 /// that could not enforce them must not load the rules without them.
 const SECTION_BINDINGS: u8 = 4;
+/// Section kind: the cluster ledger (§12), must understand.
+const SECTION_LEDGER: u8 = 5;
 /// Section flag: a reader that does not know the section must refuse the data.
 const MUST_UNDERSTAND: u8 = 1;
 const FLAG_HIDDEN: u8 = 1;
@@ -377,8 +395,16 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes a payload written by [`encode`] (of this or an older encoding version).
+/// Decodes a payload written by [`encode`] (of this or an older encoding
+/// version); a cluster ledger it carries is checked and left out.
 pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
+    decode_with_ledger(data).map(|(w, _)| w)
+}
+
+/// Decodes a payload written by [`encode_with_ledger`] or [`encode`]: the
+/// whitelist, and the cluster ledger when the payload has one (completed
+/// for the whitelist's groups).
+pub fn decode_with_ledger(data: &[u8]) -> Result<(Whitelist, Option<Ledger>), DecodeError> {
     if data.len() >= 4 && &data[..4] != MAGIC {
         return Err(DecodeError::BadMagic);
     }
@@ -398,11 +424,12 @@ pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
     }
     let mut r = Reader { data: body, pos: PREAMBLE };
     if encoding == 1 {
-        return decode_whitelist(&mut r).map(|(groups, version)| Whitelist::restore(groups, version));
+        return decode_whitelist(&mut r).map(|(groups, version)| (Whitelist::restore(groups, version), None));
     }
     let mut whitelist: Option<(Vec<GroupSpec>, u64)> = None;
     let (mut met, mut used) = (false, false);
     let mut bindings: Option<(usize, usize)> = None;
+    let mut ledger: Option<(usize, usize)> = None;
     while r.remaining() > 0 {
         let kind = r.u8()?;
         let flags = r.u8()?;
@@ -448,6 +475,10 @@ pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
                 return Err(r.invalid(String::from("the bindings section is not flagged must-understand")));
             }
             SECTION_BINDINGS => bindings = Some((r.pos, end)),
+            SECTION_LEDGER if ledger.is_some() || flags != MUST_UNDERSTAND => {
+                return Err(r.invalid(String::from("a second or optional ledger section")));
+            }
+            SECTION_LEDGER => ledger = Some((r.pos, end)),
             _ if flags & MUST_UNDERSTAND != 0 => return Err(DecodeError::UnknownSection { kind }),
             // A later module's optional section (statistics, say): skipped.
             _ => {}
@@ -461,7 +492,14 @@ pub fn decode(data: &[u8]) -> Result<Whitelist, DecodeError> {
         let mut payload = Reader { data: body.get(..end).unwrap_or_default(), pos: start };
         decode_bindings(&mut payload, &mut whitelist)?;
     }
-    Ok(whitelist)
+    let ledger = match ledger {
+        Some((start, end)) => {
+            let mut payload = Reader { data: body.get(..end).unwrap_or_default(), pos: start };
+            Some(decode_ledger(&mut payload, &whitelist)?)
+        }
+        None => None,
+    };
+    Ok((whitelist, ledger))
 }
 
 /// The whitelist payload, which must fill `r` to its end.
@@ -530,6 +568,350 @@ fn decode_entry(r: &mut Reader<'_>) -> Result<Entry, DecodeError> {
     }
     .map_err(|_| r.invalid(format!("prefix length {prefix} out of range")))?;
     Entry::from_canonical(net).ok_or_else(|| r.invalid(format!("{net} is not in canonical form")))
+}
+
+/// Encodes the whole whitelist and, when it has a clock above 0, the
+/// cluster ledger (section kind 5).
+pub fn encode_with_ledger(w: &Whitelist, ledger: Option<&Ledger>) -> Vec<u8> {
+    let mut out = encode(w);
+    let Some(ledger) = ledger.filter(|l| l.clock() > 0) else {
+        return out;
+    };
+    // Reopen the sealed payload: the ledger section goes last.
+    out.truncate(out.len().saturating_sub(CHECKSUM));
+    section(&mut out, SECTION_LEDGER, MUST_UNDERSTAND, |out| encode_ledger(ledger, out));
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+fn encode_ledger(l: &Ledger, out: &mut Vec<u8>) {
+    out.extend_from_slice(&l.clock().to_le_bytes());
+    for map in [l.records(), l.tombstones()] {
+        out.extend_from_slice(&len_u32(map.len()).to_le_bytes());
+        for (name, record) in map {
+            put_name(out, name);
+            put_record(out, record);
+        }
+    }
+}
+
+/// The ledger section, checked against the whitelist it belongs to.
+fn decode_ledger(r: &mut Reader<'_>, w: &Whitelist) -> Result<Ledger, DecodeError> {
+    let clock = r.u64()?;
+    if clock == 0 || clock > MAX_VERSION {
+        return Err(r.invalid(format!("ledger clock {clock} is out of range")));
+    }
+    let mut maps = [BTreeMap::new(), BTreeMap::new()];
+    for (i, map) in maps.iter_mut().enumerate() {
+        let tombstones = i == 1;
+        let count = r.u32()? as usize;
+        if count > r.remaining() / MIN_NAMED_RECORD {
+            return Err(r.invalid(format!("{count} ledger records cannot fit in {} bytes", r.remaining())));
+        }
+        let mut last: Option<GroupName> = None;
+        for _ in 0..count {
+            let name = read_name(r)?;
+            if last.as_ref().is_some_and(|l| *l >= name) {
+                return Err(r.invalid(format!("ledger record of '{name}' is out of name order or repeated")));
+            }
+            let record = read_record(r, clock)?;
+            if tombstones == w.group(&name).is_some() {
+                let what = if tombstones { "a tombstone of held group" } else { "a record of missing group" };
+                return Err(r.invalid(format!("the ledger holds {what} '{name}'")));
+            }
+            if tombstones && record.stamp == Stamp::PRE_LEDGER {
+                return Err(r.invalid(format!("tombstone of '{name}' without a revision")));
+            }
+            last = Some(name.clone());
+            map.insert(name, record);
+        }
+    }
+    if r.remaining() != 0 {
+        return Err(r.invalid(format!("{} bytes left after the last ledger record", r.remaining())));
+    }
+    let [records, tombstones] = maps;
+    let mut ledger = Ledger::from_parts(clock, records, tombstones);
+    ledger.complete(w);
+    Ok(ledger)
+}
+
+/// A stamp's bytes: revision, origin.
+const STAMP: usize = 8 + NODE_ID_LEN;
+/// The smallest record's bytes: stamp, no ancestor.
+const RECORD: usize = STAMP + 2;
+/// The smallest named record (two-letter name).
+const MIN_NAMED_RECORD: usize = 1 + 2 + RECORD;
+
+fn put_name(out: &mut Vec<u8>, name: &GroupName) {
+    let name = name.as_str().as_bytes();
+    out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(name);
+}
+
+fn read_name(r: &mut Reader<'_>) -> Result<GroupName, DecodeError> {
+    let len = r.u8()? as usize;
+    let raw = r.take(len)?;
+    GroupName::parse(raw).map_err(|e| r.invalid(e.to_string()))
+}
+
+fn put_stamp(out: &mut Vec<u8>, s: &Stamp) {
+    out.extend_from_slice(&s.revision.to_le_bytes());
+    out.extend_from_slice(s.origin_bytes());
+}
+
+fn put_record(out: &mut Vec<u8>, r: &Record) {
+    put_stamp(out, &r.stamp);
+    out.extend_from_slice(&u16::try_from(r.seen.len()).unwrap_or(u16::MAX).to_le_bytes());
+    for &(origin, revision) in r.seen.iter().take(usize::from(u16::MAX)) {
+        put_stamp(out, &Stamp { revision, origin: Some(origin) });
+    }
+}
+
+fn read_stamp(r: &mut Reader<'_>) -> Result<Stamp, DecodeError> {
+    let revision = r.u64()?;
+    let raw = r.take(NODE_ID_LEN)?;
+    let origin = if raw.iter().all(|&b| b == 0) {
+        None
+    } else {
+        Some(NodeId::parse(raw).map_err(|e| r.invalid(e.to_string()))?)
+    };
+    Ok(Stamp { revision, origin })
+}
+
+/// A record whose revisions are at most `clock`.
+fn read_record(r: &mut Reader<'_>, clock: u64) -> Result<Record, DecodeError> {
+    let stamp = read_stamp(r)?;
+    let count = usize::from(u16::from_le_bytes(r.array()?));
+    if count > r.remaining() / STAMP {
+        return Err(r.invalid(format!("record {stamp} claims {count} ancestors in {} bytes", r.remaining())));
+    }
+    let mut seen = Vec::with_capacity(count);
+    for _ in 0..count {
+        match read_stamp(r)? {
+            Stamp { revision, origin: Some(origin) } => seen.push((origin, revision)),
+            none => return Err(r.invalid(format!("record {stamp} descends from {none}"))),
+        }
+    }
+    let record = Record { stamp, seen };
+    if !record.is_valid() {
+        return Err(r.invalid(format!("invalid record {stamp}: its ancestors are unordered or not below it")));
+    }
+    if record.stamp.revision > clock {
+        return Err(r.invalid(format!("revision {} is above the clock {clock}", record.stamp.revision)));
+    }
+    Ok(record)
+}
+
+/// The magic of a cluster state.
+const STATE_MAGIC: &[u8; 4] = b"WLCS";
+/// The version of the cluster state's layout this build writes and reads.
+pub const STATE_VERSION: u8 = 1;
+const STATE_USERS: usize = 2;
+/// The smallest group in a state: two-letter name, record, flags, no entry,
+/// no user.
+const MIN_STATE_GROUP: usize = 1 + 2 + RECORD + 1 + 4 + 4;
+/// The smallest entry in a state: an IPv4 one without meta.
+const MIN_STATE_ENTRY: usize = MIN_ENTRY + 1;
+
+/// The binary form of a cluster state (the argument of `WHITELIST.MERGE`
+/// and what the bus carries), integers little-endian:
+///
+/// ```text
+/// "WLCS"  u8 state version (1)  u64 clock
+/// u32 group count; per group (name order):
+///   u8 name length, name  record  u8 flags (bit 0: hidden)
+///   u32 entry count; per entry:
+///     u8 kind (4: IPv4, 6: IPv6)  u8 prefix length  4 or 16 address bytes
+///     u8 flags (bit 0: comment, bit 1: expiry)  [u8 length, comment]  [u64 expiry]
+///   u32 user count; per user (sorted):  u16 length, name bytes (UTF-8)
+/// u32 tombstone count; per tombstone (name order):  u8 name length, name  record
+/// u32 CRC-32 of everything before it
+/// record:  stamp  u16 ancestor count, per ancestor (origin order): stamp
+/// stamp:   u64 revision  40 bytes origin (zeros: none)
+/// ```
+pub fn encode_state(s: &State) -> Vec<u8> {
+    let entries: usize = s.groups.iter().map(|(g, _)| g.entries.len()).sum();
+    let mut out = Vec::with_capacity(9 + 8 + s.groups.len() * (MIN_STATE_GROUP + 32) + entries * 19);
+    out.extend_from_slice(STATE_MAGIC);
+    out.push(STATE_VERSION);
+    out.extend_from_slice(&s.clock.to_le_bytes());
+    out.extend_from_slice(&len_u32(s.groups.len()).to_le_bytes());
+    for (g, record) in &s.groups {
+        put_name(&mut out, &g.name);
+        put_record(&mut out, record);
+        out.push(if g.attribute == Attribute::Hidden { FLAG_HIDDEN } else { 0 });
+        out.extend_from_slice(&len_u32(g.entries.len()).to_le_bytes());
+        for (i, e) in g.entries.iter().enumerate() {
+            put_entry(&mut out, e);
+            let m = g.meta.get(i).cloned().unwrap_or_default();
+            let flags =
+                if m.comment.is_some() { META_COMMENT } else { 0 } | if m.expires.is_some() { META_EXPIRES } else { 0 };
+            out.push(flags);
+            if let Some(c) = &m.comment {
+                out.push(u8::try_from(c.len()).unwrap_or(u8::MAX));
+                out.extend_from_slice(c.as_bytes());
+            }
+            if let Some(at) = m.expires {
+                out.extend_from_slice(&at.to_le_bytes());
+            }
+        }
+        let mut users: Vec<&String> = g.users.iter().collect();
+        users.sort();
+        users.dedup();
+        out.extend_from_slice(&len_u32(users.len()).to_le_bytes());
+        for u in users {
+            out.extend_from_slice(&u16::try_from(u.len()).unwrap_or(u16::MAX).to_le_bytes());
+            out.extend_from_slice(u.as_bytes());
+        }
+    }
+    out.extend_from_slice(&len_u32(s.tombstones.len()).to_le_bytes());
+    for (name, record) in &s.tombstones {
+        put_name(&mut out, name);
+        put_record(&mut out, record);
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+fn put_entry(out: &mut Vec<u8>, e: &Entry) {
+    match e.net() {
+        IpNet::V4(n) => {
+            out.push(KIND_V4);
+            out.push(n.prefix_len());
+            out.extend_from_slice(&n.network().octets());
+        }
+        IpNet::V6(n) => {
+            out.push(KIND_V6);
+            out.push(n.prefix_len());
+            out.extend_from_slice(&n.network().octets());
+        }
+    }
+}
+
+/// Decodes [`encode_state`]'s form: accepted whole or refused, never
+/// allocating from a count the remaining bytes cannot hold.
+pub fn decode_state(data: &[u8]) -> Result<State, DecodeError> {
+    if data.len() >= 4 && &data[..4] != STATE_MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    if data.len() < PREAMBLE + CHECKSUM {
+        return Err(DecodeError::Truncated { offset: data.len() });
+    }
+    let (body, tail) = data.split_at(data.len() - CHECKSUM);
+    let stored = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    if crc32fast::hash(body) != stored {
+        return Err(DecodeError::Checksum);
+    }
+    let mut r = Reader { data: body, pos: 4 };
+    let version = r.u8()?;
+    if version != STATE_VERSION {
+        return Err(r.invalid(format!("cluster state version {version}, this module reads {STATE_VERSION}")));
+    }
+    let clock = r.u64()?;
+    if clock > MAX_VERSION {
+        return Err(r.invalid(format!("clock {clock} is above the largest, {MAX_VERSION}")));
+    }
+    let count = r.u32()? as usize;
+    if count > crate::matcher::MAX_GROUPS || count > r.remaining() / MIN_STATE_GROUP {
+        return Err(r.invalid(format!("{count} groups cannot fit in {} bytes", r.remaining())));
+    }
+    let mut groups: Vec<(GroupSpec, Record)> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let name = read_name(&mut r)?;
+        if groups.last().is_some_and(|(g, _)| g.name >= name) {
+            return Err(r.invalid(format!("group '{name}' is out of name order or repeated")));
+        }
+        let record = read_record(&mut r, clock)?;
+        groups.push((decode_state_group(&mut r, name)?, record));
+    }
+    let count = r.u32()? as usize;
+    if count > r.remaining() / MIN_NAMED_RECORD {
+        return Err(r.invalid(format!("{count} tombstones cannot fit in {} bytes", r.remaining())));
+    }
+    let mut tombstones: Vec<(GroupName, Record)> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let name = read_name(&mut r)?;
+        if tombstones.last().is_some_and(|(n, _)| *n >= name) {
+            return Err(r.invalid(format!("tombstone '{name}' is out of name order or repeated")));
+        }
+        if groups.binary_search_by(|(g, _)| g.name.cmp(&name)).is_ok() {
+            return Err(r.invalid(format!("'{name}' is both a group and a tombstone")));
+        }
+        let record = read_record(&mut r, clock)?;
+        if record.stamp == Stamp::PRE_LEDGER {
+            return Err(r.invalid(format!("tombstone of '{name}' without a revision")));
+        }
+        tombstones.push((name, record));
+    }
+    if r.remaining() != 0 {
+        return Err(r.invalid(format!("{} bytes left after the last tombstone", r.remaining())));
+    }
+    Ok(State { clock, groups, tombstones })
+}
+
+/// One group's content in a state, after its name and record.
+fn decode_state_group(r: &mut Reader<'_>, name: GroupName) -> Result<GroupSpec, DecodeError> {
+    let flags = r.u8()?;
+    if flags & !FLAG_HIDDEN != 0 {
+        return Err(r.invalid(format!("group '{name}' has unknown flags {flags:#04x}")));
+    }
+    let attribute = if flags & FLAG_HIDDEN != 0 { Attribute::Hidden } else { Attribute::Show };
+    let count = r.u32()? as usize;
+    if count > r.remaining() / MIN_STATE_ENTRY {
+        return Err(r.invalid(format!("group '{name}' claims {count} entries in {} bytes", r.remaining())));
+    }
+    let mut entries = Vec::with_capacity(count);
+    let mut meta = Vec::with_capacity(count);
+    let mut seen = std::collections::HashSet::with_capacity(count);
+    for i in 0..count {
+        let entry = decode_entry(r).map_err(|e| match e {
+            DecodeError::Invalid { offset, what } => {
+                DecodeError::Invalid { offset, what: format!("group '{name}' entry {i}: {what}") }
+            }
+            other => other,
+        })?;
+        if !seen.insert(entry) {
+            return Err(r.invalid(format!("group '{name}' holds {entry} twice")));
+        }
+        let flags = r.u8()?;
+        if flags & !(META_COMMENT | META_EXPIRES) != 0 {
+            return Err(r.invalid(format!("group '{name}': unknown entry flags {flags:#04x}")));
+        }
+        let mut m = Meta::default();
+        if flags & META_COMMENT != 0 {
+            let len = r.u8()? as usize;
+            let raw = r.take(len)?;
+            match parse_comment(raw) {
+                Some(text) if !text.is_empty() => m.comment = Some(text.into()),
+                _ => return Err(r.invalid(format!("group '{name}': an invalid comment"))),
+            }
+        }
+        if flags & META_EXPIRES != 0 {
+            m.expires = Some(r.u64()?);
+        }
+        entries.push(entry);
+        meta.push(m);
+    }
+    if meta.iter().all(|m| *m == Meta::default()) {
+        meta = Vec::new();
+    }
+    let count = r.u32()? as usize;
+    if count > r.remaining() / (STATE_USERS + 1) {
+        return Err(r.invalid(format!("group '{name}' claims {count} users in {} bytes", r.remaining())));
+    }
+    let mut users: Vec<String> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = usize::from(u16::from_le_bytes(r.array()?));
+        let raw = r.take(len)?;
+        let user = crate::command::parse_user(raw).map_err(|e| r.invalid(format!("group '{name}': user {e}")))?;
+        if users.last().is_some_and(|last| *last >= user) {
+            return Err(r.invalid(format!("group '{name}': user '{user}' is out of order or repeated")));
+        }
+        users.push(user);
+    }
+    Ok(GroupSpec { name, attribute, entries, meta, usage: Vec::new(), users })
 }
 
 #[cfg(test)]
@@ -694,11 +1076,11 @@ mod tests {
         let later = sections(&[(9, 0, b"statistics"), (1, 1, &payload), (200, 0, b"")]);
         assert_eq!(summary(&decode(&later).unwrap()), summary(&small()));
         // One that must be understood: refused whole.
-        let bound = sections(&[(1, 1, &payload), (5, 1, b"cluster revisions")]);
-        assert_eq!(decode(&bound).unwrap_err(), DecodeError::UnknownSection { kind: 5 });
+        let bound = sections(&[(1, 1, &payload), (6, 1, b"later rules")]);
+        assert_eq!(decode(&bound).unwrap_err(), DecodeError::UnknownSection { kind: 6 });
         assert_eq!(
             decode(&bound).unwrap_err().to_string(),
-            "it carries rules this module does not know and cannot enforce (section kind 5); upgrade the module"
+            "it carries rules this module does not know and cannot enforce (section kind 6); upgrade the module"
         );
         let err = |b: Vec<u8>| decode(&b).unwrap_err().to_string();
         assert_eq!(err(sections(&[(9, 0, b"x")])), "corrupt data at byte 16: no whitelist section");

@@ -12,6 +12,7 @@ pub mod document;
 pub mod encoding;
 pub mod entry;
 pub mod gate;
+pub mod ledger;
 pub mod matcher;
 pub mod name;
 pub mod settings;
@@ -20,5 +21,6 @@ pub mod store;
 
 pub use command::{parse, Command, Error, Verb};
 pub use entry::{parse_address, parse_entry, parse_peer, Addr, Entry};
+pub use ledger::{Ledger, NodeId, Record, Stamp, State};
 pub use name::{Attribute, GroupName};
 pub use store::{Change, Group, GroupSpec, Limits, Outcome, Peer, Plan, Policy, Reason, Verdict, Whitelist};
