@@ -919,6 +919,7 @@ mod tests {
     use super::*;
     use crate::entry::parse_entry;
     use crate::store::{Change, Limits};
+    use crate::Attribute;
 
     fn sample() -> Whitelist {
         let mut w = Whitelist::default();
@@ -1255,5 +1256,271 @@ mod tests {
         // The comments section is must-understand: a module without it refuses.
         let bytes = encode(&w);
         assert!(bytes.windows(2).any(|p| p == [2, 1]));
+    }
+
+    fn node(c: char) -> NodeId {
+        NodeId::parse(c.to_string().repeat(NODE_ID_LEN).as_bytes()).unwrap()
+    }
+
+    /// `small()` with a ledger: "ab" stamped twice by node a, "zz" deleted by b.
+    fn with_ledger() -> (Whitelist, Ledger) {
+        let w = small();
+        let mut l = Ledger::from_whitelist(&w);
+        let ab = GroupName::parse(b"ab").unwrap();
+        l.stamp_local(&[(ab.clone(), false)], &node('a'));
+        l.stamp_local(&[(ab, false), (GroupName::parse(b"zz").unwrap(), false)], &node('a'));
+        l.stamp_local(&[(GroupName::parse(b"zz").unwrap(), true)], &node('b'));
+        (w, l)
+    }
+
+    fn stamp_bytes(revision: u64, c: Option<char>) -> Vec<u8> {
+        let mut b = revision.to_le_bytes().to_vec();
+        b.extend_from_slice(&c.map_or([0; NODE_ID_LEN], |c| *node(c).as_bytes()));
+        b
+    }
+
+    /// A named record: name, stamp, ancestors.
+    fn record_bytes(name: &[u8], stamp: (u64, char), seen: &[(u64, char)]) -> Vec<u8> {
+        let mut b = vec![name.len() as u8];
+        b.extend_from_slice(name);
+        b.extend_from_slice(&stamp_bytes(stamp.0, Some(stamp.1)));
+        b.extend_from_slice(&(seen.len() as u16).to_le_bytes());
+        for &(r, c) in seen {
+            b.extend_from_slice(&stamp_bytes(r, Some(c)));
+        }
+        b
+    }
+
+    fn ledger_payload(clock: u64, records: &[Vec<u8>], tombstones: &[Vec<u8>]) -> Vec<u8> {
+        let mut b = clock.to_le_bytes().to_vec();
+        for list in [records, tombstones] {
+            b.extend_from_slice(&(list.len() as u32).to_le_bytes());
+            for r in list {
+                b.extend_from_slice(r);
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn the_ledger_round_trips_in_its_own_section() {
+        let (w, l) = with_ledger();
+        let bytes = encode_with_ledger(&w, Some(&l));
+        let payload = ledger_payload(
+            3,
+            &[record_bytes(b"ab", (2, 'a'), &[(1, 'a')])],
+            &[record_bytes(b"zz", (3, 'b'), &[(2, 'a')])],
+        );
+        let usage = [0u8; 24];
+        assert_eq!(bytes, sections(&[(1, 1, &small_payload()), (3, 0, &usage), (5, 1, &payload)]));
+        let (back, ledger) = decode_with_ledger(&bytes).unwrap();
+        assert_eq!(summary(&back), summary(&w));
+        assert_eq!(ledger.as_ref(), Some(&l));
+        // The plain decoder still reads it; the plain encoder writes none.
+        assert_eq!(summary(&decode(&bytes).unwrap()), summary(&w));
+        assert_eq!(encode_with_ledger(&w, None), encode(&w));
+        assert_eq!(decode_with_ledger(&encode(&w)).unwrap().1, None);
+        // A ledger that never moved is not written.
+        assert_eq!(encode_with_ledger(&w, Some(&Ledger::from_whitelist(&w))), encode(&w));
+        // Pre-ledger records of the whitelist's groups load completed.
+        let bare = ledger_payload(3, &[], &[record_bytes(b"zz", (3, 'b'), &[])]);
+        let (_, ledger) = decode_with_ledger(&sections(&[(1, 1, &small_payload()), (5, 1, &bare)])).unwrap();
+        let ledger = ledger.unwrap();
+        assert_eq!(ledger.records()[&GroupName::parse(b"ab").unwrap()], Record::PRE_LEDGER);
+        assert_eq!(ledger.clock(), 3);
+    }
+
+    #[test]
+    fn the_ledger_section_is_validated_against_the_whitelist() {
+        let err = |ledger: &[u8]| {
+            decode_with_ledger(&sections(&[(1, 1, &small_payload()), (5, 1, ledger)])).unwrap_err().to_string()
+        };
+        let ab = record_bytes(b"ab", (2, 'a'), &[(1, 'a')]);
+        let at = |e: String| e.split_once(": ").map(|(_, w)| w.to_string()).unwrap_or(e);
+        assert_eq!(at(err(&ledger_payload(0, &[], &[]))), "ledger clock 0 is out of range");
+        assert_eq!(at(err(&ledger_payload(1, &[ab.clone()], &[]))), "revision 2 is above the clock 1");
+        assert_eq!(
+            at(err(&ledger_payload(3, &[record_bytes(b"cd", (2, 'a'), &[])], &[]))),
+            "the ledger holds a record of missing group 'cd'"
+        );
+        assert_eq!(at(err(&ledger_payload(3, &[], &[ab.clone()]))), "the ledger holds a tombstone of held group 'ab'");
+        assert_eq!(
+            at(err(&ledger_payload(3, &[], &[record_bytes(b"zz", (3, 'b'), &[]), record_bytes(b"yy", (3, 'b'), &[])]))),
+            "ledger record of 'yy' is out of name order or repeated"
+        );
+        assert_eq!(
+            at(err(&ledger_payload(3, &[record_bytes(b"ab", (2, 'a'), &[(2, 'a')])], &[]))),
+            format!("invalid record 2@{}: its ancestors are unordered or not below it", "a".repeat(40))
+        );
+        let mut tail = ledger_payload(3, &[ab.clone()], &[]);
+        tail.push(0);
+        assert_eq!(at(err(&tail)), "1 bytes left after the last ledger record");
+        let mut huge = ledger_payload(3, &[], &[]);
+        huge[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(at(err(&huge)), format!("{} ledger records cannot fit in 4 bytes", u32::MAX));
+        let mut bad_id = ledger_payload(3, &[ab.clone()], &[]);
+        bad_id[8 + 4 + 3 + 8] = b'A';
+        assert!(at(err(&bad_id)).starts_with("invalid node id 'Aaaa"), "{}", err(&bad_id));
+        let good = ledger_payload(3, &[ab], &[]);
+        let twice = sections(&[(1, 1, &small_payload()), (5, 1, &good), (5, 1, &good)]);
+        assert!(decode(&twice).unwrap_err().to_string().ends_with("a second or optional ledger section"));
+        let optional = sections(&[(1, 1, &small_payload()), (5, 0, &good)]);
+        assert!(decode(&optional).unwrap_err().to_string().ends_with("a second or optional ledger section"));
+        let (w, l) = with_ledger();
+        let bytes = encode_with_ledger(&w, Some(&l));
+        for cut in 0..bytes.len() {
+            assert!(decode_with_ledger(&bytes[..cut]).is_err(), "accepted a payload cut at {cut}");
+        }
+    }
+
+    /// A state of one group "ab" (10.0.0.0/8 commented "vpn", expiring at 9,
+    /// bound to "app") and one tombstone "zz".
+    fn small_state() -> State {
+        let mut ab = GroupSpec::plain(GroupName::parse(b"ab").unwrap(), Attribute::Hidden, vec![]);
+        ab.entries = vec![parse_entry(b"10.0.0.0/8").unwrap(), parse_entry(b"::1").unwrap()];
+        ab.meta = vec![Meta { comment: Some("vpn".into()), expires: Some(9) }, Meta::default()];
+        ab.users = vec!["app".into()];
+        let stamp = |r: u64, c: char| Stamp { revision: r, origin: Some(node(c)) };
+        State {
+            clock: 4,
+            groups: vec![(ab, Record { stamp: stamp(2, 'a'), seen: vec![(node('a'), 1)] })],
+            tombstones: vec![(GroupName::parse(b"zz").unwrap(), Record { stamp: stamp(4, 'b'), seen: vec![] })],
+        }
+    }
+
+    fn state_bytes(clock: u64, groups: &[Vec<u8>], tombstones: &[Vec<u8>]) -> Vec<u8> {
+        let mut b = b"WLCS\x01".to_vec();
+        b.extend_from_slice(&clock.to_le_bytes());
+        for list in [groups, tombstones] {
+            b.extend_from_slice(&(list.len() as u32).to_le_bytes());
+            for item in list {
+                b.extend_from_slice(item);
+            }
+        }
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    fn small_state_group() -> Vec<u8> {
+        let mut g = record_bytes(b"ab", (2, 'a'), &[(1, 'a')]);
+        g.push(FLAG_HIDDEN);
+        g.extend_from_slice(&2u32.to_le_bytes());
+        g.extend_from_slice(&[4, 8, 10, 0, 0, 0, 3, 3]);
+        g.extend_from_slice(b"vpn");
+        g.extend_from_slice(&9u64.to_le_bytes());
+        g.extend_from_slice(&[6, 128]);
+        g.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        g.push(0);
+        g.extend_from_slice(&1u32.to_le_bytes());
+        g.extend_from_slice(&3u16.to_le_bytes());
+        g.extend_from_slice(b"app");
+        g
+    }
+
+    #[test]
+    fn exact_bytes_of_a_small_state() {
+        let s = small_state();
+        let bytes = state_bytes(4, &[small_state_group()], &[record_bytes(b"zz", (4, 'b'), &[])]);
+        assert_eq!(s.encode(), bytes);
+        assert_eq!(State::decode(&bytes).unwrap(), s);
+        assert_eq!(State::decode(&State::default().encode()).unwrap(), State::default());
+    }
+
+    #[test]
+    fn a_state_is_refused_whole_when_anything_is_wrong() {
+        let group = small_state_group();
+        let zz = record_bytes(b"zz", (4, 'b'), &[]);
+        let err = |b: Vec<u8>| State::decode(&b).unwrap_err().to_string();
+        let at = |e: String| e.split_once(": ").map(|(_, w)| w.to_string()).unwrap_or(e);
+        assert_eq!(State::decode(b"WLST\x02xxxxxxxxx").unwrap_err(), DecodeError::BadMagic);
+        assert_eq!(State::decode(b"WLCS").unwrap_err(), DecodeError::Truncated { offset: 4 });
+        let mut flipped = state_bytes(4, &[group.clone()], &[]);
+        flipped[20] ^= 1;
+        assert_eq!(State::decode(&flipped).unwrap_err(), DecodeError::Checksum);
+        let mut newer = state_bytes(4, &[], &[]);
+        newer[4] = 2;
+        assert_eq!(at(err(reseal(newer))), "cluster state version 2, this module reads 1");
+        assert_eq!(at(err(state_bytes(3, &[group.clone()], &[zz.clone()]))), "revision 4 is above the clock 3");
+        assert_eq!(
+            at(err(state_bytes(4, &[group.clone(), group.clone()], &[]))),
+            "group 'ab' is out of name order or repeated"
+        );
+        assert_eq!(
+            at(err(state_bytes(4, &[group.clone()], &[zz.clone(), zz.clone()]))),
+            "tombstone 'zz' is out of name order or repeated"
+        );
+        let ab_tomb = record_bytes(b"ab", (3, 'b'), &[]);
+        assert_eq!(at(err(state_bytes(4, &[group.clone()], &[ab_tomb]))), "'ab' is both a group and a tombstone");
+        let mut pre = vec![2, b'z', b'z'];
+        pre.extend_from_slice(&stamp_bytes(0, None));
+        pre.extend_from_slice(&0u16.to_le_bytes());
+        assert_eq!(at(err(state_bytes(4, &[], &[pre]))), "tombstone of 'zz' without a revision");
+        let mut half = vec![2, b'z', b'z'];
+        half.extend_from_slice(&stamp_bytes(3, None));
+        half.extend_from_slice(&0u16.to_le_bytes());
+        assert_eq!(
+            at(err(state_bytes(4, &[], &[half]))),
+            "invalid record 3@pre-ledger: its ancestors are unordered or not below it"
+        );
+        let mut bad_name = group.clone();
+        bad_name[1] = b'A';
+        assert!(at(err(state_bytes(4, &[bad_name], &[]))).starts_with("invalid group name 'Ab'"));
+        // Offsets into the group: name 3, record 48 + 2 + 48, flags 1, count 4.
+        let entries = 3 + 98 + 1;
+        let mut flags = group.clone();
+        flags[entries - 1] = 2;
+        assert_eq!(at(err(state_bytes(4, &[flags], &[]))), "group 'ab' has unknown flags 0x02");
+        let mut not_canonical = group.clone();
+        not_canonical[entries + 4 + 5] = 1;
+        assert_eq!(
+            at(err(state_bytes(4, &[not_canonical], &[]))),
+            "group 'ab' entry 0: 10.0.0.1/8 is not in canonical form"
+        );
+        let mut meta = group.clone();
+        meta[entries + 4 + 6] = 4;
+        assert_eq!(at(err(state_bytes(4, &[meta], &[]))), "group 'ab': unknown entry flags 0x04");
+        let mut comment = group.clone();
+        comment[entries + 4 + 8] = 0x07;
+        assert_eq!(at(err(state_bytes(4, &[comment], &[]))), "group 'ab': an invalid comment");
+        let mut twice = group.clone();
+        let v6 = entries + 4 + 8 + 3 + 8;
+        twice.splice(v6..v6 + 19, [4, 8, 10, 0, 0, 0, 0]);
+        assert_eq!(at(err(state_bytes(4, &[twice], &[]))), "group 'ab' holds 10.0.0.0/8 twice");
+        let mut user = group.clone();
+        let last = user.len() - 1;
+        user[last] = b' ';
+        assert_eq!(
+            at(err(state_bytes(4, &[user], &[]))),
+            "group 'ab': user spaces and control characters are not allowed"
+        );
+        let mut users = group.clone();
+        let at_users = users.len() - 9;
+        users[at_users..at_users + 4].copy_from_slice(&2u32.to_le_bytes());
+        users.extend_from_slice(&3u16.to_le_bytes());
+        users.extend_from_slice(b"abc");
+        assert_eq!(at(err(state_bytes(4, &[users], &[]))), "group 'ab': user 'abc' is out of order or repeated");
+        let mut many = group.clone();
+        many[entries..entries + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(
+            at(err(state_bytes(4, &[many], &[]))).starts_with(&format!("group 'ab' claims {} entries in", u32::MAX))
+        );
+        let mut groups = state_bytes(4, &[], &[]);
+        groups[13..17].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(at(err(reseal(groups))), format!("{} groups cannot fit in 4 bytes", u32::MAX));
+        let mut trailing = state_bytes(4, &[], &[]);
+        trailing.splice(trailing.len() - CHECKSUM..trailing.len() - CHECKSUM, [0u8]);
+        assert_eq!(at(err(reseal(trailing))), "1 bytes left after the last tombstone");
+        let bytes = small_state().encode();
+        for cut in 0..bytes.len() {
+            assert!(State::decode(&bytes[..cut]).is_err(), "accepted a state cut at {cut}");
+        }
+        for i in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut bad = bytes.clone();
+                bad[i] ^= 1 << bit;
+                assert!(State::decode(&bad).is_err(), "accepted a flip of bit {bit} in byte {i}");
+            }
+        }
     }
 }

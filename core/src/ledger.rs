@@ -114,7 +114,7 @@ impl fmt::Display for Stamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.origin {
             Some(id) => write!(f, "{}@{id}", self.revision),
-            None => f.write_str("0@pre-ledger"),
+            None => write!(f, "{}@pre-ledger", self.revision),
         }
     }
 }
