@@ -126,9 +126,9 @@ pub struct Record {
     pub stamp: Stamp,
     /// The changes of this group that state descends from, as the highest
     /// revision of each origin among them (the stamp itself excluded), sorted
-    /// by origin. A node's stamp of one group only grows, so a change
-    /// `(r, o)` is an ancestor exactly when `seen[o] >= r`: a bare parent
-    /// stamp could not tell, as a node may move a group past a concurrent
+    /// by origin. A node's stamp of one group only grows, so this tells
+    /// whether a change had been seen (see [`Record::descends_from`]); a bare
+    /// parent stamp could not, as a node may move a group past a concurrent
     /// change by its own later changes without ever seeing it.
     pub seen: Vec<(NodeId, u64)>,
 }
@@ -154,21 +154,19 @@ impl Record {
         Record { stamp, seen }
     }
 
-    /// Whether the state this records descends from the change `s` (every
-    /// state descends from the pre-ledger one).
+    /// Whether the change that made this state had seen the change `s`:
+    /// `s` is an ancestor, or its origin made this state or an ancestor at
+    /// a revision at least `s`'s (a node knows its own changes; one it lost
+    /// was counted where it was lost). Every state has seen the pre-ledger one.
     pub fn descends_from(&self, s: &Stamp) -> bool {
-        match s.origin {
-            None => true,
-            Some(o) => {
-                self.stamp == *s
-                    || self
-                        .seen
-                        .binary_search_by(|(id, _)| id.cmp(&o))
-                        .ok()
-                        .and_then(|i| self.seen.get(i))
-                        .is_some_and(|&(_, r)| r >= s.revision)
-            }
-        }
+        let Some(o) = s.origin else { return true };
+        let own = self.stamp.origin == Some(o) && self.stamp.revision >= s.revision;
+        own || self
+            .seen
+            .binary_search_by(|(id, _)| id.cmp(&o))
+            .ok()
+            .and_then(|i| self.seen.get(i))
+            .is_some_and(|&(_, r)| r >= s.revision)
     }
 
     /// Whether a record can exist: a valid stamp, ancestors sorted by
@@ -212,8 +210,8 @@ pub struct Merged {
     /// The whole new whitelist, sorted by name, for `Change::Install`;
     /// `None` when the groups are unchanged.
     pub groups: Option<Vec<GroupSpec>>,
-    /// The ledger to keep from now on (its clock may have risen even when
-    /// no group was taken).
+    /// The ledger to keep from now on. Its clock may have risen even when
+    /// no group was taken; the whitelist's version follows it either way.
     pub ledger: Ledger,
     /// Every group or tombstone taken, in name order (groups first).
     pub applied: Vec<Applied>,
@@ -611,10 +609,10 @@ mod tests {
         }
 
         fn take(&mut self, m: &Merged) {
-            if let Some(groups) = &m.groups {
-                let install = Change::Install { groups: groups.clone(), version: m.ledger.clock() };
-                self.w = self.w.plan(install, None).unwrap().next.unwrap_or_else(|| self.w.clone());
-            }
+            // The version follows the clock even when no group changed.
+            let groups = m.groups.clone().unwrap_or_else(|| self.w.specs());
+            let install = Change::Install { groups, version: m.ledger.clock() };
+            self.w = self.w.plan(install, None).unwrap().next.unwrap_or_else(|| self.w.clone());
             self.l = m.ledger.clone();
         }
 
@@ -665,9 +663,10 @@ mod tests {
         let x = r(stamp(5, 'c'), &[('a', 3), ('b', 4)]);
         assert!(x.descends_from(&stamp(5, 'c')) && x.descends_from(&stamp(3, 'a')) && x.descends_from(&stamp(2, 'a')));
         assert!(x.descends_from(&Stamp::PRE_LEDGER));
-        assert!(
-            !x.descends_from(&stamp(4, 'a')) && !x.descends_from(&stamp(4, 'c')) && !x.descends_from(&stamp(1, 'd'))
-        );
+        assert!(!x.descends_from(&stamp(4, 'a')) && !x.descends_from(&stamp(1, 'd')));
+        // Its own origin's earlier changes it has seen, ancestors or not.
+        assert!(x.descends_from(&stamp(4, 'c')) && x.descends_from(&stamp(1, 'c')));
+        assert!(!x.descends_from(&stamp(6, 'c')));
         assert_eq!(x.then(stamp(6, 'a')), r(stamp(6, 'a'), &[('a', 3), ('b', 4), ('c', 5)]));
         assert_eq!(r(stamp(6, 'a'), &[('a', 3)]).then(stamp(7, 'a')), r(stamp(7, 'a'), &[('a', 6)]));
         assert_eq!(Record::PRE_LEDGER.then(stamp(1, 'a')), r(stamp(1, 'a'), &[]));
