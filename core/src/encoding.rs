@@ -663,6 +663,8 @@ fn put_stamp(out: &mut Vec<u8>, s: &Stamp) {
 fn put_record(out: &mut Vec<u8>, r: &Record) {
     put_stamp(out, &r.stamp);
     out.extend_from_slice(&u16::try_from(r.seen.len()).unwrap_or(u16::MAX).to_le_bytes());
+    // A group changed by more than 65,535 distinct nodes keeps the first
+    // ancestors only: it can miss a conflict, never misorder a state.
     for &(origin, revision) in r.seen.iter().take(usize::from(u16::MAX)) {
         put_stamp(out, &Stamp { revision, origin: Some(origin) });
     }
@@ -1338,12 +1340,15 @@ mod tests {
         let ab = record_bytes(b"ab", (2, 'a'), &[(1, 'a')]);
         let at = |e: String| e.split_once(": ").map(|(_, w)| w.to_string()).unwrap_or(e);
         assert_eq!(at(err(&ledger_payload(0, &[], &[]))), "ledger clock 0 is out of range");
-        assert_eq!(at(err(&ledger_payload(1, &[ab.clone()], &[]))), "revision 2 is above the clock 1");
+        assert_eq!(at(err(&ledger_payload(1, std::slice::from_ref(&ab), &[]))), "revision 2 is above the clock 1");
         assert_eq!(
             at(err(&ledger_payload(3, &[record_bytes(b"cd", (2, 'a'), &[])], &[]))),
             "the ledger holds a record of missing group 'cd'"
         );
-        assert_eq!(at(err(&ledger_payload(3, &[], &[ab.clone()]))), "the ledger holds a tombstone of held group 'ab'");
+        assert_eq!(
+            at(err(&ledger_payload(3, &[], std::slice::from_ref(&ab)))),
+            "the ledger holds a tombstone of held group 'ab'"
+        );
         assert_eq!(
             at(err(&ledger_payload(3, &[], &[record_bytes(b"zz", (3, 'b'), &[]), record_bytes(b"yy", (3, 'b'), &[])]))),
             "ledger record of 'yy' is out of name order or repeated"
@@ -1352,13 +1357,13 @@ mod tests {
             at(err(&ledger_payload(3, &[record_bytes(b"ab", (2, 'a'), &[(2, 'a')])], &[]))),
             format!("invalid record 2@{}: its ancestors are unordered or not below it", "a".repeat(40))
         );
-        let mut tail = ledger_payload(3, &[ab.clone()], &[]);
+        let mut tail = ledger_payload(3, std::slice::from_ref(&ab), &[]);
         tail.push(0);
         assert_eq!(at(err(&tail)), "1 bytes left after the last ledger record");
         let mut huge = ledger_payload(3, &[], &[]);
         huge[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(at(err(&huge)), format!("{} ledger records cannot fit in 4 bytes", u32::MAX));
-        let mut bad_id = ledger_payload(3, &[ab.clone()], &[]);
+        let mut bad_id = ledger_payload(3, std::slice::from_ref(&ab), &[]);
         bad_id[8 + 4 + 3 + 8] = b'A';
         assert!(at(err(&bad_id)).starts_with("invalid node id 'Aaaa"), "{}", err(&bad_id));
         let good = ledger_payload(3, &[ab], &[]);
@@ -1435,23 +1440,29 @@ mod tests {
         let at = |e: String| e.split_once(": ").map(|(_, w)| w.to_string()).unwrap_or(e);
         assert_eq!(State::decode(b"WLST\x02xxxxxxxxx").unwrap_err(), DecodeError::BadMagic);
         assert_eq!(State::decode(b"WLCS").unwrap_err(), DecodeError::Truncated { offset: 4 });
-        let mut flipped = state_bytes(4, &[group.clone()], &[]);
+        let mut flipped = state_bytes(4, std::slice::from_ref(&group), &[]);
         flipped[20] ^= 1;
         assert_eq!(State::decode(&flipped).unwrap_err(), DecodeError::Checksum);
         let mut newer = state_bytes(4, &[], &[]);
         newer[4] = 2;
         assert_eq!(at(err(reseal(newer))), "cluster state version 2, this module reads 1");
-        assert_eq!(at(err(state_bytes(3, &[group.clone()], &[zz.clone()]))), "revision 4 is above the clock 3");
+        assert_eq!(
+            at(err(state_bytes(3, std::slice::from_ref(&group), std::slice::from_ref(&zz)))),
+            "revision 4 is above the clock 3"
+        );
         assert_eq!(
             at(err(state_bytes(4, &[group.clone(), group.clone()], &[]))),
             "group 'ab' is out of name order or repeated"
         );
         assert_eq!(
-            at(err(state_bytes(4, &[group.clone()], &[zz.clone(), zz.clone()]))),
+            at(err(state_bytes(4, std::slice::from_ref(&group), &[zz.clone(), zz.clone()]))),
             "tombstone 'zz' is out of name order or repeated"
         );
         let ab_tomb = record_bytes(b"ab", (3, 'b'), &[]);
-        assert_eq!(at(err(state_bytes(4, &[group.clone()], &[ab_tomb]))), "'ab' is both a group and a tombstone");
+        assert_eq!(
+            at(err(state_bytes(4, std::slice::from_ref(&group), &[ab_tomb]))),
+            "'ab' is both a group and a tombstone"
+        );
         let mut pre = vec![2, b'z', b'z'];
         pre.extend_from_slice(&stamp_bytes(0, None));
         pre.extend_from_slice(&0u16.to_le_bytes());

@@ -12,8 +12,10 @@
 //! node, whatever order, duplication or loss the states travel with.
 //!
 //! Tombstones are never dropped: a node that was away could otherwise bring a
-//! deleted group back. Each costs its name and two stamps (about 150 bytes in
-//! memory, under 140 on the wire and on disk) per group name ever deleted.
+//! deleted group back. Each costs, per group name ever deleted, its name, a
+//! stamp and 48 bytes per node that ever changed that group (about 100
+//! bytes plus 56 per such node in memory; 51 plus 48 per node on the wire
+//! and on disk), and one step of every fingerprint.
 //!
 //! Groups that predate the ledger (loaded from a server outside a cluster)
 //! hold the lowest stamp, [`Stamp::PRE_LEDGER`], which every real change
