@@ -162,8 +162,8 @@ fn every_node_lists_the_cluster_and_gets_in_sync_over_the_bus() {
 }
 
 #[test]
-fn added_killed_and_restarted_nodes_are_shown() {
-    let mut c = Cluster::start(3, 0, &[]);
+fn added_failed_over_and_restarted_nodes_are_shown() {
+    let mut c = Cluster::start(3, 1, &[]);
     let expected = expected_nodes(&c);
     for i in 0..c.len() {
         wait_in_sync(&c, i, &expected);
@@ -178,23 +178,31 @@ fn added_killed_and_restarted_nodes_are_shown() {
         wait_in_sync(&c, i, &expected);
     }
 
-    // A killed node stays listed (the cluster still knows it); its last
-    // digest ages, and once the others see it failing it is not in sync.
+    // Primary 1 is killed: it stays listed (the cluster still knows it),
+    // out of sync once the others see it failing, and its replica (node 4)
+    // is shown as the primary once promoted.
     c.kill(1);
     let gone = c.id(1).to_string();
-    let aged = wait_long("node 1 to be shown out of sync on node 0", || {
-        whitelist_cluster(&c, 0).into_iter().find(|r| r.id == gone && r.in_sync == 0)
+    let promoted = c.id(4).to_string();
+    let shown = wait_long("node 1 out of sync and node 4 primary on node 0", || {
+        let shown = whitelist_cluster(&c, 0);
+        let down = shown.iter().any(|r| r.id == gone && r.in_sync == 0);
+        let up = shown.iter().any(|r| r.id == promoted && r.role == "primary");
+        (down && up).then_some(shown)
     });
-    assert_eq!((aged.role.as_str(), aged.addr.clone()), ("primary", c.addr(1)), "{aged:?}");
-    assert!(aged.last_seen > 1_000, "{aged:?}");
+    let old = shown.iter().find(|r| r.id == gone).expect("listed");
+    assert_eq!(old.addr, c.addr(1), "{old:?}");
+    assert!(old.last_seen > 1_000, "{old:?}");
 
-    // Restarted from its own directory: the same id, heard again.
+    // Restarted from its own directory: the same id, now a replica of its
+    // old replica, heard again by every node.
     c.restart(1);
     c.wait_healthy();
     assert_eq!(c.node(1).call(&["CLUSTER", "MYID"]).text(), gone);
+    let expected = expected_nodes(&c);
+    assert_eq!(expected[1].2, "replica", "{expected:?}");
+    assert_eq!(expected[4].2, "primary", "{expected:?}");
     for i in 0..c.len() {
         wait_in_sync(&c, i, &expected);
     }
-    let back = whitelist_cluster(&c, 0).into_iter().find(|r| r.id == gone).expect("listed");
-    assert!(back.last_seen < 6_000, "{back:?}");
 }
