@@ -16,7 +16,7 @@ use std::os::raw::c_char;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, TryLockError};
 
-use whitelist_core::wire::{Message, Reassembler, Splitter, WireError, MESSAGE_TYPE, TRANSFER_EXPIRY_MS};
+use whitelist_core::wire::{Message, Peers, Seen, Splitter, WireError, MESSAGE_TYPE};
 
 use crate::cluster;
 use crate::ffi::{self, Ctx, Level};
@@ -25,8 +25,6 @@ use crate::ffi::{self, Ctx, Level};
 /// spread out instead of bunching.
 const DIGEST_MIN_MS: u64 = 4_500;
 const DIGEST_MAX_MS: u64 = 5_500;
-/// A pull not answered (no piece of it arrived) within this may be retried.
-const PULL_RETRY_MS: i64 = 1_000;
 /// Outgoing pieces are paced: at most this many per tick, every tick.
 const PIECES_PER_TICK: usize = 8;
 const TICK_MS: i64 = 10;
@@ -42,30 +40,13 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 static SENT: AtomicU64 = AtomicU64::new(0);
 static RECEIVED: AtomicU64 = AtomicU64::new(0);
 
-/// What this node knows of another node.
-#[derive(Default)]
-struct Peer {
-    /// Its last digest: version, fingerprint, when (ms).
-    digest: Option<(u64, u64, i64)>,
-    /// The pull this node has outstanding to it.
-    pull: Option<Pull>,
-}
-
-struct Pull {
-    request: u32,
-    /// When it was sent or its last piece arrived.
-    active_ms: i64,
-    pieces: Reassembler,
-}
-
 #[derive(Default)]
 struct Bus {
-    peers: HashMap<String, Peer>,
+    peers: Peers,
     /// States being sent, by requesting node.
     outgoing: HashMap<String, Splitter>,
     /// Whether the pacing timer is armed.
     pacing: bool,
-    next_request: u32,
     dropped: u64,
     warned_ms: Option<i64>,
 }
@@ -150,16 +131,9 @@ fn digest_tick(ctx: Ctx) {
     let known = ffi::cluster_node_ids(ctx);
     let expired = with(|bus| {
         // Forgotten nodes leave the table.
-        bus.peers.retain(|id, _| known.contains(id));
+        bus.peers.retain(|id| known.iter().any(|k| k == id));
         bus.outgoing.retain(|id, _| known.contains(id));
-        let mut expired = 0;
-        for peer in bus.peers.values_mut() {
-            if peer.pull.as_mut().is_some_and(|p| p.pieces.expire(now) || now - p.active_ms > TRANSFER_EXPIRY_MS) {
-                peer.pull = None;
-                expired += 1;
-            }
-        }
-        expired
+        bus.peers.expire(now)
     })
     .unwrap_or(0);
     if expired > 0 {
@@ -196,28 +170,20 @@ fn receive(ctx: Ctx, sender: &str, payload: &[u8]) -> Result<(), WireError> {
             let mine = cluster::digest();
             // Only primaries merge; the role is read each time, a failover
             // changes it.
-            let may_pull = !ffi::is_replica(ctx) && fingerprint != mine.1;
-            let pull = with(|bus| {
-                bus.next_request = bus.next_request.wrapping_add(1);
-                let request = bus.next_request;
-                let peer = bus.peers.entry(sender.to_string()).or_default();
-                peer.digest = Some((version, fingerprint, now));
-                let idle = peer.pull.as_ref().map_or(true, |p| now - p.active_ms >= PULL_RETRY_MS);
-                if may_pull && idle {
-                    peer.pull = Some(Pull { request, active_ms: now, pieces: Reassembler::new() });
-                    Some(request)
-                } else {
-                    None
-                }
-            })
-            .flatten();
+            let may_pull = !ffi::is_replica(ctx);
+            let pull = with(|bus| bus.peers.on_digest(sender, version, fingerprint, mine.1, may_pull, now)).flatten();
             if let Some(request) = pull {
                 if !send(ctx, Some(sender), &Message::Pull { request }.encode()) {
-                    with(|bus| bus.peers.get_mut(sender).map(|p| p.pull = None));
+                    with(|bus| bus.peers.pull_failed(sender));
                 }
             }
         }
         Message::Pull { request } => {
+            let full = with(|bus| bus.outgoing.len() >= OUTGOING_MAX && !bus.outgoing.contains_key(sender));
+            if full != Some(false) {
+                ffi::log(ctx, Level::Debug, &format!("too many state transfers: pull from {sender} dropped"));
+                return Ok(());
+            }
             let splitter = match Splitter::new(request, cluster::full_state()) {
                 Ok(s) => s,
                 Err(e) => {
@@ -226,37 +192,17 @@ fn receive(ctx: Ctx, sender: &str, payload: &[u8]) -> Result<(), WireError> {
                 }
             };
             let arm = with(|bus| {
-                if bus.outgoing.len() >= OUTGOING_MAX && !bus.outgoing.contains_key(sender) {
-                    return None;
-                }
                 // A new pull from the same node replaces its old transfer.
                 bus.outgoing.insert(sender.to_string(), splitter);
-                Some(!std::mem::replace(&mut bus.pacing, true))
-            })
-            .flatten();
-            match arm {
-                Some(true) => ffi::create_timer(ctx, 0, on_pace_timer),
-                Some(false) => {}
-                None => ffi::log(ctx, Level::Debug, &format!("too many state transfers: pull from {sender} dropped")),
+                !std::mem::replace(&mut bus.pacing, true)
+            });
+            if arm == Some(true) {
+                ffi::create_timer(ctx, 0, on_pace_timer);
             }
         }
         Message::Piece { request, index, count, bytes } => {
-            let whole = with(|bus| {
-                let Some(peer) = bus.peers.get_mut(sender) else {
-                    return Ok(None);
-                };
-                let Some(pull) = peer.pull.as_mut().filter(|p| p.request == request) else {
-                    // Unasked for, or of a pull already given up: ignored.
-                    return Ok(None);
-                };
-                pull.active_ms = now;
-                let result = pull.pieces.accept(request, index, count, bytes, now);
-                if !matches!(result, Ok(None)) {
-                    peer.pull = None;
-                }
-                result
-            })
-            .unwrap_or(Ok(None))?;
+            let whole =
+                with(|bus| bus.peers.on_piece(sender, request, index, count, bytes, now)).unwrap_or(Ok(None))?;
             if let Some(state) = whole {
                 if ffi::is_replica(ctx) {
                     ffi::log(ctx, Level::Debug, &format!("state from {sender} dropped: this node is now a replica"));
@@ -370,8 +316,8 @@ pub fn nodes(ctx: Ctx) -> Option<Vec<NodeRow>> {
     let now = ffi::milliseconds();
     let mut ids = ffi::cluster_node_ids(ctx);
     ids.sort_by(|a, b| (a != &me).cmp(&(b != &me)).then(a.cmp(b)));
-    let digests: HashMap<String, (u64, u64, i64)> =
-        with(|bus| bus.peers.iter().filter_map(|(id, p)| Some((id.clone(), p.digest?))).collect()).unwrap_or_default();
+    let digests: HashMap<String, Seen> =
+        with(|bus| ids.iter().filter_map(|id| Some((id.clone(), bus.peers.seen(id)?))).collect()).unwrap_or_default();
     let rows = ids
         .into_iter()
         .filter_map(|id| {
@@ -386,8 +332,8 @@ pub fn nodes(ctx: Ctx) -> Option<Vec<NodeRow>> {
             } else {
                 match digests.get(&id) {
                     // A node this one sees failing may hold anything by now.
-                    Some(&(v, f, seen)) => {
-                        (v, format!("{f:016x}"), (v, f) == mine && !info.failing, (now - seen).max(0))
+                    Some(&Seen { version: v, fingerprint: f, at_ms }) => {
+                        (v, format!("{f:016x}"), (v, f) == mine && !info.failing, (now - at_ms).max(0))
                     }
                     None => (0, String::new(), false, -1),
                 }

@@ -17,6 +17,7 @@
 //! [`TRANSFER_MAX`] is an error, never a panic and never an allocation sized
 //! by the sender.
 
+use std::collections::HashMap;
 use std::fmt;
 
 /// The protocol version written into every message; a message of another
@@ -39,6 +40,9 @@ pub const PIECES_MAX: u32 = (TRANSFER_MAX / PIECE_MAX) as u32;
 /// How long an incomplete transfer may wait for its next piece before it is
 /// dropped.
 pub const TRANSFER_EXPIRY_MS: i64 = 10_000;
+
+/// A pull none of whose pieces arrived within this may be sent again.
+pub const PULL_RETRY_MS: i64 = 1_000;
 
 const KIND_DIGEST: u8 = 1;
 const KIND_PULL: u8 = 2;
@@ -341,6 +345,135 @@ impl Reassembler {
     }
 }
 
+/// A node's last digest as received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// Its whitelist version.
+    pub version: u64,
+    /// Its state fingerprint.
+    pub fingerprint: u64,
+    /// When it arrived (ms).
+    pub at_ms: i64,
+}
+
+#[derive(Debug)]
+struct Pull {
+    request: u32,
+    /// When it was sent or its last piece arrived.
+    active_ms: i64,
+    pieces: Reassembler,
+}
+
+#[derive(Debug, Default)]
+struct PeerState {
+    seen: Option<Seen>,
+    pull: Option<Pull>,
+}
+
+/// What a node knows of the other nodes: the last digest of each, and the
+/// pull it has outstanding to each (at most one per node). Pieces are
+/// accepted only for an outstanding pull, so no node can make this one
+/// gather what it did not ask for.
+#[derive(Debug, Default)]
+pub struct Peers {
+    peers: HashMap<String, PeerState>,
+    next_request: u32,
+}
+
+impl Peers {
+    /// An empty table.
+    pub fn new() -> Peers {
+        Peers::default()
+    }
+
+    /// Records a digest from `sender` received at `now_ms`. When this node
+    /// may pull (a primary), the fingerprint differs from `mine` and no pull
+    /// to `sender` is active (sent or fed a piece within [`PULL_RETRY_MS`]),
+    /// starts a pull and returns its request id, to be sent to `sender`.
+    pub fn on_digest(
+        &mut self,
+        sender: &str,
+        version: u64,
+        fingerprint: u64,
+        mine: u64,
+        may_pull: bool,
+        now_ms: i64,
+    ) -> Option<u32> {
+        let peer = self.peers.entry(sender.to_string()).or_default();
+        peer.seen = Some(Seen { version, fingerprint, at_ms: now_ms });
+        let active = peer.pull.as_ref().is_some_and(|p| now_ms.saturating_sub(p.active_ms) < PULL_RETRY_MS);
+        if !may_pull || fingerprint == mine || active {
+            return None;
+        }
+        self.next_request = self.next_request.wrapping_add(1);
+        let request = self.next_request;
+        peer.pull = Some(Pull { request, active_ms: now_ms, pieces: Reassembler::new() });
+        Some(request)
+    }
+
+    /// Forgets the pull to `sender` (it could not be sent).
+    pub fn pull_failed(&mut self, sender: &str) {
+        if let Some(peer) = self.peers.get_mut(sender) {
+            peer.pull = None;
+        }
+    }
+
+    /// Takes a piece from `sender`. Returns the whole state when it
+    /// completes the outstanding pull (which ends); `Ok(None)` while pieces
+    /// are missing, and for a piece of no outstanding pull (ignored); an
+    /// error ends the pull.
+    pub fn on_piece(
+        &mut self,
+        sender: &str,
+        request: u32,
+        index: u32,
+        count: u32,
+        bytes: &[u8],
+        now_ms: i64,
+    ) -> Result<Option<Vec<u8>>, WireError> {
+        let Some(peer) = self.peers.get_mut(sender) else {
+            return Ok(None);
+        };
+        let Some(pull) = peer.pull.as_mut().filter(|p| p.request == request) else {
+            return Ok(None);
+        };
+        pull.active_ms = now_ms;
+        let result = pull.pieces.accept(request, index, count, bytes, now_ms);
+        if !matches!(result, Ok(None)) {
+            peer.pull = None;
+        }
+        result
+    }
+
+    /// Ends the pulls that have waited more than [`TRANSFER_EXPIRY_MS`]
+    /// for a piece; returns how many.
+    pub fn expire(&mut self, now_ms: i64) -> usize {
+        let mut expired = 0;
+        for peer in self.peers.values_mut() {
+            if peer.pull.as_ref().is_some_and(|p| now_ms.saturating_sub(p.active_ms) > TRANSFER_EXPIRY_MS) {
+                peer.pull = None;
+                expired += 1;
+            }
+        }
+        expired
+    }
+
+    /// Forgets every node for which `known` is false (gone from the cluster).
+    pub fn retain(&mut self, known: impl Fn(&str) -> bool) {
+        self.peers.retain(|id, _| known(id));
+    }
+
+    /// The last digest of node `id`, if one arrived.
+    pub fn seen(&self, id: &str) -> Option<Seen> {
+        self.peers.get(id).and_then(|p| p.seen)
+    }
+
+    /// The request id of the pull outstanding to node `id`.
+    pub fn pulling(&self, id: &str) -> Option<u32> {
+        self.peers.get(id).and_then(|p| p.pull.as_ref()).map(|p| p.request)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,6 +586,50 @@ mod tests {
         assert_eq!(r.accept(5, 0, 2, b"p", 0), Ok(None));
         assert_eq!(r.accept(5, 0, 2, b"p", 0), Ok(None));
         assert_eq!(r.accept(5, 1, 2, b"q", 0), Ok(Some(b"pq".to_vec())));
+    }
+
+    #[test]
+    fn a_primary_pulls_once_per_differing_digest_and_retries_after_a_second() {
+        let mut p = Peers::new();
+        // Same fingerprint, or a replica: no pull, but the digest is kept.
+        assert_eq!(p.on_digest("a", 3, 7, 7, true, 0), None);
+        assert_eq!(p.on_digest("b", 3, 8, 7, false, 0), None);
+        assert_eq!(p.seen("b"), Some(Seen { version: 3, fingerprint: 8, at_ms: 0 }));
+        let first = p.on_digest("a", 4, 8, 7, true, 100).expect("a pull");
+        // At most one outstanding pull per node.
+        assert_eq!(p.on_digest("a", 4, 8, 7, true, 600), None);
+        // A piece keeps it active.
+        assert_eq!(p.on_piece("a", first, 0, 2, b"x", 1000), Ok(None));
+        assert_eq!(p.on_digest("a", 4, 8, 7, true, 1900), None);
+        // A second without a piece: asked again, with a new request id;
+        // the old request's pieces are ignored.
+        let second = p.on_digest("a", 4, 8, 7, true, 2000).expect("a retry");
+        assert_ne!(first, second);
+        assert_eq!(p.on_piece("a", first, 1, 2, b"y", 2001), Ok(None));
+        assert_eq!(p.pulling("a"), Some(second));
+        assert_eq!(p.on_piece("a", second, 0, 1, b"whole", 2002), Ok(Some(b"whole".to_vec())));
+        assert_eq!(p.pulling("a"), None);
+    }
+
+    #[test]
+    fn unsolicited_bad_and_stale_pieces_are_dropped() {
+        let mut p = Peers::new();
+        // No pull to it: nothing is kept.
+        assert_eq!(p.on_piece("z", 1, 0, 1, b"x", 0), Ok(None));
+        assert_eq!(p.seen("z"), None);
+        let r = p.on_digest("a", 1, 1, 0, true, 0).expect("a pull");
+        assert!(p.on_piece("a", r, 0, 1, &vec![0; PIECE_MAX + 1], 0).is_err());
+        assert_eq!(p.pulling("a"), None);
+        let r = p.on_digest("a", 1, 1, 0, true, 5000).expect("a pull");
+        assert_eq!(p.on_piece("a", r, 0, 2, b"x", 5000), Ok(None));
+        assert_eq!(p.expire(5000 + TRANSFER_EXPIRY_MS), 0);
+        assert_eq!(p.expire(5001 + TRANSFER_EXPIRY_MS), 1);
+        assert_eq!(p.pulling("a"), None);
+        let r = p.on_digest("a", 1, 1, 0, true, 99_000).expect("a pull");
+        p.pull_failed("a");
+        assert_eq!(p.on_piece("a", r, 0, 1, b"x", 99_001), Ok(None));
+        p.retain(|id| id != "a");
+        assert_eq!(p.seen("a"), None);
     }
 
     proptest! {
