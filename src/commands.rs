@@ -284,6 +284,7 @@ const HELP: &[&str] = &[
     "WHITELIST.BIND <group> <user> [<user> ...] [FORCE] -- Let ACL users log in only from the group's addresses (Redis 7.2+). Replies the number newly bound.",
     "WHITELIST.UNBIND <group> <user> [<user> ...] [FORCE] -- Remove users' bindings to a group. Replies the number unbound.",
     "WHITELIST.BINDINGS -- Every bound ACL user -> the groups it may log in from.",
+    "WHITELIST.CLUSTER -- Every node of the cluster: id, addr, role, version, fingerprint, in-sync, last-seen.",
     "WHITELIST.HELP -- This help.",
     "Entries are IPv4/IPv6 addresses or CIDR blocks, comma-separated (no spaces) or as separate arguments.",
     "FORCE applies a change that would disconnect your connection or a replica, or turn the whitelist off.",
@@ -590,4 +591,68 @@ callbacks! {
     bindings_cmd => Verb::Bindings;
     /// `WHITELIST.STALE seconds`
     stale_cmd => Verb::Stale;
+}
+
+const NOT_CLUSTER: &str = "ERR this server is not in cluster mode";
+
+/// `WHITELIST.CLUSTER`: one map (RESP2: flat array) per node, its fields in
+/// the order of §12.
+///
+/// # Safety
+/// Called by Redis with the command's context and arguments.
+pub unsafe extern "C" fn cluster_cmd(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    let context = Context::new(ctx);
+    let args = redis_module::decode_args(ctx, argv, argc);
+    let rows = ffi::guard(Err(RedisError::Str(INTERNAL_ERROR)), || {
+        acl::check(&context, "whitelist.cluster", &args)?;
+        if args.len() != 1 {
+            return Err(RedisError::WrongArity);
+        }
+        crate::bus::nodes(ctx).ok_or(RedisError::Str(NOT_CLUSTER))
+    });
+    match rows {
+        Ok(rows) => ffi::guard((), || reply_nodes(ctx, &rows)),
+        Err(e) => {
+            context.reply(Err(e));
+        }
+    }
+    raw::REDISMODULE_OK as c_int
+}
+
+fn reply_nodes(ctx: *mut raw::RedisModuleCtx, rows: &[crate::bus::NodeRow]) {
+    let api = unsafe {
+        (
+            raw::RedisModule_ReplyWithArray,
+            raw::RedisModule_ReplyWithMap,
+            raw::RedisModule_ReplyWithStringBuffer,
+            raw::RedisModule_ReplyWithLongLong,
+        )
+    };
+    let (Some(array), Some(map), Some(text), Some(int)) = api else {
+        return;
+    };
+    let text = |s: &str| unsafe { text(ctx, s.as_ptr().cast(), s.len()) };
+    let int = |i: i64| unsafe { int(ctx, i) };
+    unsafe { array(ctx, rows.len() as std::os::raw::c_long) };
+    for row in rows {
+        unsafe { map(ctx, 7) };
+        text("id");
+        text(&row.id);
+        text("addr");
+        text(&row.addr);
+        text("role");
+        text(if row.primary { "primary" } else { "replica" });
+        text("version");
+        int(i64::try_from(row.version).unwrap_or(i64::MAX));
+        text("fingerprint");
+        text(&row.fingerprint);
+        text("in-sync");
+        int(i64::from(row.in_sync));
+        text("last-seen");
+        int(row.last_seen);
+    }
 }

@@ -195,6 +195,12 @@ const DOCS: &[Doc] = &[
         arity: 2,
         args: &[Arg::string(c"seconds")],
     },
+    Doc {
+        name: c"whitelist.cluster",
+        summary: c"Lists every node of the cluster with its role, whitelist version and whether it is in sync.",
+        arity: 1,
+        args: &[],
+    },
     Doc { name: c"whitelist.help", summary: c"Shows the syntax of every WHITELIST command.", arity: 1, args: &[] },
     Doc {
         name: c"whitelist.denied",

@@ -22,6 +22,7 @@ static LOG_CTX: AtomicPtr<raw::RedisModuleCtx> = AtomicPtr::new(std::ptr::null_m
 
 #[derive(Clone, Copy)]
 pub enum Level {
+    Debug,
     Notice,
     Warning,
 }
@@ -29,6 +30,7 @@ pub enum Level {
 impl Level {
     fn as_cstr(self) -> &'static CStr {
         match self {
+            Level::Debug => c"debug",
             Level::Notice => c"notice",
             Level::Warning => c"warning",
         }
@@ -525,4 +527,162 @@ pub fn acl_log_auth(ctx: Ctx, user: *mut raw::RedisModuleString) {
     }
     unsafe { add(ctx, user, object, raw::RedisModuleACLLogEntryReason_REDISMODULE_ACL_LOG_AUTH) };
     unsafe { free(ctx, object) };
+}
+
+// ---------------------------------------------------------------------------
+// Cluster bus and cluster topology (Redis 7.0+; Valkey exports the same
+// `RedisModule_*` calls). Each wrapper checks its function pointer, so a
+// server without one degrades to "no cluster" instead of crashing.
+// ---------------------------------------------------------------------------
+
+/// The length of a cluster node id: 40 hex characters, not NUL-terminated
+/// where the server hands one out.
+pub const NODE_ID_LEN: usize = raw::REDISMODULE_NODE_ID_LEN as usize;
+
+/// The cluster calls the bus needs; the name of the first one this server
+/// lacks, if any.
+pub fn missing_cluster_api() -> Option<&'static str> {
+    let present = [
+        ("RegisterClusterMessageReceiver", unsafe { raw::RedisModule_RegisterClusterMessageReceiver }.is_some()),
+        ("SendClusterMessage", unsafe { raw::RedisModule_SendClusterMessage }.is_some()),
+        ("GetClusterNodesList", unsafe { raw::RedisModule_GetClusterNodesList }.is_some()),
+        ("FreeClusterNodesList", unsafe { raw::RedisModule_FreeClusterNodesList }.is_some()),
+        ("GetClusterNodeInfo", unsafe { raw::RedisModule_GetClusterNodeInfo }.is_some()),
+        ("GetMyClusterID", unsafe { raw::RedisModule_GetMyClusterID }.is_some()),
+        ("CreateTimer", unsafe { raw::RedisModule_CreateTimer }.is_some()),
+    ];
+    present.into_iter().find(|&(_, ok)| !ok).map(|(name, _)| name)
+}
+
+/// Whether the server runs with `cluster-enabled yes`.
+pub fn cluster_mode(ctx: Ctx) -> bool {
+    context_flags(or_detached(ctx)) & raw::REDISMODULE_CTX_FLAGS_CLUSTER != 0
+}
+
+/// Whether this server is a replica now (a failover can change it).
+pub fn is_replica(ctx: Ctx) -> bool {
+    context_flags(or_detached(ctx)) & raw::REDISMODULE_CTX_FLAGS_SLAVE != 0
+}
+
+pub type ClusterReceiver = unsafe extern "C" fn(Ctx, *const std::os::raw::c_char, u8, *const u8, u32);
+
+/// Registers `callback` for the module messages of `message_type`.
+pub fn register_cluster_receiver(ctx: Ctx, message_type: u8, callback: ClusterReceiver) -> bool {
+    match unsafe { raw::RedisModule_RegisterClusterMessageReceiver } {
+        Some(register) => {
+            unsafe { register(ctx, message_type, Some(callback)) };
+            true
+        }
+        None => false,
+    }
+}
+
+/// Sends one module message to node `target`, or to every connected node
+/// (`None`). `false` when the server refuses it (not a cluster, unknown
+/// target) or the payload is too long for the bus.
+pub fn send_cluster_message(ctx: Ctx, target: Option<&str>, message_type: u8, payload: &[u8]) -> bool {
+    let Some(send) = (unsafe { raw::RedisModule_SendClusterMessage }) else {
+        return false;
+    };
+    let Ok(len) = u32::try_from(payload.len()) else {
+        return false;
+    };
+    // The server looks the target up by `strlen`: it must end with a NUL.
+    let target = match target.map(CString::new) {
+        Some(Ok(t)) => Some(t),
+        Some(Err(_)) => return false,
+        None => None,
+    };
+    let target_ptr = target.as_ref().map_or(std::ptr::null(), |t| t.as_ptr());
+    let ctx = or_detached(ctx);
+    // SAFETY: the payload is copied into the bus's buffers before the call returns.
+    let status = unsafe { send(ctx, target_ptr, message_type, payload.as_ptr().cast(), len) };
+    status == raw::REDISMODULE_OK as c_int
+}
+
+/// A node id handed out by the server: exactly [`NODE_ID_LEN`] bytes at `id`.
+///
+/// # Safety
+/// `id` is NULL or points at least [`NODE_ID_LEN`] readable bytes.
+pub unsafe fn node_id_at(id: *const std::os::raw::c_char) -> Option<String> {
+    if id.is_null() {
+        return None;
+    }
+    let bytes = unsafe { std::slice::from_raw_parts(id.cast::<u8>(), NODE_ID_LEN) };
+    let text = bytes.split(|&b| b == 0).next().unwrap_or_default();
+    String::from_utf8(text.to_vec()).ok()
+}
+
+/// This node's cluster id.
+pub fn my_cluster_id() -> Option<String> {
+    let get = unsafe { raw::RedisModule_GetMyClusterID }?;
+    // SAFETY: the server returns its own node's name, NODE_ID_LEN bytes.
+    unsafe { node_id_at(get()) }
+}
+
+/// The ids of the nodes this node knows (itself included; the server leaves
+/// out nodes still in handshake or without an address).
+pub fn cluster_node_ids(ctx: Ctx) -> Vec<String> {
+    let (Some(list), Some(free)) =
+        (unsafe { (raw::RedisModule_GetClusterNodesList, raw::RedisModule_FreeClusterNodesList) })
+    else {
+        return Vec::new();
+    };
+    let mut count = 0usize;
+    let ids = unsafe { list(or_detached(ctx), &mut count) };
+    if ids.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: `count` pointers, each to NODE_ID_LEN bytes, until freed below.
+    let out = (0..count).filter_map(|i| unsafe { node_id_at(*ids.add(i)) }).collect();
+    unsafe { free(ids) };
+    out
+}
+
+/// One node as `RedisModule_GetClusterNodeInfo` describes it.
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    pub ip: String,
+    pub port: u16,
+    pub primary: bool,
+    pub myself: bool,
+    /// Flagged `pfail` or `fail`: unreachable as far as this node knows.
+    pub failing: bool,
+}
+
+/// The address, role and health of node `id`; `None` if the server does
+/// not know it (or it is in handshake or has no address yet).
+pub fn cluster_node_info(ctx: Ctx, id: &str) -> Option<NodeInfo> {
+    let get = unsafe { raw::RedisModule_GetClusterNodeInfo }?;
+    let id = CString::new(id).ok()?;
+    // NET_IP_STR_LEN is 46; the primary id is written without a NUL.
+    let mut ip = [0 as std::os::raw::c_char; 64];
+    let mut primary_id = [0 as std::os::raw::c_char; NODE_ID_LEN + 1];
+    let mut port: c_int = 0;
+    let mut flags: c_int = 0;
+    let status =
+        unsafe { get(or_detached(ctx), id.as_ptr(), ip.as_mut_ptr(), primary_id.as_mut_ptr(), &mut port, &mut flags) };
+    if status != raw::REDISMODULE_OK as c_int {
+        return None;
+    }
+    let ip = ip.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect::<Vec<u8>>();
+    let flags = flags as u32;
+    Some(NodeInfo {
+        ip: String::from_utf8_lossy(&ip).into_owned(),
+        port: u16::try_from(port).unwrap_or(0),
+        primary: flags & raw::REDISMODULE_NODE_MASTER != 0,
+        myself: flags & raw::REDISMODULE_NODE_MYSELF != 0,
+        failing: flags & (raw::REDISMODULE_NODE_PFAIL | raw::REDISMODULE_NODE_FAIL) != 0,
+    })
+}
+
+/// A random u64 from the server's generator (for jitter); a clock-based
+/// value where the call is missing.
+pub fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    match unsafe { raw::RedisModule_GetRandomBytes } {
+        Some(get) => unsafe { get(bytes.as_mut_ptr(), bytes.len()) },
+        None => bytes = (milliseconds() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes(),
+    }
+    u64::from_le_bytes(bytes)
 }

@@ -56,18 +56,20 @@ impl Section {
 /// (and into a crash report, where a held lock makes it write nothing).
 pub unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int) {
     ffi::guard((), || {
+        // Read before the state lock is taken: the digest takes it.
+        let cluster = crate::bus::summary(std::ptr::null_mut());
         state::with(|s| {
             // The size a completed CONFIG SET gave is final (a crash report
             // changes nothing).
             if for_crash_report == 0 {
                 s.sync_denied();
             }
-            write(&Section(ctx), s)
+            write(&Section(ctx), s, cluster.as_ref())
         });
     });
 }
 
-fn write(section: &Section, s: &State) {
+fn write(section: &Section, s: &State, cluster: Option<&crate::bus::Summary>) {
     let Some(add_section) = (unsafe { raw::RedisModule_InfoAddSection }) else {
         return;
     };
@@ -103,6 +105,14 @@ fn write(section: &Section, s: &State) {
     section.unsigned("users_enforced", u64::from(s.users_enforced));
     section.unsigned("entries_expiring", s.whitelist().expiring() as u64);
     section.unsigned("entries_expired", crate::maintenance::EXPIRED.load(std::sync::atomic::Ordering::Relaxed));
+    if let Some(c) = cluster {
+        section.unsigned("cluster_enabled", u64::from(c.enabled));
+        section.unsigned("cluster_nodes", c.nodes);
+        section.unsigned("cluster_nodes_in_sync", c.in_sync);
+        section.unsigned("cluster_conflicts", c.conflicts);
+        section.unsigned("cluster_messages_sent", c.sent);
+        section.unsigned("cluster_messages_received", c.received);
+    }
     for g in w.groups() {
         section.dict(&format!("group_{}", g.name()), |d| {
             d.unsigned("entries", g.entries().len() as u64);

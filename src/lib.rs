@@ -7,6 +7,8 @@
 //! engine lives in the `whitelist-core` crate; configs in `config.rs`.
 
 mod acl;
+mod bus;
+mod cluster;
 mod commands;
 mod config;
 #[cfg(feature = "debug-panic")]
@@ -69,6 +71,7 @@ const COMMANDS: &[(&CStr, CommandFn, &CStr)] = &[
     // read-only replica resets its own; usable while loading, as SLOWLOG.
     (c"whitelist.denied", commands::denied_cmd, c"admin deny-script allow-loading allow-stale"),
     (c"whitelist.stale", commands::stale_cmd, c"admin readonly deny-script"),
+    (c"whitelist.cluster", commands::cluster_cmd, c"admin readonly deny-script"),
 ];
 
 type EventFn = unsafe extern "C" fn(Ctx, raw::RedisModuleEvent, u64, *mut c_void);
@@ -155,6 +158,7 @@ fn load(ctx: Ctx, argc: c_int) -> Result<(), String> {
     let register_info = unsafe { raw::RedisModule_RegisterInfoFunc }.ok_or("no RegisterInfoFunc")?;
     unsafe { register_info(ctx, Some(info::info)) };
     ffi::refresh_clock(ctx);
+    bus::start(ctx);
     let open = startup::adopt_open_connections(ctx);
     startup::prepare_refusals(ctx)?;
     if startup::starting(ctx, open) {

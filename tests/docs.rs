@@ -189,6 +189,13 @@ fn commands() -> Vec<(&'static str, i64, bool, &'static str, Vec<Reply>)> {
             "Lists the entries of every group not hit in the last given seconds.",
             vec![arg("seconds", "string", None, &[], vec![])],
         ),
+        (
+            "whitelist.cluster",
+            1,
+            false,
+            "Lists every node of the cluster with its role, whitelist version and whether it is in sync.",
+            vec![],
+        ),
         ("whitelist.help", 1, false, "Shows the syntax of every WHITELIST command.", vec![]),
         (
             "whitelist.denied",

@@ -709,7 +709,9 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
         ),
         (with(&[b"WHITELIST.LOADCLIENTS", b"prod", b"FORCE", b"FORCE"], &[]), arity("whitelist.loadclients")),
         (with(&[b"WHITELIST.LOADCLIENTS"], &[]), arity("whitelist.loadclients")),
-        // WHITELIST.HELP and WHITELIST.EXPORT take nothing.
+        // WHITELIST.HELP, WHITELIST.EXPORT and WHITELIST.CLUSTER take nothing.
+        (with(&[b"WHITELIST.CLUSTER", b"\0"], &[]), arity("whitelist.cluster")),
+        (with(&[b"WHITELIST.CLUSTER"], &[&mega]), arity("whitelist.cluster")),
         (with(&[b"WHITELIST.HELP", b"\0"], &[]), arity("whitelist.help")),
         (with(&[b"WHITELIST.HELP"], &[&mega]), arity("whitelist.help")),
         (with(&[b"WHITELIST.EXPORT", b"\xff"], &[]), arity("whitelist.export")),
@@ -786,7 +788,7 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
         .filter_map(|l| l.text().split(' ').next().filter(|c| c.starts_with("WHITELIST.")).map(str::to_string))
         .collect();
     assert_eq!(listed, seen, "every command of HELP goes through the table");
-    assert_eq!(seen.len(), 16);
+    assert_eq!(seen.len(), 17);
 
     // Invalid config values: the module's errors, and nothing changes, not even
     // the valid half of a multi-parameter CONFIG SET.

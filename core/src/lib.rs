@@ -18,6 +18,7 @@ pub mod name;
 pub mod settings;
 pub mod shown;
 pub mod store;
+pub mod wire;
 
 pub use command::{parse, Command, Error, Verb};
 pub use entry::{parse_address, parse_entry, parse_peer, Addr, Entry};

@@ -1,0 +1,32 @@
+//! The seams between the cluster bus (`bus.rs`, which moves bytes between
+//! nodes) and the merge of whitelist states (§12). The bus asks for this
+//! node's digest and whole state and hands over the states it pulled; what
+//! a state's bytes mean is decided here alone.
+//!
+//! None of these may be called while the state lock is held (they take it).
+
+use crate::ffi::{self, Ctx, Level};
+use crate::state;
+
+/// This node's digest: its whitelist version and the fingerprint of its
+/// state. Two nodes with equal digests hold the same whitelist.
+pub fn digest() -> (u64 /* version */, u64 /* fingerprint */) {
+    (state::with(|g| g.whitelist().version()).unwrap_or(0), 0)
+}
+
+/// This node's whole state, as sent to a node that pulls it.
+pub fn full_state() -> Vec<u8> {
+    Vec::new()
+}
+
+/// A whole state pulled from node `sender` (a primary receives it, and only
+/// one it asked for).
+pub fn on_state(ctx: Ctx, sender: &str, bytes: Vec<u8>) {
+    ffi::log(ctx, Level::Debug, &format!("received a state of {} bytes from node {sender}", bytes.len()));
+}
+
+/// Changes from the bus that overwrote a concurrent change
+/// (`whitelist_cluster_conflicts`).
+pub fn conflicts() -> u64 {
+    0
+}
