@@ -1,12 +1,14 @@
 //! Matcher benchmarks: lookup at 1, 1,000 and 100,000 entries, a full rebuild
-//! at 100,000, a 1,000-entry SET into 100,000, and the matcher's memory per entry.
+//! at 100,000, a 1,000-entry SET into 100,000, the expiry sweep of 1,000 of
+//! 100,000 entries, and the matcher's memory per entry.
 //!
 //! Run with `make bench` (or `cargo bench -p redis-whitelist-core`).
 
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use whitelist_core::store::Meta;
 use whitelist_core::{parse_entry, Addr, Change, Entry, GroupName, GroupSpec, Peer, Policy, Whitelist};
 
 const POLICY: Policy = Policy { allow_loopback: false, allow_unixsocket: false, deny_when_empty: false };
@@ -140,6 +142,47 @@ fn rebuild(c: &mut Criterion) {
     });
 }
 
+/// The core of an expiry sweep that removes 1,000 of 100,000 entries, as
+/// the primary's timer runs it: the clock moves past the expiry (the
+/// matcher drops the expired entries), then one `REMOVE` per group swept.
+/// The expired entries are all of one group, or ten of each group's.
+fn sweep(c: &mut Criterion) {
+    const AT: u64 = 1_000;
+    for (label, spread) in [("one_group", false), ("ten_per_group", true)] {
+        let (w, _) = whitelist(100, 1_000, 3);
+        let specs: Vec<GroupSpec> = w
+            .specs()
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut g)| {
+                let expiring = |j: usize| if spread { j % 100 == 0 } else { i == 0 };
+                g.meta =
+                    (0..g.entries.len()).map(|j| Meta { comment: None, expires: expiring(j).then_some(AT) }).collect();
+                g
+            })
+            .collect();
+        let w = Whitelist::restore_at(specs, 1, AT - 1);
+        assert_eq!(w.expiring(), 1_000);
+        c.bench_function(&format!("sweep_1000_of_100000/{label}"), |b| {
+            b.iter_batched(
+                || w.clone(),
+                |mut w| {
+                    w.advance(AT);
+                    for (group, entries) in w.expired(AT) {
+                        let plan = w.plan(Change::Remove { group, entries }, None).expect("no limits");
+                        if let Some(next) = plan.next {
+                            w = next;
+                        }
+                    }
+                    assert_eq!(w.entry_count(), 99_000);
+                    w
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+}
+
 fn memory_report() {
     for (label, groups, per) in [("mixed", 100, 1_000), ("ipv4 hosts", 1, 100_000)] {
         let (w, _) = if label == "mixed" {
@@ -175,5 +218,5 @@ fn memory(_: &mut Criterion) {
     memory_report();
 }
 
-criterion_group!(benches, lookup, rebuild, memory);
+criterion_group!(benches, lookup, rebuild, sweep, memory);
 criterion_main!(benches);

@@ -202,6 +202,9 @@ impl<K: Key> Default for Family<K> {
 impl<K: Key> Family<K> {
     fn build(mut recs: Vec<Rec<K>>, ranks: &Ranks) -> Self {
         recs.sort_unstable();
+        // Collected by pushes, the list has up to twice the room it needs,
+        // and it is held as long as the rules are.
+        recs.shrink_to_fit();
         let (starts, slots) = sweep(&recs, ranks);
         let (index, bucket_bits) = build_index(&starts, None);
         Family { recs, starts, slots, index, bucket_bits }

@@ -51,6 +51,9 @@ impl Meta {
 }
 
 /// An entry's usage figures: this server's own, never a change.
+///
+/// This is how they are given and shown; a group keeps them as a compact
+/// [`Stat`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
     /// The unix second it entered its group.
@@ -59,6 +62,35 @@ pub struct Usage {
     pub hits: u64,
     /// The unix second of the last of them (0: never).
     pub last_hit: u64,
+}
+
+/// An entry's usage figures as a group keeps them: seconds as unsigned
+/// 32-bit unix seconds (enough until 2106; later ones are held as the last
+/// second that fits), the count in 64 bits, as a busy entry can admit more
+/// than 2^32 connections in a few days. 16 bytes where [`Usage`] takes 24.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Stat {
+    hits: u64,
+    added: u32,
+    last_hit: u32,
+}
+
+/// A unix second as a [`Stat`] keeps it.
+#[inline]
+fn second(at: u64) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
+}
+
+impl From<Usage> for Stat {
+    fn from(u: Usage) -> Stat {
+        Stat { hits: u.hits, added: second(u.added), last_hit: second(u.last_hit) }
+    }
+}
+
+impl From<Stat> for Usage {
+    fn from(s: Stat) -> Usage {
+        Usage { added: u64::from(s.added), hits: s.hits, last_hit: u64::from(s.last_hit) }
+    }
 }
 
 /// A comment as `COMMENT` and documents give it: 0 to [`MAX_COMMENT`]
@@ -119,10 +151,9 @@ pub struct Group {
     entries: Arc<Entries>,
     /// Each entry's meta, in entry order; empty when no entry has any.
     meta: Arc<[Meta]>,
-    /// Each entry's usage, in entry order.
-    usage: Vec<Usage>,
-    /// Each entry's position, for counting a hit on it.
-    index: Arc<HashMap<Entry, u32>>,
+    /// Each entry's usage, in entry order (a hit finds its entry by the
+    /// position the matcher names).
+    stats: Box<[Stat]>,
     /// The entries the matcher holds: those not expired at the whitelist's
     /// clock (the same list as `entries` when none is).
     live: Arc<Entries>,
@@ -146,19 +177,18 @@ struct Body {
 
 impl Group {
     fn build(id: GroupId, name: GroupName, body: Body, users: Arc<Vec<String>>, hits: u64, clock: u64) -> Group {
-        let Body { attribute, entries, mut meta, mut usage } = body;
+        let Body { attribute, entries, mut meta, usage } = body;
         if meta.iter().all(|m| *m == Meta::default()) {
             meta = Vec::new();
         } else {
             meta.resize(entries.len(), Meta::default());
         }
-        usage.resize(entries.len(), Usage::default());
-        let index: HashMap<Entry, u32> =
-            entries.iter().enumerate().map(|(i, e)| (*e, u32::try_from(i).unwrap_or(u32::MAX))).collect();
+        let stats: Box<[Stat]> =
+            (0..entries.len()).map(|i| Stat::from(usage.get(i).copied().unwrap_or_default())).collect();
         let packed = Arc::new(Entries::new(&entries));
         let meta: Arc<[Meta]> = meta.into();
         let (live, live_at) = live_entries(&packed, &meta, clock);
-        Group { id, name, attribute, entries: packed, meta, usage, index: Arc::new(index), live, live_at, hits, users }
+        Group { id, name, attribute, entries: packed, meta, stats, live, live_at, hits, users }
     }
 
     /// What the matcher holds of this group.
@@ -173,12 +203,27 @@ impl Group {
 
     /// The usage of entry `i`.
     pub fn usage(&self, i: usize) -> Usage {
-        self.usage.get(i).copied().unwrap_or_default()
+        self.stats.get(i).copied().map(Usage::from).unwrap_or_default()
     }
 
-    /// The position of `entry`, if the group holds it.
+    /// The position of `entry`, if the group holds it: a walk over the
+    /// entries (the group keeps no index; the hot path never asks, as the
+    /// matcher names the winning entry's position).
     pub fn position(&self, entry: &Entry) -> Option<usize> {
-        self.index.get(entry).map(|&i| i as usize)
+        self.entries.iter().position(|e| e == *entry)
+    }
+
+    /// The position of each of `named` that the group holds: one walk over
+    /// the entries, whatever the number named.
+    fn positions(&self, named: &[Entry]) -> HashMap<Entry, usize> {
+        let wanted: HashSet<&Entry> = named.iter().collect();
+        let mut found = HashMap::with_capacity_and_hasher(wanted.len().min(self.entries.len()), Default::default());
+        for (i, e) in self.entries.iter().enumerate() {
+            if wanted.contains(&e) {
+                found.insert(e, i);
+            }
+        }
+        found
     }
 
     fn body(&self) -> Body {
@@ -186,7 +231,7 @@ impl Group {
             attribute: self.attribute,
             entries: self.entries.to_vec(),
             meta: self.meta.to_vec(),
-            usage: self.usage.clone(),
+            usage: self.stats.iter().map(|s| Usage::from(*s)).collect(),
         }
     }
 
@@ -712,9 +757,9 @@ impl Whitelist {
         };
         if let Some(g) = self.groups.get_mut(index as usize) {
             g.hits = g.hits.wrapping_add(1);
-            if let Some(u) = g.usage.get_mut(hit.index as usize) {
-                u.hits = u.hits.wrapping_add(1);
-                u.last_hit = now;
+            if let Some(s) = g.stats.get_mut(hit.index as usize) {
+                s.hits = s.hits.wrapping_add(1);
+                s.last_hit = second(now);
             }
         }
     }
@@ -785,16 +830,15 @@ impl Whitelist {
         if unchanged {
             return Ok(Plan { next: None, outcome: Outcome { reply, added: 0, removed: 0 } });
         }
-        let old_set: HashSet<&Entry> = old.iter().collect();
-        let new_set: HashSet<&Entry> = entries.iter().collect();
-        let added = entries.iter().filter(|e| !old_set.contains(e)).count();
-        let removed = old.iter().filter(|e| !new_set.contains(e)).count();
         // Usage of the entries kept stays with them.
+        let kept = existing.map_or_else(HashMap::default, |g| g.positions(&entries));
+        let added = entries.len() - kept.len();
+        let removed = old.len() - kept.len();
         let usage = entries
             .iter()
-            .map(|e| match existing.and_then(|g| g.position(e).map(|i| g.usage(i))) {
-                Some(u) => u,
-                None => Usage { added: now, ..Usage::default() },
+            .map(|e| match (existing, kept.get(e)) {
+                (Some(g), Some(&i)) => g.usage(i),
+                _ => Usage { added: now, ..Usage::default() },
             })
             .collect();
         let body = Body { attribute: attr, meta: vec![meta; entries.len()], entries, usage };
@@ -820,8 +864,10 @@ impl Whitelist {
         let mut changed = existing.is_none();
         let mut fresh: Vec<Entry> = Vec::new();
         let mut seen: HashSet<Entry> = HashSet::default();
-        for e in dedup(entries) {
-            match existing.and_then(|g| g.position(&e)) {
+        let entries = dedup(entries);
+        let held_at = existing.map_or_else(HashMap::default, |g| g.positions(&entries));
+        for e in entries {
+            match held_at.get(&e).copied() {
                 Some(i) => {
                     if let Some(m) = body.meta.get_mut(i) {
                         let next = note.apply(Some(m), false);
@@ -928,12 +974,13 @@ impl Whitelist {
         for g in &mut groups {
             // The figures of entries that stay in their group stay with them.
             let old = self.group(&g.name);
+            let kept = old.map_or_else(HashMap::default, |o| o.positions(&g.entries));
             g.usage = g
                 .entries
                 .iter()
-                .map(|e| match old.and_then(|o| o.position(e).map(|i| o.usage(i))) {
-                    Some(u) => u,
-                    None => Usage { added: now, ..Usage::default() },
+                .map(|e| match (old, kept.get(e)) {
+                    (Some(o), Some(&i)) => o.usage(i),
+                    _ => Usage { added: now, ..Usage::default() },
                 })
                 .collect();
         }
@@ -1614,6 +1661,17 @@ mod tests {
         assert_eq!(g.usage(0).hits, 2);
         assert_eq!(g.usage(1), Usage { added: 20, hits: 0, last_hit: 0 });
         assert_eq!(next.version(), version + 1);
+    }
+
+    #[test]
+    fn usage_keeps_seconds_in_32_bits_and_hits_in_64() {
+        let u = Usage { added: 1_767_225_600, hits: u64::from(u32::MAX) + 5, last_hit: 1_767_225_601 };
+        assert_eq!(Usage::from(Stat::from(u)), u);
+        // Past 2106 a second is held as the last one that fits.
+        let late = Usage { added: u64::from(u32::MAX) + 1, hits: 0, last_hit: u64::MAX };
+        let kept = Usage::from(Stat::from(late));
+        assert_eq!((kept.added, kept.last_hit), (u64::from(u32::MAX), u64::from(u32::MAX)));
+        assert_eq!(std::mem::size_of::<Stat>(), 16);
     }
 
     #[test]
