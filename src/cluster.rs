@@ -30,3 +30,17 @@ pub fn on_state(ctx: Ctx, sender: &str, bytes: Vec<u8>) {
 pub fn conflicts() -> u64 {
     0
 }
+
+/// Whether changes travel as cluster merges (§12): the server runs in
+/// cluster mode and the bus is up.
+pub fn enabled() -> bool {
+    crate::bus::enabled()
+}
+
+/// Propagates an expiry sweep in cluster mode: one `WHITELIST.MERGE` of the
+/// swept groups with their revisions unchanged (§12: expiry is no change for
+/// the merge). `false` outside cluster mode: the caller propagates its own
+/// commands. The sweep must keep the version where it was in cluster mode.
+pub fn propagate_sweep(_ctx: Ctx, _next: &whitelist_core::Whitelist, _groups: &[whitelist_core::GroupName]) -> bool {
+    false
+}
