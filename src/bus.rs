@@ -139,6 +139,7 @@ fn digest_tick(ctx: Ctx) {
     if expired > 0 {
         ffi::log(ctx, Level::Debug, &format!("{expired} incomplete state transfer(s) expired"));
     }
+    cluster::adopt(ctx);
     announce(ctx);
 }
 

@@ -17,7 +17,7 @@ use crate::ffi::{self, Level};
 use crate::hook::Fx;
 use crate::state::{self, Conn};
 
-const INTERNAL_ERROR: &str = "ERR internal error: nothing was changed (see the server log)";
+pub(crate) const INTERNAL_ERROR: &str = "ERR internal error: nothing was changed (see the server log)";
 const BUSY: &str = "ERR the whitelist is busy (re-entrant call): nothing was changed";
 
 /// Runs one command with every panic turned into an error reply, once the
@@ -29,7 +29,7 @@ fn run(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
     });
     if let Err(error) = &result {
         if verb.changes() && Origin::is_trusted(ctx) {
-            ffi::guard((), || lost_change(ctx, verb, args, error));
+            ffi::guard((), || lost_change(ctx, verb.name(), args, error));
         }
     }
     result
@@ -39,10 +39,10 @@ fn run(ctx: &Context, verb: Verb, args: &[RedisString]) -> RedisResult {
 /// dropped in silence: during the start-up load the server stops (as for
 /// damaged whitelist data); anywhere else this server diverges and admits
 /// only exempt clients until it has its primary's state again.
-fn lost_change(ctx: &Context, verb: Verb, args: &[RedisString], error: &RedisError) {
+pub(crate) fn lost_change(ctx: &Context, name: &str, args: &[RedisString], error: &RedisError) {
     let loading = ffi::context_flags(ctx.ctx) & raw::REDISMODULE_CTX_FLAGS_LOADING != 0;
     let source = if loading { "the AOF" } else { "the primary" };
-    let mut command = String::from(verb.name());
+    let mut command = String::from(name);
     for a in args.iter().skip(1).take(8) {
         command.push_str(&format!(" '{}'", whitelist_core::shown::Shown::new(a.as_slice())));
     }
@@ -325,6 +325,24 @@ impl Origin {
     }
 }
 
+/// Whether the command comes from the primary or the AOF.
+pub(crate) fn is_trusted(ctx: &Context) -> bool {
+    Origin::is_trusted(ctx)
+}
+
+/// The addresses of the cluster's nodes, for the node guard (§12); empty
+/// outside cluster mode.
+fn cluster_nodes(ctx: &Context) -> Vec<(Peer, u16)> {
+    if !crate::cluster::enabled() {
+        return Vec::new();
+    }
+    ffi::cluster_node_ids(ctx.ctx)
+        .iter()
+        .filter_map(|id| ffi::cluster_node_info(ctx.ctx, id))
+        .filter_map(|n| whitelist_core::parse_peer(n.ip.as_bytes()).map(|a| (Peer::Ip(a), n.port)))
+        .collect()
+}
+
 /// The connected replicas: (peer, port, client id).
 fn connected_replicas(ctx: &Context) -> Vec<(Peer, u16, u64)> {
     ffi::call_text(ctx.ctx, "CLIENT", &["LIST", "TYPE", "replica"]).map_or_else(Vec::new, |t| {
@@ -343,6 +361,9 @@ struct Applied {
     /// request: no `IFVERSION` or `FORCE` is judged again, and the version is
     /// the one reached here).
     state: Option<String>,
+    /// In cluster mode: the `WHITELIST.MERGE` that propagates the change
+    /// (§12), instead of the command or the document.
+    merge: Option<Vec<u8>>,
 }
 
 /// Plans, judges, commits and enforces one change; the caller propagates.
@@ -357,6 +378,8 @@ fn commit(
     whole: bool,
 ) -> Result<Applied, RedisError> {
     let replicas = if origin.trusted || force { Vec::new() } else { connected_replicas(ctx) };
+    let nodes = if origin.trusted || force { Vec::new() } else { cluster_nodes(ctx) };
+    let clustered = !origin.trusted && crate::cluster::enabled();
     let result = state::with(|g| {
         let mut fx = Fx::new(ctx.ctx);
         // Commands replayed while loading (AOF) build the whitelist being
@@ -377,11 +400,12 @@ fn commit(
             // An IMPORT that changes nothing here is still propagated: it is
             // how an operator pushes the primary's state to a replica that
             // differs (EXPORT, then IMPORT of the same document).
-            let state = (whole && !origin.trusted).then(|| document::export(current));
+            // In a cluster a replica installs merges only, and has them all.
+            let state = (whole && !origin.trusted && !clustered).then(|| document::export(current));
             if brings_primary_state {
                 g.clear_divergence(&mut fx);
             }
-            return Ok(Applied { outcome: plan.outcome, changed: false, version, loading, state });
+            return Ok(Applied { outcome: plan.outcome, changed: false, version, loading, state, merge: None });
         };
         if !origin.trusted && !loading {
             let caller = Caller { peer: origin.caller.map(|c| c.peer), in_multi: origin.in_multi, force };
@@ -391,9 +415,17 @@ fn commit(
                 gate::lockout_user(&next, g.config.policy(), caller, &origin.user)
                     .map_err(|refusal| RedisError::String(refusal.to_string()))?;
             }
+            whitelist_core::nodes::guard(current, &next, g.config.policy(), &nodes)
+                .map_err(|refusal| RedisError::String(refusal.to_string()))?;
         }
+        let mut next = next;
+        let merge = if clustered && !loading {
+            Some(crate::cluster::stamp(current, &mut next).map_err(RedisError::Str)?)
+        } else {
+            None
+        };
         let version = next.version();
-        let state = (whole && !origin.trusted).then(|| document::export(&next));
+        let state = (whole && !origin.trusted && merge.is_none()).then(|| document::export(&next));
         if brings_primary_state {
             g.clear_divergence(&mut fx);
         }
@@ -401,7 +433,7 @@ fn commit(
         if !loading {
             crate::maintenance::arm(ctx.ctx, g);
         }
-        Ok(Applied { outcome: plan.outcome, changed: true, version, loading, state })
+        Ok(Applied { outcome: plan.outcome, changed: true, version, loading, state, merge })
     });
     result.unwrap_or(Err(RedisError::Str(BUSY)))
 }
@@ -476,6 +508,11 @@ fn apply_as(
     let origin = Origin::of(ctx);
     let applied = commit(ctx, &origin, change, force, if_version, verb == Verb::Import)?;
     match (&applied.state, propagated) {
+        _ if applied.merge.is_some() => {
+            if let Some(merge) = &applied.merge {
+                ctx.replicate("WHITELIST.MERGE", &[merge.as_slice()]);
+            }
+        }
         (Some(doc), _) => {
             ctx.replicate("WHITELIST.IMPORT", &[doc.as_str()]);
         }
@@ -488,6 +525,9 @@ fn apply_as(
     }
     if applied.changed {
         audit(ctx, verb, target, &origin, &applied);
+    }
+    if applied.merge.is_some() {
+        crate::bus::announce(ctx.ctx);
     }
     let reply = if verb == Verb::Import { applied.version } else { applied.outcome.reply as u64 };
     Ok(RedisValue::Integer(i64::try_from(reply).unwrap_or(i64::MAX)))
@@ -528,7 +568,11 @@ fn load_clients(ctx: &Context, group: GroupName, force: bool) -> RedisResult {
         false,
     )?;
     let shown: Vec<String> = fresh.iter().map(Entry::to_string).collect();
-    if applied.changed {
+    if let Some(merge) = &applied.merge {
+        ctx.replicate("WHITELIST.MERGE", &[merge.as_slice()]);
+        audit(ctx, Verb::LoadClients, &target, &origin, &applied);
+        crate::bus::announce(ctx.ctx);
+    } else if applied.changed {
         let mut args: Vec<&str> = vec![target.as_str()];
         args.extend(shown.iter().map(String::as_str));
         ctx.replicate("WHITELIST.ADD", args.as_slice());

@@ -201,6 +201,12 @@ const DOCS: &[Doc] = &[
         arity: 1,
         args: &[],
     },
+    Doc {
+        name: c"whitelist.merge",
+        summary: c"Internal: installs a cluster state as the primary or the AOF sends it; refused from other clients.",
+        arity: 2,
+        args: &[Arg::string(c"state")],
+    },
     Doc { name: c"whitelist.help", summary: c"Shows the syntax of every WHITELIST command.", arity: 1, args: &[] },
     Doc {
         name: c"whitelist.denied",

@@ -72,6 +72,9 @@ const COMMANDS: &[(&CStr, CommandFn, &CStr)] = &[
     (c"whitelist.denied", commands::denied_cmd, c"admin deny-script allow-loading allow-stale"),
     (c"whitelist.stale", commands::stale_cmd, c"admin readonly deny-script"),
     (c"whitelist.cluster", commands::cluster_cmd, c"admin readonly deny-script"),
+    // Internal: what a primary propagates in cluster mode; refused from
+    // ordinary clients (§12).
+    (c"whitelist.merge", cluster::merge_cmd, c"admin write deny-script"),
 ];
 
 type EventFn = unsafe extern "C" fn(Ctx, raw::RedisModuleEvent, u64, *mut c_void);

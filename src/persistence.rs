@@ -5,7 +5,7 @@ use std::os::raw::{c_int, c_void};
 
 use redis_module::native_types::RedisType;
 use redis_module::raw;
-use whitelist_core::encoding::{decode, encode, ENCODING_VERSION};
+use whitelist_core::encoding::{decode_with_ledger, encode_with_ledger, ENCODING_VERSION};
 
 use crate::ffi;
 use crate::hook::Fx;
@@ -73,7 +73,8 @@ fn save(io: *mut raw::RedisModuleIO, when: c_int, may_skip: bool) {
     }
     let bytes = state::with(|s| {
         let w = s.whitelist();
-        (!(may_skip && w.version() == 0 && w.groups().is_empty())).then(|| encode(w))
+        (!(may_skip && w.version() == 0 && w.groups().is_empty()))
+            .then(|| encode_with_ledger(w, crate::cluster::ledger_to_save().as_ref()))
     });
     let bytes = match bytes {
         Some(Some(b)) => b,
@@ -128,13 +129,14 @@ fn load(io: *mut raw::RedisModuleIO, encver: c_int, when: c_int) -> c_int {
         return ERR;
     }
     // SAFETY: Redis returned `len` readable bytes at `ptr`.
-    let decoded = decode(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) });
+    let decoded = decode_with_ledger(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) });
     unsafe { free(ptr.cast::<c_void>()) };
     match decoded {
-        Ok(mut w) => {
+        Ok((mut w, ledger)) => {
             // What expired before the data was loaded admits nobody, from
             // the moment it is read.
             w.advance(crate::maintenance::now_s());
+            crate::cluster::loaded(ledger, &w);
             let stored = state::with(|g| g.record_loaded(w, &mut Fx::new(std::ptr::null_mut())));
             if stored.is_some() {
                 OK

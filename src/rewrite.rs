@@ -127,10 +127,15 @@ unsafe extern "C" fn write_import_into_aof(ctx: Ctx, _data: *mut c_void) {
                 return None;
             }
             Carry::Idle.set();
-            has_whitelist(w).then(|| document::export(w))
+            // In a cluster the revisions travel too (§12): the whole state
+            // as one merge.
+            has_whitelist(w).then(|| match crate::cluster::carry(w) {
+                Some(state) => (c"WHITELIST.MERGE", state),
+                None => (c"WHITELIST.IMPORT", document::export(w).into_bytes()),
+            })
         });
-        if let Some(doc) = doc {
-            if !ffi::replicate_one(ctx, c"WHITELIST.IMPORT", doc.as_bytes(), true) {
+        if let Some((command, payload)) = doc {
+            if !ffi::replicate_one(ctx, command, &payload, true) {
                 ffi::log(ctx, Level::Warning, "could not write the whitelist into the rewritten AOF");
             }
         }

@@ -196,6 +196,13 @@ fn commands() -> Vec<(&'static str, i64, bool, &'static str, Vec<Reply>)> {
             "Lists every node of the cluster with its role, whitelist version and whether it is in sync.",
             vec![],
         ),
+        (
+            "whitelist.merge",
+            2,
+            true,
+            "Internal: installs a cluster state as the primary or the AOF sends it; refused from other clients.",
+            vec![arg("state", "string", None, &[], vec![])],
+        ),
         ("whitelist.help", 1, false, "Shows the syntax of every WHITELIST command.", vec![]),
         (
             "whitelist.denied",

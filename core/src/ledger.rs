@@ -283,6 +283,18 @@ impl Ledger {
         }
     }
 
+    /// Raises the clock to at least `version` (a whitelist loaded without a
+    /// ledger keeps its version: in a cluster the version never goes back).
+    pub fn observe(&mut self, version: u64) {
+        self.clock = self.clock.max(version.min(MAX_VERSION));
+    }
+
+    /// The groups with the pre-ledger record: held before this node kept a
+    /// ledger, never stamped by a change since.
+    pub fn pre_ledger(&self) -> Vec<GroupName> {
+        self.records.iter().filter(|(_, r)| r.stamp == Stamp::PRE_LEDGER).map(|(n, _)| n.clone()).collect()
+    }
+
     /// The Lamport clock: the highest revision seen; the cluster-wide
     /// `whitelist_version`.
     pub fn clock(&self) -> u64 {

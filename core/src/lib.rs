@@ -15,6 +15,7 @@ pub mod gate;
 pub mod ledger;
 pub mod matcher;
 pub mod name;
+pub mod nodes;
 pub mod settings;
 pub mod shown;
 pub mod store;

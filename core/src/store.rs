@@ -694,6 +694,13 @@ impl Whitelist {
         self.version
     }
 
+    /// Sets the version: in a cluster it is the Lamport clock of the merge
+    /// (§12), which a change moves by other than one, and an expiry sweep
+    /// not at all.
+    pub fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+
     /// Entries across all groups.
     pub fn entry_count(&self) -> usize {
         self.entries
