@@ -1,0 +1,149 @@
+//! The cluster whitelist (§12) through a node's life: `IMPORT` and
+//! `IFVERSION` against the cluster-wide version, AOF replay and rewrite of
+//! merges, client pauses, and resharding while the whitelist is enforced.
+
+mod common;
+
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::cluster::{wait_long, Cluster};
+use common::{counter, flavor, Reply};
+
+fn group(c: &Cluster, i: usize, name: &str) -> Vec<String> {
+    match c.node(i).call(&["WHITELIST.GET", name]) {
+        Reply::Array(items) => {
+            let mut v: Vec<String> = items.iter().map(Reply::text).collect();
+            v.sort();
+            v
+        }
+        Reply::Nil => Vec::new(),
+        other => panic!("node {i}: WHITELIST.GET {name}: {other:?}"),
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn wait_everywhere(c: &Cluster, name: &str, want: &[String]) {
+    wait_long(&format!("every node to hold {name} = {want:?}"), || {
+        c.running().iter().all(|&i| group(c, i, name) == want).then_some(())
+    });
+}
+
+fn version(c: &Cluster, i: usize) -> i64 {
+    counter(&mut c.node(i), "whitelist_version") as i64
+}
+
+fn wait_version_everywhere(c: &Cluster, v: i64) {
+    wait_long(&format!("every node at version {v}"), || c.running().iter().all(|&i| version(c, i) == v).then_some(()));
+}
+
+#[test]
+fn import_and_ifversion_use_the_cluster_version() {
+    let c = Cluster::start(2, 0, &[]);
+    assert_eq!(c.node(0).call(&["WHITELIST.SET", "office", "10.0.0.1"]), Reply::Int(1));
+    wait_version_everywhere(&c, 1);
+
+    // An IMPORT is a change of every group it touches; its document's own
+    // version is ignored (the clock moves by one), IFVERSION compares with
+    // the clock.
+    let doc = r#"{"version":1000,"groups":[{"name":"lab","entries":["10.9.0.0/16"]}]}"#;
+    assert_eq!(c.node(1).call(&["WHITELIST.IMPORT", doc, "IFVERSION", "1"]), Reply::Int(2));
+    wait_everywhere(&c, "lab", &strings(&["10.9.0.0/16"]));
+    wait_everywhere(&c, "office", &[]);
+    wait_version_everywhere(&c, 2);
+    assert_eq!(
+        c.node(0).call(&["WHITELIST.IMPORT", doc, "IFVERSION", "1"]),
+        Reply::err("ERR whitelist version is 2, not 1 (IFVERSION): export it again and retry")
+    );
+    assert_eq!(c.node(0).call(&["WHITELIST.LIST"]), Reply::strings(&["lab"]));
+}
+
+#[test]
+fn merges_survive_aof_replay_and_rewrite() {
+    let mut c = Cluster::start(2, 0, &["--appendonly", "yes", "--aof-use-rdb-preamble", "no"]);
+    assert_eq!(c.node(0).call(&["WHITELIST.SET", "office", "10.0.0.1,10.0.0.2"]), Reply::Int(2));
+    assert_eq!(c.node(1).call(&["WHITELIST.SET", "lab", "10.9.0.0/16"]), Reply::Int(1));
+    wait_everywhere(&c, "office", &strings(&["10.0.0.1", "10.0.0.2"]));
+    wait_everywhere(&c, "lab", &strings(&["10.9.0.0/16"]));
+    assert_eq!(c.node(0).call(&["WHITELIST.DEL", "office"]), Reply::Int(1));
+    wait_everywhere(&c, "office", &[]);
+    let v = version(&c, 0);
+    wait_version_everywhere(&c, v);
+    let digest = |c: &Cluster, i: usize| {
+        let Reply::Array(rows) = c.node(i).call(&["WHITELIST.CLUSTER"]) else { panic!("rows") };
+        let Reply::Array(me) = &rows[0] else { panic!("{rows:?}") };
+        (me[7].int(), me[9].text())
+    };
+    let before = digest(&c, 0);
+
+    // Killed and started again: the AOF replays the merges (node 1's
+    // included, installed as they were) to the same state and digest.
+    c.restart(0);
+    c.wait_healthy();
+    assert_eq!(group(&c, 0, "lab"), strings(&["10.9.0.0/16"]));
+    assert_eq!(group(&c, 0, "office"), Vec::<String>::new());
+    assert_eq!(digest(&c, 0), before);
+
+    // A rewrite without the RDB preamble carries the whole state as one
+    // merge, revisions and tombstones included.
+    assert!(c.node(0).call(&["BGREWRITEAOF"]).text().contains("rewriting"));
+    wait_long("the rewrite to end and carry the whitelist", || {
+        let info = c.node(0).call(&["INFO", "persistence"]).text();
+        (info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0")).then_some(())
+    });
+    sleep(Duration::from_millis(300));
+    c.restart(0);
+    c.wait_healthy();
+    assert_eq!(group(&c, 0, "lab"), strings(&["10.9.0.0/16"]));
+    assert_eq!(digest(&c, 0), before);
+}
+
+#[test]
+fn a_merge_waits_for_a_client_pause_to_end() {
+    let c = Cluster::start(2, 0, &[]);
+    assert_eq!(c.node(1).call(&["CLIENT", "PAUSE", "20000", "WRITE"]), Reply::ok());
+    assert_eq!(c.node(0).call(&["WHITELIST.SET", "office", "10.0.0.1"]), Reply::Int(1));
+    // Pulled (the digests still flow) but neither applied nor propagated
+    // while writes are paused.
+    sleep(Duration::from_secs(2));
+    assert_eq!(group(&c, 1, "office"), Vec::<String>::new());
+    assert_eq!(version(&c, 1), 0);
+    assert_eq!(c.node(1).call(&["CLIENT", "UNPAUSE"]), Reply::ok());
+    let start = Instant::now();
+    wait_everywhere(&c, "office", &strings(&["10.0.0.1"]));
+    assert!(start.elapsed() < Duration::from_secs(1), "applied {:?} after the pause", start.elapsed());
+    wait_version_everywhere(&c, 1);
+}
+
+#[test]
+fn resharding_works_while_the_whitelist_admits_the_nodes() {
+    let c = Cluster::start(3, 0, &["--whitelist.allow-loopback", "no"]);
+    assert_eq!(c.node(0).call(&["WHITELIST.SET", "nodes", "127.0.0.1"]), Reply::Int(1));
+    wait_everywhere(&c, "nodes", &strings(&["127.0.0.1"]));
+    // Keys in node 0's slots (hash tags {a}.. pick slots; write where they live).
+    let slot_of = |key: &str| c.node(0).call(&["CLUSTER", "KEYSLOT", key]).int();
+    let keys: Vec<String> = (0..2000).map(|i| format!("key:{i}")).filter(|k| slot_of(k) < 100).collect();
+    assert!(!keys.is_empty());
+    for k in &keys {
+        assert_eq!(c.node(0).call(&["SET", k, "v"]), Reply::ok());
+    }
+    let target = format!("127.0.0.1:{}", c.nodes[0].port);
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "reshard", &target, "--cluster-from", c.id(0), "--cluster-to", c.id(1)])
+        .args(["--cluster-slots", "100", "--cluster-yes"])
+        .output()
+        .expect("redis-cli runs");
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    c.wait_healthy();
+    for k in &keys {
+        assert_eq!(c.node(1).call(&["GET", k]), Reply::bulk("v"), "{k} on {}", flavor().describe());
+    }
+    // The nodes' own connections were admitted, none refused.
+    for i in 0..c.len() {
+        assert_eq!(counter(&mut c.node(i), "whitelist_connections_denied"), 0, "node {i}");
+    }
+}
