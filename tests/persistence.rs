@@ -428,6 +428,24 @@ fn a_command_the_aof_replay_cannot_apply_stops_the_start_up() {
 }
 
 #[test]
+fn a_damaged_cluster_merge_in_the_aof_stops_the_start_up() {
+    let args = ["--appendonly", "yes"];
+    let mut s = Server::start(&args);
+    assert_eq!(s.admin().call(&["WHITELIST.SET", "pp", "10.0.0.1"]), Reply::Int(1));
+    s.stop(true);
+    append_to_incr_aof(&s, &["WHITELIST.MERGE", "WLCS-not-a-state"]);
+    let log = s.try_start_again(&args).err().expect("the server does not start without the change");
+    assert!(log.starts_with("exited with"), "{log}");
+    assert!(
+        log.contains(
+            "cannot apply WHITELIST.MERGE 'WLCS-not-a-state' from the AOF: ERR invalid cluster state: checksum mismatch: the data is corrupt. \
+             The server stops rather than start without this change"
+        ),
+        "{log}"
+    );
+}
+
+#[test]
 fn a_command_a_later_aof_load_cannot_apply_makes_the_server_diverge() {
     let args = ["--appendonly", "yes", "--whitelist.allow-loopback", "no"];
     let s = Server::start_with(Options {

@@ -716,6 +716,10 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
         (with(&[b"WHITELIST.HELP"], &[&mega]), arity("whitelist.help")),
         (with(&[b"WHITELIST.EXPORT", b"\xff"], &[]), arity("whitelist.export")),
         (with(&[b"WHITELIST.EXPORT"], &[&mega]), arity("whitelist.export")),
+        // WHITELIST.MERGE is internal, whatever it carries.
+        (with(&[b"WHITELIST.MERGE"], &[&mega]), Reply::err("ERR WHITELIST.MERGE is internal")),
+        (with(&[b"WHITELIST.MERGE", b"WLCS\x01"], &[]), Reply::err("ERR WHITELIST.MERGE is internal")),
+        (with(&[b"WHITELIST.MERGE"], &[]), arity("whitelist.merge")),
         // WHITELIST.IMPORT
         (
             with(&[b"WHITELIST.IMPORT", b"{\"groups\":[{\"name\":\"pr\\u0000od\",\"entries\":[]}]}"], &[]),
@@ -787,8 +791,11 @@ fn hostile_arguments_to_every_command_get_clear_errors_and_change_nothing() {
         .iter()
         .filter_map(|l| l.text().split(' ').next().filter(|c| c.starts_with("WHITELIST.")).map(str::to_string))
         .collect();
+    // HELP lists every command but the internal WHITELIST.MERGE.
+    let mut listed = listed;
+    listed.insert(String::from("WHITELIST.MERGE"));
     assert_eq!(listed, seen, "every command of HELP goes through the table");
-    assert_eq!(seen.len(), 17);
+    assert_eq!(seen.len(), 18);
 
     // Invalid config values: the module's errors, and nothing changes, not even
     // the valid half of a multi-parameter CONFIG SET.
