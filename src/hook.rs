@@ -95,9 +95,10 @@ pub unsafe extern "C" fn on_client_change(ctx: Ctx, _eid: raw::RedisModuleEvent,
 }
 
 /// A client is gone. Out of line, so a disconnect sets up only its own
-/// small frame, not the connect's.
+/// small frame, not the connect's; `extern "C"` (it never unwinds: it
+/// catches every panic), so the event handler can jump to it.
 #[inline(never)]
-fn disconnected(id: u64) {
+extern "C" fn disconnected(id: u64) {
     ffi::guard((), || {
         state::with(|g| g.forget(id));
     });
@@ -105,8 +106,9 @@ fn disconnected(id: u64) {
 
 /// Admits or refuses a new client. Whatever goes wrong (a panic, a busy or
 /// poisoned state), the client is refused: never admitted by default.
+/// `extern "C"` as [`disconnected`].
 #[inline(never)]
-fn connected(ctx: Ctx, info: &raw::RedisModuleClientInfo) {
+extern "C" fn connected(ctx: Ctx, info: &raw::RedisModuleClientInfo) {
     let id = info.id;
     let decided = catch_unwind(AssertUnwindSafe(|| {
         let conn = ffi::conn_of(info);

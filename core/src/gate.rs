@@ -12,7 +12,6 @@ use std::fmt;
 
 use crate::clients::IdMap;
 use crate::denied::{DeniedReason, DeniedSources};
-use crate::entry::Addr;
 use crate::matcher::Hit;
 use crate::store::{Limits, Peer, Policy, Reason, Whitelist};
 
@@ -178,51 +177,6 @@ impl Conn {
     #[inline(always)]
     pub fn new(peer: Peer, port: u16) -> Conn {
         Conn { peer, port, reported: false }
-    }
-}
-
-/// A [`Conn`] as the table of open connections keeps it: 24 bytes instead
-/// of 48 (an IPv6 address as two words rather than an aligned `u128`), so
-/// an entry fills half a cache line and a connect writes four words.
-#[derive(Clone, Copy, Debug)]
-struct Tracked {
-    hi: u64,
-    lo: u64,
-    port: u16,
-    kind: Kind,
-    reported: bool,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    V4,
-    V6,
-    Unix,
-    Unknown,
-}
-
-impl Tracked {
-    #[inline(always)]
-    fn new(c: Conn) -> Tracked {
-        let (kind, bits) = match c.peer {
-            Peer::Ip(Addr::V4(a)) => (Kind::V4, u128::from(a)),
-            Peer::Ip(Addr::V6(a)) => (Kind::V6, a),
-            Peer::Unix => (Kind::Unix, 0),
-            Peer::Unknown => (Kind::Unknown, 0),
-        };
-        Tracked { hi: (bits >> 64) as u64, lo: bits as u64, port: c.port, kind, reported: c.reported }
-    }
-
-    #[inline]
-    fn conn(&self) -> Conn {
-        let peer = match self.kind {
-            // The low word holds the whole IPv4 address.
-            Kind::V4 => Peer::Ip(Addr::V4(self.lo as u32)),
-            Kind::V6 => Peer::Ip(Addr::V6(u128::from(self.hi) << 64 | u128::from(self.lo))),
-            Kind::Unix => Peer::Unix,
-            Kind::Unknown => Peer::Unknown,
-        };
-        Conn { peer, port: self.port, reported: self.reported }
     }
 }
 
@@ -480,7 +434,7 @@ pub struct Gate {
     whitelist: Whitelist,
     stats: Stats,
     log: LogLimiter,
-    conns: IdMap<Tracked>,
+    conns: IdMap<Conn>,
     /// The process is starting: its first load is the window.
     startup: bool,
     load: Option<Load>,
@@ -674,14 +628,14 @@ impl Gate {
     }
 
     /// The open connections the gate knows of.
-    pub fn conns(&self) -> impl Iterator<Item = (u64, Conn)> + '_ {
-        self.conns.iter().map(|(id, t)| (id, t.conn()))
+    pub fn conns(&self) -> impl Iterator<Item = (u64, &Conn)> + '_ {
+        self.conns.iter()
     }
 
     /// Remembers a connection that never passed [`Gate::admit`] (open before
     /// the module loaded); the next re-check judges it.
     pub fn track(&mut self, id: u64, conn: Conn) {
-        self.conns.insert(id, Tracked::new(conn));
+        self.conns.insert(id, conn);
     }
 
     /// A client is gone.
@@ -712,7 +666,7 @@ impl Gate {
     pub fn admit(&mut self, id: u64, conn: Conn, fx: &mut impl Effects) -> Admission {
         let mode = self.config.mode;
         if mode == Mode::Off {
-            self.conns.insert(id, Tracked::new(conn));
+            self.conns.insert(id, conn);
             return Admission::Admit;
         }
         self.stats.checked += 1;
@@ -744,7 +698,7 @@ impl Gate {
                         self.rules_mut().record_hit(hit, now);
                     }
                 }
-                self.conns.insert(id, Tracked::new(conn));
+                self.conns.insert(id, conn);
                 Admission::Admit
             }
             Err(denial) if mode == Mode::Enforce => {
@@ -758,7 +712,7 @@ impl Gate {
             }
             Err(denial) => {
                 self.stats.would_deny += 1;
-                self.conns.insert(id, Tracked::new(Conn { reported: true, ..conn }));
+                self.conns.insert(id, Conn { reported: true, ..conn });
                 self.report(id, &conn, denial, "would deny connection (whitelist.mode monitor) from", fx);
                 Admission::WouldRefuse(denial)
             }
@@ -821,7 +775,7 @@ impl Gate {
 
     /// The connection client `id` was admitted as, if the gate knows it.
     pub fn conn(&self, id: u64) -> Option<Conn> {
-        self.conns.get(id).map(Tracked::conn)
+        self.conns.get(id).copied()
     }
 
     /// Logs once that bindings are kept but not enforced on this server.
@@ -869,8 +823,7 @@ impl Gate {
         let bindings = self.binding_rules().is_some();
         let rules = rules(&self.load, self.diverged, &self.whitelist);
         let mut cut: Vec<(u64, Conn, Denial)> = Vec::new();
-        for (id, t) in self.conns.iter_mut() {
-            let c = t.conn();
+        for (id, c) in self.conns.iter_mut() {
             let judged = judge(&rules, c.peer, policy).and_then(|g| match (&rules, bindings) {
                 (Rules::Whitelist(w), true) => match fx.login_of(id) {
                     Some(user) if !w.user_may_login(&user, c.peer, policy) => Err(Denial::User),
@@ -879,8 +832,8 @@ impl Gate {
                 _ => Ok(g),
             });
             match judged {
-                Ok(_) => t.reported = false,
-                Err(denial) if mode == Mode::Enforce || !c.reported => cut.push((id, c, denial)),
+                Ok(_) => c.reported = false,
+                Err(denial) if mode == Mode::Enforce || !c.reported => cut.push((id, *c, denial)),
                 Err(_) => {}
             }
         }
