@@ -8,7 +8,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use redis_module::{raw, Context, RedisValue};
-use whitelist_core::{parse_peer, Peer};
+use whitelist_core::clients::client_peer;
+use whitelist_core::Peer;
 
 use crate::state::Conn;
 
@@ -337,15 +338,15 @@ pub fn unix_seconds() -> u64 {
 }
 
 /// The connection described by Redis's client info.
-#[inline]
+#[inline(always)]
 pub fn conn_of(info: &raw::RedisModuleClientInfo) -> Conn {
     let peer = if u64::from(raw::REDISMODULE_CLIENTINFO_FLAG_UNIXSOCKET) & info.flags != 0 {
         Peer::Unix
     } else {
-        // SAFETY: `addr` is an array inside the struct; the text in it ends at
-        // its first NUL, which `parse_peer` stops at.
-        let raw_addr = unsafe { std::slice::from_raw_parts(info.addr.as_ptr().cast::<u8>(), info.addr.len()) };
-        parse_peer(raw_addr).map_or(Peer::Unknown, Peer::Ip)
+        // SAFETY: `addr` is an array of `c_char` inside the struct, read as
+        // the bytes it holds; the text in it ends at its first NUL, which
+        // `client_peer` stops at.
+        client_peer(unsafe { std::slice::from_raw_parts(info.addr.as_ptr().cast::<u8>(), info.addr.len()) })
     };
     Conn::new(peer, info.port)
 }

@@ -12,7 +12,7 @@ use whitelist_core::gate::{Effects, Level as GateLevel, Login};
 use whitelist_core::Peer;
 
 use crate::ffi::{self, Ctx, Level};
-use crate::state::{self, State};
+use crate::state::{self, State, Unavailable};
 
 /// The gate's effects on this server.
 pub struct Fx {
@@ -90,16 +90,25 @@ pub unsafe extern "C" fn on_client_change(ctx: Ctx, _eid: raw::RedisModuleEvent,
     if subevent == raw::REDISMODULE_SUBEVENT_CLIENT_CHANGE_CONNECTED {
         connected(ctx, info);
     } else {
-        ffi::guard((), || {
-            state::with(|g| g.forget(info.id));
-        });
+        disconnected(info.id);
     }
+}
+
+/// A client is gone. Out of line, so a disconnect sets up only its own
+/// small frame, not the connect's; `extern "C"` (it never unwinds: it
+/// catches every panic), so the event handler can jump to it.
+#[inline(never)]
+extern "C" fn disconnected(id: u64) {
+    ffi::guard((), || {
+        state::with(|g| g.forget(id));
+    });
 }
 
 /// Admits or refuses a new client. Whatever goes wrong (a panic, a busy or
 /// poisoned state), the client is refused: never admitted by default.
-#[inline]
-fn connected(ctx: Ctx, info: &raw::RedisModuleClientInfo) {
+/// `extern "C"` as [`disconnected`].
+#[inline(never)]
+extern "C" fn connected(ctx: Ctx, info: &raw::RedisModuleClientInfo) {
     let id = info.id;
     let decided = catch_unwind(AssertUnwindSafe(|| {
         let conn = ffi::conn_of(info);
@@ -107,21 +116,18 @@ fn connected(ctx: Ctx, info: &raw::RedisModuleClientInfo) {
         if state::HOOK_PANIC.load(Ordering::Relaxed) {
             panic!("WHITELIST.DEBUG-FAULT hook-panic");
         }
-        if state::poisoned() {
-            return Err("the whitelist state was left by an internal error");
-        }
-        let mut fx = Fx::new(ctx);
-        state::try_with(|g| {
+        state::try_with_sound(move |g| {
+            let mut fx = Fx::new(ctx);
             g.admit(id, conn, &mut fx);
             if let Some(held) = fx.held {
                 queue_close(ctx, g, held);
             }
         })
-        .map_err(|_| "the whitelist state is busy")
     }));
     let why = match decided {
         Ok(Ok(())) => return,
-        Ok(Err(why)) => why,
+        Ok(Err(Unavailable::Poisoned)) => "the whitelist state was left by an internal error",
+        Ok(Err(Unavailable::Busy)) => "the whitelist state is busy",
         Err(_) => "an internal error (see the line above)",
     };
     ffi::guard((), || {

@@ -1,14 +1,17 @@
-//! The one place for global state: the core [`Gate`] behind a lock, and the
-//! few flags the server plumbing needs.
+//! The one place for global state: the core [`Gate`] behind a try-lock, and
+//! the few flags the server plumbing needs.
 //!
 //! Redis calls the module from its main thread only, so the lock is never
 //! contended; it is there to make reentrancy an error instead of undefined
-//! behaviour. A poisoned lock (a caught panic) is taken over as it is: every
-//! change is committed by swapping in a complete new whitelist, and a
-//! re-check closes a client before it forgets it.
+//! behaviour. It is taken at every connect and disconnect, so it is the
+//! least a lock can be: one atomic swap to take it, one store to give it
+//! back. A panic while it is held leaves it marked, as a poisoned mutex is;
+//! a marked state is taken over as it is (every change is committed by
+//! swapping in a complete new whitelist, and a re-check closes a client
+//! before it forgets it), except by the connection hook, which refuses.
 
+use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
-use std::sync::{LazyLock, Mutex, TryLockError};
 
 #[allow(unused_imports)] // `Config`: the settings under their old name.
 pub use whitelist_core::gate::{Conn, Gate, Mode, Settings as Config};
@@ -16,7 +19,65 @@ pub use whitelist_core::gate::{Conn, Gate, Mode, Settings as Config};
 /// The global state: the gate.
 pub type State = Gate;
 
-static STATE: LazyLock<Mutex<Gate>> = LazyLock::new(|| Mutex::new(Gate::new(false)));
+/// The gate and its lock.
+struct Shared {
+    /// Held: some code has the gate.
+    busy: AtomicBool,
+    /// Set while the gate is lent out and cleared when the borrower returns:
+    /// still set afterwards, a panic left the gate, maybe mid-change.
+    poisoned: AtomicBool,
+    /// Built at the first use.
+    gate: UnsafeCell<Option<Gate>>,
+}
+
+// SAFETY: `gate` is reached only through `borrow`, which takes `busy` with an
+// atomic swap (acquire) first and gives it back (release) when it is done,
+// so at most one reference to the gate exists at any time, on any thread.
+unsafe impl Sync for Shared {}
+
+static STATE: Shared =
+    Shared { busy: AtomicBool::new(false), poisoned: AtomicBool::new(false), gate: UnsafeCell::new(None) };
+
+/// Gives the lock back when a borrow ends, by a return or by a panic.
+struct Release;
+
+impl Drop for Release {
+    #[inline(always)]
+    fn drop(&mut self) {
+        STATE.busy.store(false, Ordering::Release);
+    }
+}
+
+/// Runs `f` on the gate unless it is already lent out; a gate a panic left
+/// is taken over if `take_over`, else refused.
+#[inline(always)]
+fn borrow<R>(take_over: bool, f: impl FnOnce(&mut Gate) -> R) -> Result<R, Unavailable> {
+    if STATE.busy.swap(true, Ordering::Acquire) {
+        return Err(Unavailable::Busy);
+    }
+    let _release = Release;
+    if !take_over && STATE.poisoned.load(Ordering::Relaxed) {
+        return Err(Unavailable::Poisoned);
+    }
+    STATE.poisoned.store(true, Ordering::Relaxed);
+    // SAFETY: `busy` was clear and is now set by this call, so nothing else
+    // holds a reference to the gate until `_release` clears it, after the
+    // last use of `slot`.
+    let slot = unsafe { &mut *STATE.gate.get() };
+    let gate = match slot {
+        Some(gate) => gate,
+        None => first_use(slot),
+    };
+    let result = f(gate);
+    STATE.poisoned.store(false, Ordering::Relaxed);
+    Ok(result)
+}
+
+#[cold]
+#[inline(never)]
+fn first_use(slot: &mut Option<Gate>) -> &mut Gate {
+    slot.insert(Gate::new(false))
+}
 
 /// A config re-check is queued (`RedisModule_EventLoopAddOneShot`): it runs
 /// once the `CONFIG SET` that changed a value has completed.
@@ -54,6 +115,8 @@ pub static CARRY: AtomicU8 = AtomicU8::new(0);
 pub enum Unavailable {
     /// Already borrowed further up the stack (a reentrant call).
     Busy,
+    /// Left by a panic while it was borrowed ([`try_with_sound`] only).
+    Poisoned,
 }
 
 /// Runs `f` on the state; `None` if the state is already borrowed further up
@@ -66,20 +129,15 @@ pub fn with<R>(f: impl FnOnce(&mut Gate) -> R) -> Option<R> {
 /// Like [`with`], saying why it could not run.
 #[inline]
 pub fn try_with<R>(f: impl FnOnce(&mut Gate) -> R) -> Result<R, Unavailable> {
-    match STATE.try_lock() {
-        Ok(mut guard) => Ok(f(&mut guard)),
-        Err(TryLockError::Poisoned(poisoned)) => {
-            let mut guard = poisoned.into_inner();
-            STATE.clear_poison();
-            Ok(f(&mut guard))
-        }
-        Err(TryLockError::WouldBlock) => Err(Unavailable::Busy),
-    }
+    borrow(true, f)
 }
 
-/// Whether the lock is poisoned (a panic while it was held).
-pub fn poisoned() -> bool {
-    STATE.is_poisoned()
+/// Like [`try_with`], but a state a panic left is not taken over: the
+/// connection hook refuses rather than judge by it, and learns it from the
+/// one lock it takes.
+#[inline]
+pub fn try_with_sound<R>(f: impl FnOnce(&mut Gate) -> R) -> Result<R, Unavailable> {
+    borrow(false, f)
 }
 
 /// Like [`with`], for callers that cannot report failure.

@@ -10,8 +10,7 @@
 
 use std::fmt;
 
-use rustc_hash::FxHashMap;
-
+use crate::clients::IdMap;
 use crate::denied::{DeniedReason, DeniedSources};
 use crate::matcher::Hit;
 use crate::store::{Limits, Peer, Policy, Reason, Whitelist};
@@ -175,6 +174,7 @@ pub struct Conn {
 
 impl Conn {
     /// A connection from `peer`, port `port`.
+    #[inline(always)]
     pub fn new(peer: Peer, port: u16) -> Conn {
         Conn { peer, port, reported: false }
     }
@@ -434,7 +434,7 @@ pub struct Gate {
     whitelist: Whitelist,
     stats: Stats,
     log: LogLimiter,
-    conns: FxHashMap<u64, Conn>,
+    conns: IdMap<Conn>,
     /// The process is starting: its first load is the window.
     startup: bool,
     load: Option<Load>,
@@ -538,7 +538,7 @@ impl Gate {
             whitelist: Whitelist::default(),
             stats: Stats::default(),
             log: LogLimiter::default(),
-            conns: FxHashMap::default(),
+            conns: IdMap::new(),
             startup,
             load: None,
             diverged: false,
@@ -629,7 +629,7 @@ impl Gate {
 
     /// The open connections the gate knows of.
     pub fn conns(&self) -> impl Iterator<Item = (u64, &Conn)> + '_ {
-        self.conns.iter().map(|(&id, c)| (id, c))
+        self.conns.iter()
     }
 
     /// Remembers a connection that never passed [`Gate::admit`] (open before
@@ -641,7 +641,7 @@ impl Gate {
     /// A client is gone.
     #[inline]
     pub fn forget(&mut self, id: u64) {
-        self.conns.remove(&id);
+        self.conns.remove(id);
         if !self.pending.is_empty() {
             self.pending.remove(id);
         }
@@ -775,7 +775,7 @@ impl Gate {
 
     /// The connection client `id` was admitted as, if the gate knows it.
     pub fn conn(&self, id: u64) -> Option<Conn> {
-        self.conns.get(&id).copied()
+        self.conns.get(id).copied()
     }
 
     /// Logs once that bindings are kept but not enforced on this server.
@@ -823,7 +823,7 @@ impl Gate {
         let bindings = self.binding_rules().is_some();
         let rules = rules(&self.load, self.diverged, &self.whitelist);
         let mut cut: Vec<(u64, Conn, Denial)> = Vec::new();
-        for (&id, c) in self.conns.iter_mut() {
+        for (id, c) in self.conns.iter_mut() {
             let judged = judge(&rules, c.peer, policy).and_then(|g| match (&rules, bindings) {
                 (Rules::Whitelist(w), true) => match fx.login_of(id) {
                     Some(user) if !w.user_may_login(&user, c.peer, policy) => Err(Denial::User),
@@ -840,14 +840,14 @@ impl Gate {
         for (id, conn, denial) in cut {
             if mode == Mode::Enforce {
                 let closed = fx.close(id);
-                self.conns.remove(&id);
+                self.conns.remove(id);
                 if closed {
                     self.stats.closed_on_change += 1;
                     self.stats.auth_denied += u64::from(denial == Denial::User);
                     self.report(id, &conn, denial, "closed connection after a whitelist change from", fx);
                 }
             } else {
-                if let Some(c) = self.conns.get_mut(&id) {
+                if let Some(c) = self.conns.get_mut(id) {
                     c.reported = true;
                 }
                 self.stats.would_deny += 1;
@@ -859,6 +859,7 @@ impl Gate {
 
     /// Counts a denial, records its source and logs it, at most one line
     /// per second.
+    #[cold]
     fn report(&mut self, id: u64, conn: &Conn, denial: Denial, what: &str, fx: &mut impl Effects) {
         let now = fx.now_ms();
         let second = now.div_euclid(1000);
@@ -1812,7 +1813,7 @@ mod tests {
                     // In enforce mode, nobody the rules in force deny is open.
                     if g.config.mode == Mode::Enforce {
                         for id in &open {
-                            let conn = g.conns.get(id);
+                            let conn = g.conn(*id);
                             prop_assert!(conn.is_some(), "client {} is open but untracked", id);
                             if let Some(c) = conn {
                                 prop_assert!(!denied_now(&g, c.peer), "client {} from {:?} is open", id, c.peer);
