@@ -510,7 +510,7 @@ def sweep_once(proc, port, spread):
     microseconds, and the quiet second's own."""
     c = Conn(port)
     expired_before = int(info(c, "whitelist")["whitelist_entries_expired"])
-    doc = json.loads(plain_doc())
+    doc = json.loads(PLAIN_DOC)
     at = int(time.time()) + 4
     for i, g in enumerate(doc["groups"]):
         picked = range(0, 1000, 100) if spread else (range(1000) if i == 0 else ())

@@ -147,3 +147,31 @@ fn resharding_works_while_the_whitelist_admits_the_nodes() {
         assert_eq!(counter(&mut c.node(i), "whitelist_connections_denied"), 0, "node {i}");
     }
 }
+
+#[test]
+fn groups_from_before_cluster_mode_are_adopted_by_their_primary() {
+    // A whitelist kept outside cluster mode (no revisions) ...
+    let s = common::Server::start(&[]);
+    assert_eq!(s.admin().call(&["WHITELIST.SET", "office", "10.0.0.1"]), Reply::Int(1));
+    assert_eq!(s.admin().call(&["WHITELIST.SET", "lab", "10.9.0.0/16"]), Reply::Int(1));
+    let cport = common::free_port().to_string();
+    // ... is loaded by the same server started as a one-node cluster: at its
+    // first digest it stamps the groups as its own change, so a node that
+    // holds other content under the same names cannot look in sync.
+    let args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", &cport];
+    let node = s.restart(&args);
+    let mut a = node.admin();
+    assert_eq!(a.call(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), Reply::ok());
+    assert_eq!(counter(&mut a, "whitelist_version"), 2);
+    node.wait_log("cluster mode: 2 group(s) held from before take revision 3 of this node");
+    assert_eq!(counter(&mut a, "whitelist_version"), 3);
+    let Reply::Array(rows) = a.call(&["WHITELIST.CLUSTER"]) else { panic!("rows") };
+    let Reply::Array(me) = &rows[0] else { panic!("{rows:?}") };
+    assert_eq!(me[7], Reply::Int(3));
+    // Saved with its revisions: a restart does not adopt them again.
+    let node = node.restart(&args);
+    assert_eq!(counter(&mut node.admin(), "whitelist_version"), 3);
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(!node.log().contains("held from before"), "{}", node.log());
+    assert_eq!(counter(&mut node.admin(), "whitelist_version"), 3);
+}
