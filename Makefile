@@ -8,7 +8,7 @@ MODULE := target/release/libredis_whitelist.so
 # build, which no release contains.
 TEST_MODULE := target/test-module/debug/libredis_whitelist.so
 
-.PHONY: deps servers build run test unit integration bench bench-server fuzz soak clean
+.PHONY: deps servers build run test unit integration bench bench-server bench-users fuzz soak clean
 
 deps:
 	@scripts/deps.sh
@@ -59,6 +59,13 @@ bench-server: deps
 	@scripts/deps.sh valgrind
 	$(CARGO) build --release --lib --example floor
 	scripts/bench-server.sh
+
+# What per-user restrictions cost per AUTH, connection and command, counted
+# with callgrind on Redis 8.2.3 (see BENCHMARKS.md).
+bench-users: deps servers
+	@scripts/deps.sh valgrind
+	$(CARGO) build --release --lib
+	python3 scripts/bench_users.py
 
 # Bounded fuzzing of the parsers (entries, commands, JSON documents, CLIENT
 # LIST, config lines) and the aux decoder; FUZZ_SECONDS per target (default 60).

@@ -294,8 +294,35 @@ pub unsafe extern "C" fn on_auth(
             if !g.users_enforced || !g.whitelist().has_bindings() {
                 return Some(Login::Allow);
             }
+            // The name is borrowed, not copied: this runs at every AUTH
+            // (converted only when it is not UTF-8; a bound name always is).
+            let mut len = 0usize;
+            let ptr = match unsafe { raw::RedisModule_StringPtrLen } {
+                Some(ptr_len) if !user.is_null() => unsafe { ptr_len(user, &mut len) },
+                _ => std::ptr::null(),
+            };
+            let bytes: &[u8] = if ptr.is_null() {
+                &[]
+            } else {
+                // SAFETY: the server hands out `len` bytes at `ptr`, alive for
+                // the callback as `user` is.
+                unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) }
+            };
+            let name = if bytes.is_ascii() {
+                // SAFETY: ASCII is UTF-8 (and checked in fewer instructions
+                // than a full validation of a short name).
+                std::borrow::Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(bytes) })
+            } else {
+                String::from_utf8_lossy(bytes)
+            };
+            // Outside a load and a divergence the rules in force are the
+            // whitelist itself: a user it surely binds to nothing may log in,
+            // and neither its connection nor the gate is looked up (the gate
+            // finds out whether any other is bound, at the price of one hash).
+            if !g.is_loading() && !g.diverged() && !g.whitelist().may_be_bound(&name) {
+                return Some(Login::Allow);
+            }
             let conn = g.conn(id).or_else(|| ffi::client_conn(id))?;
-            let name = String::from_utf8_lossy(&ffi::string_bytes(user)).into_owned();
             Some(g.login(id, conn, &name, &mut Fx::new(ctx)))
         });
         match login {

@@ -13,6 +13,7 @@ pub mod encoding;
 pub mod entry;
 pub mod gate;
 pub mod ledger;
+pub mod logins;
 pub mod matcher;
 pub mod name;
 pub mod nodes;

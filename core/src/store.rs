@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::entry::{Addr, Entries, Entry};
+use crate::logins::Logins;
 use crate::matcher::{GroupId, Hit, Matcher, Members, MAX_GROUPS, NONE};
 use crate::name::{Attribute, GroupName};
 
@@ -534,6 +535,8 @@ pub struct Whitelist {
     /// Whether any user, and `default`, is bound: asked at every connection
     /// and login, so kept rather than found by a walk of the groups.
     bound: Bound,
+    /// Who may log in from where, compiled (empty while no user is bound).
+    logins: Arc<Logins>,
 }
 
 /// What the connection hook and the auth callback ask of the bindings
@@ -589,7 +592,8 @@ impl Whitelist {
         let ranks: Vec<u32> = (0..groups.len()).map(|i| u32::try_from(i).unwrap_or(NONE)).collect();
         let matcher = Matcher::build(groups.iter().map(Group::members), &ranks);
         let entries = groups.iter().map(|g| g.entries.len()).sum();
-        Whitelist { groups, version, entries, matcher, ranks, clock, bound: Bound::default() }.with_bound()
+        Whitelist { groups, version, entries, matcher, ranks, clock, bound: Bound::default(), logins: Arc::default() }
+            .with_bound()
     }
 
     /// Every group as a [`GroupSpec`], meta, usage and bound users included.
@@ -644,6 +648,9 @@ impl Whitelist {
             fresh.iter().filter_map(|&i| self.groups.get(i)).map(Group::members),
             &self.ranks,
         );
+        if fresh.iter().any(|&i| self.groups.get(i).is_some_and(|g| !g.users.is_empty())) {
+            self.logins = self.compile_logins();
+        }
         true
     }
 
@@ -1051,6 +1058,7 @@ impl Whitelist {
             Some(g) => {
                 g.users = Arc::new(sorted_users(users));
                 self.bound = self.find_bound();
+                self.logins = self.compile_logins();
                 true
             }
             None => false,
@@ -1081,7 +1089,16 @@ impl Whitelist {
 
     fn with_bound(mut self) -> Whitelist {
         self.bound = self.find_bound();
+        self.logins = self.compile_logins();
         self
+    }
+
+    /// The login index of the groups as they are now (their live entries).
+    fn compile_logins(&self) -> Arc<Logins> {
+        if !self.bound.any {
+            return Arc::default();
+        }
+        Arc::new(Logins::build(self.groups.iter().map(|g| (g.users.as_slice(), g.members())), &self.ranks))
     }
 
     /// Whether any group has a bound user (O(1)).
@@ -1094,32 +1111,35 @@ impl Whitelist {
         self.bound.default
     }
 
-    /// Whether `user` is bound to some group.
+    /// Whether `user` is bound to some group (one hash lookup).
     pub fn is_bound(&self, user: &str) -> bool {
-        self.groups.iter().any(|g| g.users.binary_search_by(|u| u.as_str().cmp(user)).is_ok())
+        self.logins.is_bound(user)
+    }
+
+    /// `false` when `user` is surely bound to no group, found in a few
+    /// instructions without hashing the name; `true` when it may be.
+    #[inline]
+    pub fn may_be_bound(&self, user: &str) -> bool {
+        self.logins.may_be_bound(user)
     }
 
     /// Whether `user` may log in from `peer` (§11): `true` for a user bound
-    /// to no group and for exempt clients; otherwise only when an entry of
-    /// one of its groups matches the address.
+    /// to no group and for exempt clients; otherwise only when a live entry
+    /// of one of its groups matches the address. One hash lookup, and for a
+    /// bound user one matcher lookup.
+    #[inline]
     pub fn user_may_login(&self, user: &str, peer: Peer, policy: Policy) -> bool {
-        let mut bound = self.groups.iter().filter(|g| g.users.binary_search_by(|u| u.as_str().cmp(user)).is_ok());
-        let exempt = match peer {
-            Peer::Unix => policy.allow_unixsocket,
-            Peer::Ip(a) => policy.allow_loopback && a.is_loopback(),
-            Peer::Unknown => false,
-        };
-        let Some(first) = bound.next() else {
-            return true;
-        };
-        if exempt {
-            return true;
-        }
-        let Peer::Ip(addr) = peer else {
-            return false;
-        };
-        // An expired entry admits nobody, for logins as for connections.
-        std::iter::once(first).chain(bound).any(|g| g.live.iter().any(|e| e.contains(addr)))
+        self.logins.may_login(user, peer, policy)
+    }
+
+    /// Distinct sets of bound groups the login index compiles.
+    pub fn logins_sets(&self) -> usize {
+        self.logins.sets()
+    }
+
+    /// Bytes the login index holds (none while no user is bound).
+    pub fn logins_heap_bytes(&self) -> usize {
+        self.logins.heap_bytes()
     }
 
     fn with_group(&self, name: GroupName, content: Option<Body>) -> Whitelist {
@@ -1182,6 +1202,7 @@ impl Whitelist {
             ranks,
             clock: self.clock,
             bound: Bound::default(),
+            logins: Arc::default(),
         }
         .with_bound()
     }
