@@ -24,7 +24,7 @@ servers=${SERVERS:-redis-7.0.15 redis-8.2.3 valkey-8.1.8}
 threads=${TEST_THREADS:-2}
 # The tests that io-threads can change: the connection event, loading, and
 # what closes or judges clients (config changes, TLS).
-io_suites=${IO_THREAD_SUITES:-enforcement loading persistence config tls}
+io_suites=${IO_THREAD_SUITES:-enforcement loading persistence config tls reliability}
 logs=target/integration
 rm -rf "$logs"
 mkdir -p "$logs"

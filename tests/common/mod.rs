@@ -90,6 +90,15 @@ impl Flavor {
         }
     }
 
+    /// Whether refused clients are held for closing (and may get one
+    /// `-NOPERM` reply first, §5): Redis 8 run with more than one I/O thread
+    /// by `$WHITELIST_SERVER_ARGS`.
+    pub fn holds_refused_clients(&self) -> bool {
+        let args = extra_server_args();
+        let threads = args.iter().position(|a| a == "--io-threads").and_then(|i| args.get(i + 1));
+        !self.valkey && self.version >= (8, 0, 0) && threads.and_then(|t| t.parse::<u32>().ok()).is_some_and(|t| t > 1)
+    }
+
     /// `redis 7.0.15`, `valkey 8.1.8`.
     pub fn describe(&self) -> String {
         let (a, b, c) = self.version;
@@ -541,6 +550,33 @@ impl Client {
             Err(_) => false,
         };
         let _ = self.reader.get_ref().set_read_timeout(DEADLINE);
+        closed
+    }
+
+    /// Closed before any reply, or, where refused clients are held for
+    /// closing ([`Flavor::holds_refused_clients`]), at most `-NOPERM` errors
+    /// and then closed; `false` if still open after `within`.
+    pub fn closed_or_noperm_within(&mut self, within: Duration) -> bool {
+        if !flavor().holds_refused_clients() {
+            return self.closed_within(within);
+        }
+        let mut buf = [0u8; 512];
+        let mut got = Vec::new();
+        let start = std::time::Instant::now();
+        let _ = self.reader.get_ref().set_read_timeout(within);
+        let closed = loop {
+            let n = self.read_raw(&mut buf);
+            if n == 0 {
+                break start.elapsed() < within;
+            }
+            got.extend_from_slice(&buf[..n]);
+            if start.elapsed() > within {
+                break false;
+            }
+        };
+        let _ = self.reader.get_ref().set_read_timeout(DEADLINE);
+        let text = String::from_utf8_lossy(&got).to_string();
+        assert!(text.split("\r\n").all(|l| l.is_empty() || l.starts_with("-NOPERM")), "a refused client got {text:?}");
         closed
     }
 
