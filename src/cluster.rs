@@ -42,7 +42,6 @@ pub fn enabled() -> bool {
 /// swept groups with their revisions unchanged (§12: expiry is no change for
 /// the merge). `false` outside cluster mode: the caller propagates its own
 /// commands. The sweep must keep the version where it was in cluster mode.
-#[allow(dead_code)] // until the sweep calls it
 pub fn propagate_sweep(_ctx: Ctx, _next: &whitelist_core::Whitelist, _groups: &[whitelist_core::GroupName]) -> bool {
     false
 }
