@@ -206,7 +206,8 @@ fn tick(ctx: Ctx) {
 /// Removes the expired entries on the primary in one commit, and
 /// propagates them as one `WHITELIST.REMOVE` per group, each one change on
 /// a replica: the version rises by the number of groups swept here too, and
-/// each group gets its audit line with the version its `REMOVE` leads to.
+/// each group gets its audit record, as its `REMOVE` would log it, with the
+/// version that `REMOVE` leads to (see [`Audit`]).
 /// In cluster mode the version stays and the seam propagates a merge.
 fn sweep(ctx: Ctx, now: u64) {
     let cluster = crate::cluster::enabled();
@@ -230,6 +231,7 @@ fn sweep(ctx: Ctx, now: u64) {
         crate::cluster::propagate_sweep(ctx, &next, &groups)
     });
     let context = Context::new(ctx);
+    let mut audit = Audit::default();
     for (k, (group, entries)) in swept.iter().enumerate() {
         let shown: Vec<String> = entries.iter().map(ToString::to_string).collect();
         if !merged {
@@ -238,17 +240,49 @@ fn sweep(ctx: Ctx, now: u64) {
             context.replicate("WHITELIST.REMOVE", args.as_slice());
         }
         let reached = if cluster { version } else { version.saturating_add(k as u64 + 1).min(MAX_VERSION) };
-        ffi::log(
+        audit.push(
             ctx,
-            Level::Notice,
             &format!("WHITELIST.REMOVE {group} by expiry: 0 added, {} removed, version {reached}", entries.len()),
         );
     }
+    audit.flush(ctx);
     if now_off {
         ffi::log(
             ctx,
             Level::Warning,
             "every entry of the whitelist has expired: it is now off and admits every address",
         );
+    }
+}
+
+/// The audit of a sweep: each group's record as a `REMOVE` would log it,
+/// several to a log line (every line written opens and closes the log
+/// file, and a sweep of many groups would spend more on that than on the
+/// sweep), each line kept below the server's limit.
+#[derive(Default)]
+struct Audit {
+    line: String,
+}
+
+/// The longest audit line: the server cuts a module's log line at 1024
+/// bytes, its prefix included.
+const AUDIT_LINE: usize = 900;
+
+impl Audit {
+    fn push(&mut self, ctx: Ctx, record: &str) {
+        if !self.line.is_empty() && self.line.len() + 2 + record.len() > AUDIT_LINE {
+            self.flush(ctx);
+        }
+        if !self.line.is_empty() {
+            self.line.push_str("; ");
+        }
+        self.line.push_str(record);
+    }
+
+    fn flush(&mut self, ctx: Ctx) {
+        if !self.line.is_empty() {
+            ffi::log(ctx, Level::Notice, &self.line);
+            self.line.clear();
+        }
     }
 }

@@ -241,13 +241,6 @@ impl Group {
             usage: (0..self.entries.len()).map(|i| self.usage(i)).collect(),
         }
     }
-
-    /// Whether some held entry has expired by `now` but the matcher still
-    /// holds it.
-    fn stale_live(&self, clock: u64) -> bool {
-        let alive = self.entries.len() - self.meta.iter().filter(|m| m.expired(clock)).count();
-        self.live.len() != alive
-    }
 }
 
 /// The stat index of entry `i` (see [`Group::stat_at`]).
@@ -258,11 +251,6 @@ fn stat_index(stat_at: &[u32], i: usize) -> usize {
     } else {
         stat_at.get(i).map_or(usize::MAX, |&at| at as usize)
     }
-}
-
-/// The stat index of each of a group's live entries (see [`Group::live_at`]).
-fn live_indexes<'a>(live: &'a Entries, live_at: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
-    (0..live.len()).map(move |i| u32::try_from(stat_index(live_at, i)).unwrap_or(u32::MAX))
 }
 
 /// The entries of a group that admit at unix second `clock`, with their
@@ -654,26 +642,34 @@ impl Whitelist {
         if now <= self.clock {
             return false;
         }
+        let before = self.clock;
         self.clock = now;
-        let clock = self.clock;
-        // Only the records of what expired go: the others name the same
+        // Only the records of what expired since go (the matcher holds what
+        // had not expired by the old clock): the others name the same
         // entries at the same stat indexes as before.
+        let expires_now = |m: &Meta| m.expires.is_some_and(|at| at > before && at <= now);
         let mut dropped: Vec<(GroupId, Entries, Vec<u32>)> = Vec::new();
         for g in &mut self.groups {
-            if !g.stale_live(clock) {
+            if !g.meta.iter().any(expires_now) {
                 continue;
             }
-            let (live, live_at) = live_entries(&g.entries, &g.meta, &g.stat_at, clock);
-            let (gone, gone_at): (Vec<Entry>, Vec<u32>) = {
-                let mut kept = live.iter().zip(live_indexes(&live, &live_at)).peekable();
-                g.live
-                    .iter()
-                    .zip(live_indexes(&g.live, &g.live_at))
-                    .filter(|held| kept.next_if_eq(held).is_none())
-                    .unzip()
-            };
+            let held = g.live.len();
+            let (mut live, mut live_at) = (Vec::with_capacity(held), Vec::with_capacity(held));
+            let (mut gone, mut gone_at) = (Vec::new(), Vec::new());
+            for (i, e) in g.entries.iter().enumerate() {
+                let m = g.meta(i);
+                let at = u32::try_from(stat_index(&g.stat_at, i)).unwrap_or(u32::MAX);
+                if expires_now(m) {
+                    gone.push(e);
+                    gone_at.push(at);
+                } else if !m.expired(now) {
+                    live.push(e);
+                    live_at.push(at);
+                }
+            }
             dropped.push((g.id, Entries::new(&gone), gone_at));
-            (g.live, g.live_at) = (live, live_at);
+            g.live = Arc::new(Entries::new(&live));
+            g.live_at = live_at.into();
         }
         if dropped.is_empty() {
             return false;
