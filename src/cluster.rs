@@ -122,7 +122,6 @@ pub fn stamp(current: &Whitelist, next: &mut Whitelist) -> Result<Vec<u8>, &'sta
 /// swept groups with their revisions unchanged (expiry is no change for the
 /// merge). `false` outside cluster mode: the caller propagates its own
 /// commands. Called with the state lock held; `next` is committed.
-#[allow(dead_code)] // until the expiry sweep calls it
 pub fn propagate_sweep(ctx: Ctx, next: &Whitelist, groups: &[GroupName]) -> bool {
     if !enabled() {
         return false;

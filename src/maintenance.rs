@@ -4,15 +4,16 @@
 //! One timer, armed for the earliest expiry, does the work: when it fires
 //! the clock of the whitelist in force moves on (expired entries leave the
 //! matcher and open connections are judged again), and a primary removes the
-//! expired entries, one propagated `WHITELIST.REMOVE` per group. Nothing runs
+//! expired entries in one commit, one propagated `WHITELIST.REMOVE` per
+//! group. Nothing runs
 //! per connection and nothing scans every second.
 
 use std::os::raw::c_void;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use redis_module::{raw, Context, RedisError, RedisValue};
-use whitelist_core::store::{Group, GroupSpec, MAX_TTL};
-use whitelist_core::{Change, GroupName, Whitelist};
+use whitelist_core::store::{Group, GroupSpec, MAX_TTL, MAX_VERSION};
+use whitelist_core::{GroupName, Whitelist};
 
 use crate::ffi::{self, Ctx, Level};
 use crate::hook::Fx;
@@ -157,7 +158,7 @@ pub fn arm(ctx: Ctx, g: &mut State) {
     g.advance_clock(now, &mut Fx::new(ctx));
     let w = g.whitelist();
     let mut due = w.next_expiry().map(|at| i64::try_from(at).unwrap_or(i64::MAX / 1000).saturating_mul(1000));
-    if !g.is_loading() && !w.expired(now).is_empty() {
+    if !g.is_loading() && w.has_expired(now) {
         // A primary sweeps now. A replica waits for its primary's removal,
         // and looks again each second: promoted meanwhile, it sweeps what it
         // held. (Rather than one more event subscription, which every event
@@ -184,16 +185,12 @@ fn tick(ctx: Ctx) {
     ARMED_MS.store(i64::MAX, Ordering::Relaxed);
     let now = now_s();
     let primary = !is_replica(ctx);
-    let sweep = state::with(|g| {
+    let due = state::with(|g| {
         g.advance_clock(now, &mut Fx::new(ctx));
-        if primary && !g.is_loading() {
-            g.whitelist().expired(now)
-        } else {
-            Vec::new()
-        }
+        primary && !g.is_loading() && g.whitelist().has_expired(now)
     })
-    .unwrap_or_default();
-    if !sweep.is_empty() {
+    .unwrap_or(false);
+    if due {
         if ffi::avoid_replica_traffic() {
             // Remove and propagate together once the pause ends; meanwhile
             // the expired entries admit nobody by the clock.
@@ -201,45 +198,91 @@ fn tick(ctx: Ctx) {
             ffi::create_timer(ctx, PAUSE_RETRY_MS, on_timer);
             return;
         }
-        for (group, entries) in sweep {
-            remove_expired(ctx, group, entries);
-        }
+        sweep(ctx, now);
     }
     state::with(|g| arm(ctx, g));
 }
 
-/// Removes one group's expired entries on the primary: one change, one
-/// propagated `WHITELIST.REMOVE`, one audit line.
-fn remove_expired(ctx: Ctx, group: GroupName, entries: Vec<whitelist_core::Entry>) {
-    let shown: Vec<String> = entries.iter().map(ToString::to_string).collect();
+/// Removes the expired entries on the primary in one commit, and
+/// propagates them as one `WHITELIST.REMOVE` per group, each one change on
+/// a replica: the version rises by the number of groups swept here too, and
+/// each group gets its audit record, as its `REMOVE` would log it, with the
+/// version that `REMOVE` leads to (see [`Audit`]).
+/// In cluster mode the version stays and the seam propagates a merge.
+fn sweep(ctx: Ctx, now: u64) {
+    let cluster = crate::cluster::enabled();
     let done = state::with(|g| {
         let before = g.whitelist().is_enabled();
-        let plan = g.whitelist().plan(Change::Remove { group: group.clone(), entries }, None).ok()?;
-        let next = plan.next?;
-        let version = next.version();
-        let now_off = before && !next.is_enabled() && empty_whitelist_admits(g);
-        g.commit(next, &mut Fx::new(ctx));
-        Some((plan.outcome.removed, version, now_off))
+        let version = g.whitelist().version();
+        let sweep = g.whitelist().sweep(now, !cluster)?;
+        let now_off = before && !sweep.next.is_enabled() && empty_whitelist_admits(g);
+        // The seam takes the state lock: it gets a copy of what is committed.
+        let committed = cluster.then(|| sweep.next.clone());
+        g.commit(sweep.next, &mut Fx::new(ctx));
+        Some((sweep.swept, sweep.removed, version, now_off, committed))
     })
     .flatten();
-    let Some((removed, version, now_off)) = done else {
+    let Some((swept, removed, version, now_off, committed)) = done else {
         return;
     };
-    let context = Context::new(ctx);
-    let mut args: Vec<&str> = vec![group.as_str()];
-    args.extend(shown.iter().map(String::as_str));
-    context.replicate("WHITELIST.REMOVE", args.as_slice());
     EXPIRED.fetch_add(removed as u64, Ordering::Relaxed);
-    ffi::log(
-        ctx,
-        Level::Notice,
-        &format!("WHITELIST.REMOVE {group} by expiry: 0 added, {removed} removed, version {version}"),
-    );
+    let merged = committed.is_some_and(|next| {
+        let groups: Vec<GroupName> = swept.iter().map(|(group, _)| group.clone()).collect();
+        crate::cluster::propagate_sweep(ctx, &next, &groups)
+    });
+    let context = Context::new(ctx);
+    let mut audit = Audit::default();
+    for (k, (group, entries)) in swept.iter().enumerate() {
+        let shown: Vec<String> = entries.iter().map(ToString::to_string).collect();
+        if !merged {
+            let mut args: Vec<&str> = vec![group.as_str()];
+            args.extend(shown.iter().map(String::as_str));
+            context.replicate("WHITELIST.REMOVE", args.as_slice());
+        }
+        let reached = if cluster { version } else { version.saturating_add(k as u64 + 1).min(MAX_VERSION) };
+        audit.push(
+            ctx,
+            &format!("WHITELIST.REMOVE {group} by expiry: 0 added, {} removed, version {reached}", entries.len()),
+        );
+    }
+    audit.flush(ctx);
     if now_off {
         ffi::log(
             ctx,
             Level::Warning,
             "every entry of the whitelist has expired: it is now off and admits every address",
         );
+    }
+}
+
+/// The audit of a sweep: each group's record as a `REMOVE` would log it,
+/// several to a log line (every line written opens and closes the log
+/// file, and a sweep of many groups would spend more on that than on the
+/// sweep), each line kept below the server's limit.
+#[derive(Default)]
+struct Audit {
+    line: String,
+}
+
+/// The longest audit line: the server cuts a module's log line at 1024
+/// bytes, its prefix included.
+const AUDIT_LINE: usize = 900;
+
+impl Audit {
+    fn push(&mut self, ctx: Ctx, record: &str) {
+        if !self.line.is_empty() && self.line.len() + 2 + record.len() > AUDIT_LINE {
+            self.flush(ctx);
+        }
+        if !self.line.is_empty() {
+            self.line.push_str("; ");
+        }
+        self.line.push_str(record);
+    }
+
+    fn flush(&mut self, ctx: Ctx) {
+        if !self.line.is_empty() {
+            ffi::log(ctx, Level::Notice, &self.line);
+            self.line.clear();
+        }
     }
 }

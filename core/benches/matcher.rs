@@ -144,7 +144,8 @@ fn rebuild(c: &mut Criterion) {
 
 /// The core of an expiry sweep that removes 1,000 of 100,000 entries, as
 /// the primary's timer runs it: the clock moves past the expiry (the
-/// matcher drops the expired entries), then one `REMOVE` per group swept.
+/// matcher drops the expired entries), then the sweep removes them from
+/// every group in one state.
 /// The expired entries are all of one group, or ten of each group's.
 fn sweep(c: &mut Criterion) {
     const AT: u64 = 1_000;
@@ -168,14 +169,9 @@ fn sweep(c: &mut Criterion) {
                 || w.clone(),
                 |mut w| {
                     w.advance(AT);
-                    for (group, entries) in w.expired(AT) {
-                        let plan = w.plan(Change::Remove { group, entries }, None).expect("no limits");
-                        if let Some(next) = plan.next {
-                            w = next;
-                        }
-                    }
-                    assert_eq!(w.entry_count(), 99_000);
-                    w
+                    let sweep = w.sweep(AT, true).expect("entries expired");
+                    assert_eq!((sweep.next.entry_count(), sweep.swept.len()), (99_000, if spread { 100 } else { 1 }));
+                    (w, sweep)
                 },
                 BatchSize::LargeInput,
             )

@@ -26,4 +26,4 @@ pub use command::{parse, Command, Error, Verb};
 pub use entry::{parse_address, parse_entry, parse_peer, Addr, Entry};
 pub use ledger::{Ledger, NodeId, Record, Stamp, State};
 pub use name::{Attribute, GroupName};
-pub use store::{Change, Group, GroupSpec, Limits, Outcome, Peer, Plan, Policy, Reason, Verdict, Whitelist};
+pub use store::{Change, Group, GroupSpec, Limits, Outcome, Peer, Plan, Policy, Reason, Sweep, Verdict, Whitelist};

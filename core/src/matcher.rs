@@ -301,6 +301,19 @@ fn locate<K: Key>(starts: &[K], guess: usize, key: K) -> usize {
     lo + starts.get(lo..hi).map_or(0, |window| window.partition_point(|s| *s < key))
 }
 
+/// How many of the sorted `recs` lie below `key`, given that the first
+/// `from` do: a galloping search forward from `from`, cheap when the answer
+/// is near.
+fn gallop<K: Key>(recs: &[Rec<K>], from: usize, key: &Rec<K>) -> usize {
+    let (mut lo, mut step) = (from, 1usize);
+    while recs.get(lo + step - 1).is_some_and(|r| r < key) {
+        lo += step;
+        step *= 2;
+    }
+    let hi = (lo + step).min(recs.len());
+    lo + recs.get(lo..hi).map_or(0, |window| window.partition_point(|r| r < key))
+}
+
 /// The sorted records `old` without the sorted `removed` ones (found by
 /// binary search) and with the sorted `added` ones merged in: the runs in
 /// between are copied whole.
@@ -319,7 +332,10 @@ fn splice<K: Key>(old: &[Rec<K>], removed: &[Rec<K>], added: &[Rec<K>]) -> Vec<R
         out.extend_from_slice(run.get(pos..).unwrap_or(&[]));
     };
     for gone in removed {
-        let at = run_start + old.get(run_start..).map_or(0, |rest| rest.partition_point(|r| r < gone));
+        // Galloping from the last one found: the removed records are sorted,
+        // and a search of the whole rest for each would miss the cache at
+        // almost every probe.
+        let at = gallop(old, run_start, gone);
         if old.get(at) != Some(gone) {
             // Not there (nothing a caller should pass): nothing to drop.
             continue;
@@ -640,7 +656,9 @@ pub struct Hit {
     pub group: GroupId,
     /// The winning entry's prefix length.
     pub len: u8,
-    /// The winning entry's position in its group.
+    /// Where its group keeps the winning entry's usage: its position in
+    /// the group, unless an expiry sweep has removed entries before it
+    /// since the group last changed (the group maps positions to these).
     pub index: u32,
 }
 
@@ -652,8 +670,8 @@ pub struct Matcher {
 }
 
 /// A group's entries as the matcher takes them: its id, the entries, and
-/// each one's position in the group (empty: they are the whole group, in
-/// order).
+/// each one's index in the group's usage figures, which a hit names (empty:
+/// they are the whole group, in order).
 pub type Members<'a> = (GroupId, &'a Entries, &'a [u32]);
 
 /// Records of one group's entries, split by family.

@@ -152,14 +152,20 @@ pub struct Group {
     entries: Arc<Entries>,
     /// Each entry's meta, in entry order; empty when no entry has any.
     meta: Arc<[Meta]>,
-    /// Each entry's usage, in entry order (a hit finds its entry by the
-    /// position the matcher names).
+    /// Each entry's usage, at its stat index (a hit finds its entry by the
+    /// stat index the matcher names).
     stats: Box<[Stat]>,
+    /// The stat index of each entry, in entry order; empty when it is the
+    /// entry's position. An expiry sweep removes entries without moving the
+    /// figures of the others (the matcher's records name them by stat
+    /// index, and stay valid): their slots stay as holes until the group
+    /// next changes.
+    stat_at: Arc<[u32]>,
     /// The entries the matcher holds: those not expired at the whitelist's
     /// clock (the same list as `entries` when none is).
     live: Arc<Entries>,
-    /// The position in `entries` of each of `live` (empty when they are the
-    /// same list).
+    /// The stat index of each of `live` (empty when they are the same list
+    /// and every stat index is the entry's position).
     live_at: Arc<[u32]>,
     hits: u64,
     /// ACL users bound to it (§11), sorted, without duplicates.
@@ -188,8 +194,9 @@ impl Group {
             (0..entries.len()).map(|i| Stat::from(usage.get(i).copied().unwrap_or_default())).collect();
         let packed = Arc::new(Entries::new(&entries));
         let meta: Arc<[Meta]> = meta.into();
-        let (live, live_at) = live_entries(&packed, &meta, clock);
-        Group { id, name, attribute, entries: packed, meta, stats, live, live_at, hits, users }
+        let stat_at: Arc<[u32]> = Arc::from(Vec::new());
+        let (live, live_at) = live_entries(&packed, &meta, &stat_at, clock);
+        Group { id, name, attribute, entries: packed, meta, stats, stat_at, live, live_at, hits, users }
     }
 
     /// What the matcher holds of this group.
@@ -204,12 +211,12 @@ impl Group {
 
     /// The usage of entry `i`.
     pub fn usage(&self, i: usize) -> Usage {
-        self.stats.get(i).copied().map(Usage::from).unwrap_or_default()
+        self.stats.get(stat_index(&self.stat_at, i)).copied().map(Usage::from).unwrap_or_default()
     }
 
     /// The position of `entry`, if the group holds it: a walk over the
     /// entries (the group keeps no index; the hot path never asks, as the
-    /// matcher names the winning entry's position).
+    /// matcher names where the winning entry's usage is).
     pub fn position(&self, entry: &Entry) -> Option<usize> {
         self.entries.iter().position(|e| e == *entry)
     }
@@ -232,30 +239,33 @@ impl Group {
             attribute: self.attribute,
             entries: self.entries.to_vec(),
             meta: self.meta.to_vec(),
-            usage: self.stats.iter().map(|s| Usage::from(*s)).collect(),
+            usage: (0..self.entries.len()).map(|i| self.usage(i)).collect(),
         }
     }
+}
 
-    /// Whether some held entry has expired by `now` but the matcher still
-    /// holds it.
-    fn stale_live(&self, clock: u64) -> bool {
-        let alive = self.entries.len() - self.meta.iter().filter(|m| m.expired(clock)).count();
-        self.live.len() != alive
+/// The stat index of entry `i` (see [`Group::stat_at`]).
+#[inline]
+fn stat_index(stat_at: &[u32], i: usize) -> usize {
+    if stat_at.is_empty() {
+        i
+    } else {
+        stat_at.get(i).map_or(usize::MAX, |&at| at as usize)
     }
 }
 
 /// The entries of a group that admit at unix second `clock`, with their
-/// positions in the group (none when they are all of them).
-fn live_entries(entries: &Arc<Entries>, meta: &[Meta], clock: u64) -> (Arc<Entries>, Arc<[u32]>) {
+/// stat indexes (none when they are all of them, at their positions).
+fn live_entries(entries: &Arc<Entries>, meta: &[Meta], stat_at: &Arc<[u32]>, clock: u64) -> (Arc<Entries>, Arc<[u32]>) {
     if !meta.iter().any(|m| m.expired(clock)) {
-        return (Arc::clone(entries), Arc::from(Vec::new()));
+        return (Arc::clone(entries), Arc::clone(stat_at));
     }
     let (kept, at): (Vec<Entry>, Vec<u32>) = entries
         .iter()
         .zip(meta.iter())
         .enumerate()
         .filter(|(_, (_, m))| !m.expired(clock))
-        .map(|(i, (e, _))| (e, u32::try_from(i).unwrap_or(u32::MAX)))
+        .map(|(i, (e, _))| (e, u32::try_from(stat_index(stat_at, i)).unwrap_or(u32::MAX)))
         .unzip();
     (Arc::new(Entries::new(&kept)), Arc::from(at))
 }
@@ -455,6 +465,17 @@ pub struct Plan {
     pub outcome: Outcome,
 }
 
+/// What an expiry sweep does ([`Whitelist::sweep`]).
+#[derive(Debug)]
+pub struct Sweep {
+    /// The state after it.
+    pub next: Whitelist,
+    /// Each group swept, by name, with the entries removed, in order.
+    pub swept: Vec<(GroupName, Vec<Entry>)>,
+    /// Entries removed across the whitelist.
+    pub removed: usize,
+}
+
 /// How exempt clients are treated: `whitelist.allow-loopback` and
 /// `whitelist.allow-unixsocket`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -625,30 +646,46 @@ impl Whitelist {
         if now <= self.clock {
             return false;
         }
+        let before = self.clock;
         self.clock = now;
-        let clock = self.clock;
-        let mut dropped = Vec::new();
-        let mut fresh = Vec::new();
-        for (i, g) in self.groups.iter().enumerate() {
-            if g.stale_live(clock) {
-                dropped.push((g.id, Arc::clone(&g.live), Arc::clone(&g.live_at)));
-                fresh.push(i);
+        // Only the records of what expired since go (the matcher holds what
+        // had not expired by the old clock): the others name the same
+        // entries at the same stat indexes as before.
+        let expires_now = |m: &Meta| m.expires.is_some_and(|at| at > before && at <= now);
+        let mut dropped: Vec<(GroupId, Entries, Vec<u32>)> = Vec::new();
+        let mut bound_changed = false;
+        for g in &mut self.groups {
+            if !g.meta.iter().any(expires_now) {
+                continue;
             }
+            bound_changed |= !g.users.is_empty();
+            let held = g.live.len();
+            let (mut live, mut live_at) = (Vec::with_capacity(held), Vec::with_capacity(held));
+            let (mut gone, mut gone_at) = (Vec::new(), Vec::new());
+            for (i, e) in g.entries.iter().enumerate() {
+                let m = g.meta(i);
+                let at = u32::try_from(stat_index(&g.stat_at, i)).unwrap_or(u32::MAX);
+                if expires_now(m) {
+                    gone.push(e);
+                    gone_at.push(at);
+                } else if !m.expired(now) {
+                    live.push(e);
+                    live_at.push(at);
+                }
+            }
+            dropped.push((g.id, Entries::new(&gone), gone_at));
+            g.live = Arc::new(Entries::new(&live));
+            g.live_at = live_at.into();
         }
-        if fresh.is_empty() {
+        if dropped.is_empty() {
             return false;
         }
-        for &i in &fresh {
-            if let Some(g) = self.groups.get_mut(i) {
-                (g.live, g.live_at) = live_entries(&g.entries, &g.meta, clock);
-            }
-        }
         self.matcher = self.matcher.rebuild(
-            dropped.iter().map(|(id, e, at)| (*id, &**e, &**at)),
-            fresh.iter().filter_map(|&i| self.groups.get(i)).map(Group::members),
+            dropped.iter().map(|(id, e, at)| (*id, e, at.as_slice())),
+            std::iter::empty(),
             &self.ranks,
         );
-        if fresh.iter().any(|&i| self.groups.get(i).is_some_and(|g| !g.users.is_empty())) {
+        if bound_changed {
             self.logins = self.compile_logins();
         }
         true
@@ -669,6 +706,12 @@ impl Whitelist {
         self.groups.iter().any(|g| g.meta.len() < g.entries.len() || g.meta.iter().any(|m| m.expires.is_none()))
     }
 
+    /// Whether some held entry has expired by unix second `now`: whether a
+    /// primary has a sweep to run.
+    pub fn has_expired(&self, now: u64) -> bool {
+        self.groups.iter().any(|g| g.meta.iter().any(|m| m.expired(now)))
+    }
+
     /// Per group, the held entries expired by unix second `now`, in order:
     /// what the primary's sweep removes.
     pub fn expired(&self, now: u64) -> Vec<(GroupName, Vec<Entry>)> {
@@ -680,6 +723,63 @@ impl Whitelist {
                 (!gone.is_empty()).then(|| (g.name.clone(), gone))
             })
             .collect()
+    }
+
+    /// The primary's expiry sweep at unix second `now`: the state without
+    /// every held entry expired by then, with the groups swept and their
+    /// removed entries in order (`None` when nothing has expired).
+    ///
+    /// One state for the whole sweep, yet the version rises once per group
+    /// swept (`raise_version`), as on a replica that replays one `REMOVE`
+    /// per group; in cluster mode it stays where it is (§12).
+    ///
+    /// The removed entries already admit nobody (the clock is moved to
+    /// `now` first), so the matcher is kept as it is: the figures of the
+    /// remaining entries stay at their stat indexes, which its records name.
+    pub fn sweep(&self, now: u64, raise_version: bool) -> Option<Sweep> {
+        if !self.has_expired(now) {
+            return None;
+        }
+        let mut next = self.clone();
+        next.advance(now);
+        let mut swept = Vec::new();
+        let mut removed = 0;
+        for g in &mut next.groups {
+            if !g.meta.iter().any(|m| m.expired(now)) {
+                continue;
+            }
+            let held = g.entries.len();
+            let (mut entries, mut meta, mut stat_at, mut gone) =
+                (Vec::with_capacity(held), Vec::with_capacity(held), Vec::with_capacity(held), Vec::new());
+            for (i, e) in g.entries.iter().enumerate() {
+                let m = g.meta(i);
+                if m.expired(now) {
+                    gone.push(e);
+                } else {
+                    entries.push(e);
+                    meta.push(m.clone());
+                    stat_at.push(u32::try_from(stat_index(&g.stat_at, i)).unwrap_or(u32::MAX));
+                }
+            }
+            if entries.is_empty() {
+                g.stats = Box::default();
+                stat_at.clear();
+            }
+            if meta.iter().all(|m| *m == Meta::default()) {
+                meta.clear();
+            }
+            removed += gone.len();
+            g.entries = Arc::new(Entries::new(&entries));
+            g.meta = meta.into();
+            g.stat_at = stat_at.into();
+            // `live` and `live_at` stay: they never held what expired.
+            swept.push((g.name.clone(), gone));
+        }
+        next.entries -= removed;
+        if raise_version {
+            next.version = self.version.saturating_add(swept.len() as u64).min(MAX_VERSION);
+        }
+        Some(Sweep { next, swept, removed })
     }
 
     /// Every group, sorted by name.
@@ -1669,6 +1769,106 @@ mod tests {
         // An expiry in the past (from the primary) is expired at once.
         let plan = w.plan_at(add_noted("cc", &["10.0.0.3"], None, Expiry::At(10)), None, 200).unwrap();
         assert!(!verdict(&plan.next.unwrap(), "10.0.0.3", STRICT).allowed);
+    }
+
+    /// The expiry sweep of a whitelist holding `aa` (entries 1 to 4, 2 and
+    /// 4 expiring at 100) and `bb` (one entry expiring at 100), at 100.
+    fn swept() -> (Whitelist, Sweep) {
+        let (w, _) = apply(&Whitelist::default(), set("zz", &["10.9.0.1"]));
+        let plan = w.plan_at(set("aa", &["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]), None, 50).unwrap();
+        let w = plan.next.unwrap();
+        let w = w.plan_at(add_noted("aa", &["10.0.0.2", "10.0.0.4"], Some("tmp"), Expiry::At(100)), None, 50).unwrap();
+        let w = w.next.unwrap();
+        let mut w =
+            w.plan_at(add_noted("bb", &["10.1.0.0/16"], None, Expiry::At(100)), None, 60).unwrap().next.unwrap();
+        for (a, t) in [("10.0.0.1", 70), ("10.0.0.3", 71), ("10.0.0.3", 72), ("10.0.0.4", 73), ("10.9.0.1", 74)] {
+            let hit = verdict(&w, a, STRICT).hit.unwrap();
+            w.record_hit(hit, t);
+        }
+        assert_eq!(w.version(), 4);
+        assert!(w.sweep(99, true).is_none());
+        w.advance(100);
+        let sweep = w.sweep(100, true).unwrap();
+        (w, sweep)
+    }
+
+    #[test]
+    fn a_sweep_removes_what_expired_and_raises_the_version_once_per_group() {
+        let (w, sweep) = swept();
+        assert_eq!(
+            sweep.swept,
+            vec![(name("aa"), list(&["10.0.0.2", "10.0.0.4"])), (name("bb"), list(&["10.1.0.0/16"]))]
+        );
+        assert_eq!(sweep.removed, 3);
+        let next = sweep.next;
+        assert_eq!((next.version(), next.entry_count()), (6, 3));
+        assert_eq!(shown(&next, "aa"), vec!["10.0.0.1", "10.0.0.3"]);
+        assert!(shown(&next, "bb").is_empty());
+        assert!(!next.has_expired(100));
+        // The same removals as REMOVEs, one per group, lead to the same state.
+        let mut replayed = w.clone();
+        for (group, entries) in w.expired(100) {
+            replayed = replayed.plan(Change::Remove { group, entries }, None).unwrap().next.unwrap();
+        }
+        assert_eq!(replayed.version(), next.version());
+        assert_eq!(replayed.specs(), next.specs());
+        // Without raising (cluster mode) the version stays.
+        assert_eq!(w.sweep(100, false).unwrap().next.version(), 4);
+    }
+
+    #[test]
+    fn after_a_sweep_hits_count_on_the_same_entries() {
+        let (_, sweep) = swept();
+        let mut next = sweep.next;
+        let g = next.group(&name("aa")).unwrap();
+        assert_eq!(g.usage(0), Usage { added: 50, hits: 1, last_hit: 70 });
+        assert_eq!(g.usage(1), Usage { added: 50, hits: 2, last_hit: 72 });
+        assert_eq!(*g.meta(1), Meta::default());
+        let hit = verdict(&next, "10.0.0.3", STRICT).hit.unwrap();
+        next.record_hit(hit, 90);
+        assert_eq!(next.group(&name("aa")).unwrap().usage(1), Usage { added: 50, hits: 3, last_hit: 90 });
+        assert!(!verdict(&next, "10.0.0.4", STRICT).allowed);
+        assert!(!verdict(&next, "10.1.2.3", STRICT).allowed);
+        // A later change of the group, and a later expiry, find the
+        // matcher's records as the sweep left them.
+        let plan = next.plan_at(add_noted("aa", &["10.0.0.5"], None, Expiry::At(200)), None, 110).unwrap();
+        let mut later = plan.next.unwrap();
+        let g = later.group(&name("aa")).unwrap();
+        assert_eq!((g.usage(1).hits, g.usage(2).added), (3, 110));
+        let hit = verdict(&later, "10.0.0.3", STRICT).hit.unwrap();
+        later.record_hit(hit, 120);
+        assert_eq!(later.group(&name("aa")).unwrap().usage(1).hits, 4);
+        assert!(later.advance(200));
+        assert!(!verdict(&later, "10.0.0.5", STRICT).allowed);
+        assert!(verdict(&later, "10.0.0.1", STRICT).allowed);
+        let fresh = Whitelist::restore_at(later.specs(), later.version(), 200);
+        for a in ["10.0.0.1", "10.0.0.3", "10.0.0.5", "10.9.0.1", "10.1.0.1"] {
+            assert_eq!(verdict(&later, a, STRICT).allowed, verdict(&fresh, a, STRICT).allowed, "{a}");
+        }
+    }
+
+    #[test]
+    fn a_sweep_then_an_expiry_keeps_the_matcher_in_step() {
+        let (_, sweep) = swept();
+        // An entry expiring later, in the group the sweep left holes in.
+        let w = sweep.next.plan_at(add_noted("aa", &["10.0.0.3"], None, Expiry::At(150)), None, 120).unwrap();
+        let mut w = w.next.unwrap();
+        let hit = verdict(&w, "10.0.0.1", STRICT).hit.unwrap();
+        w.record_hit(hit, 130);
+        assert!(w.advance(150));
+        assert!(!verdict(&w, "10.0.0.3", STRICT).allowed);
+        let sweep = w.sweep(150, true).unwrap();
+        assert_eq!(sweep.swept, vec![(name("aa"), list(&["10.0.0.3"]))]);
+        let mut next = sweep.next;
+        let g = next.group(&name("aa")).unwrap();
+        assert_eq!(g.usage(0).hits, 2);
+        let hit = verdict(&next, "10.0.0.1", STRICT).hit.unwrap();
+        next.record_hit(hit, 160);
+        assert_eq!(next.group(&name("aa")).unwrap().usage(0), Usage { added: 50, hits: 3, last_hit: 160 });
+        // Deleting the group drops every record it had.
+        let (gone, _) = apply(&next, Change::Delete { groups: vec![name("aa")] });
+        assert!(!verdict(&gone, "10.0.0.1", STRICT).allowed);
+        assert!(verdict(&gone, "10.9.0.1", STRICT).allowed);
     }
 
     #[test]
