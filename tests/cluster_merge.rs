@@ -206,3 +206,22 @@ fn a_failover_keeps_the_whitelist() {
     let mut denied = c.server(1).connect_from("127.0.0.6");
     assert!(denied.closed_within(Duration::from_secs(5)));
 }
+
+#[test]
+fn expiry_is_no_change_for_the_merge() {
+    let c = Cluster::start(2, 1, &[]);
+    assert_eq!(c.node(0).call(&["WHITELIST.SET", "office", "10.0.0.1"]), Reply::Int(1));
+    assert_eq!(c.node(0).call(&["WHITELIST.ADD", "office", "10.0.0.2", "TTL", "2"]), Reply::Int(1));
+    wait_everywhere(&c, "office", &strings(&["10.0.0.1", "10.0.0.2"]));
+    let (v, fingerprint) = wait_same_digest(&c);
+    assert_eq!(v, 2);
+    // Every primary removes the entry by its own clock, its replica follows;
+    // neither the version nor the fingerprint moves, and nobody conflicts.
+    wait_everywhere(&c, "office", &strings(&["10.0.0.1"]));
+    assert_eq!(wait_same_digest(&c), (v, fingerprint));
+    for i in 0..c.len() {
+        assert_eq!(version(&c, i), 2, "node {i}");
+        assert_eq!(counter(&mut c.node(i), "whitelist_cluster_conflicts"), 0, "node {i}");
+        assert_eq!(counter(&mut c.node(i), "whitelist_entries_expired"), u64::from(!c.is_replica(i)), "node {i}");
+    }
+}
