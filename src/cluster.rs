@@ -17,7 +17,7 @@ use std::sync::{LazyLock, Mutex, TryLockError};
 
 use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
 use whitelist_core::ledger::{touched, Ledger, Merged, NodeId, State};
-use whitelist_core::{Change, GroupName, Whitelist};
+use whitelist_core::{GroupName, Whitelist};
 
 use crate::ffi::{self, Ctx, Level};
 use crate::hook::Fx;
@@ -147,23 +147,26 @@ pub fn carry(w: &Whitelist) -> Option<Vec<u8>> {
     })
 }
 
-/// Installs a merged or installed state into the gate: the groups (when some
-/// changed) and the version (the clock). Returns the version.
+/// Installs a merged or installed state into the gate: the groups it
+/// replaces or deletes (only those are rebuilt) and the version (the clock).
+/// Returns the version.
 fn commit(ctx: Ctx, g: &mut state::State, merged: Merged) -> Result<u64, String> {
     let clock = merged.ledger.clock();
     let current = g.commit_base();
-    let changed = merged.groups.is_some() || clock != current.version();
-    if changed {
-        let groups = merged.groups.unwrap_or_else(|| current.specs());
-        let plan = current
-            .plan_at(Change::Install { groups, version: clock }, None, crate::maintenance::now_s())
-            .map_err(|e| e.to_string())?;
-        if let Some(next) = plan.next {
-            let loading = g.is_loading();
-            g.commit(next, &mut Fx::new(ctx));
-            if !loading {
-                crate::maintenance::arm(ctx, g);
-            }
+    let next = match merged.edits {
+        Some(edits) => Some(current.with_groups(edits, clock, crate::maintenance::now_s())),
+        None if clock != current.version() => {
+            let mut next = current.clone();
+            next.set_version(clock);
+            Some(next)
+        }
+        None => None,
+    };
+    if let Some(next) = next {
+        let loading = g.is_loading();
+        g.commit(next, &mut Fx::new(ctx));
+        if !loading {
+            crate::maintenance::arm(ctx, g);
         }
     }
     with(|c| c.ledger = merged.ledger).ok_or("the cluster ledger is busy")?;

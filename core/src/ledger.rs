@@ -209,9 +209,10 @@ pub struct Applied {
 /// installs `groups` and takes `ledger`.
 #[derive(Clone, Debug)]
 pub struct Merged {
-    /// The whole new whitelist, sorted by name, for `Change::Install`;
-    /// `None` when the groups are unchanged.
-    pub groups: Option<Vec<GroupSpec>>,
+    /// The groups to replace (`Some`, usage empty: the store keeps the
+    /// figures of entries that stay) or delete (`None`), in name order, for
+    /// `Whitelist::with_groups`; `None` when no group's content changed.
+    pub edits: Option<Vec<(GroupName, Option<GroupSpec>)>>,
     /// The ledger to keep from now on. Its clock may have risen even when
     /// no group was taken; the whitelist's version follows it either way.
     pub ledger: Ledger,
@@ -219,6 +220,28 @@ pub struct Merged {
     pub applied: Vec<Applied>,
     /// Every local change overwritten by one that had not seen it.
     pub conflicts: Vec<Conflict>,
+}
+
+impl Merged {
+    /// The whole new whitelist this merge leads to from `current`, sorted by
+    /// name, for `Change::Install` (local usage figures kept for the entries
+    /// that stay); `None` when no group's content changed.
+    pub fn groups(&self, current: &Whitelist) -> Option<Vec<GroupSpec>> {
+        let edits = self.edits.as_ref()?;
+        let mut all: BTreeMap<GroupName, GroupSpec> =
+            current.specs().into_iter().map(|s| (s.name.clone(), s)).collect();
+        for (name, spec) in edits {
+            match spec {
+                Some(s) => {
+                    all.insert(name.clone(), with_usage(s, current.group(name)));
+                }
+                None => {
+                    all.remove(name);
+                }
+            }
+        }
+        Some(all.into_values().collect())
+    }
 }
 
 /// What travels between nodes: the clock and the full content and record of
@@ -428,22 +451,13 @@ impl Ledger {
             (None, None) => false,
             _ => true,
         });
-        let groups = changed.then(|| {
-            let mut all: BTreeMap<GroupName, GroupSpec> =
-                current.specs().into_iter().map(|s| (s.name.clone(), s)).collect();
-            for (name, spec) in taken {
-                match spec {
-                    Some(s) => {
-                        all.insert(name.clone(), with_usage(s, current.group(name)));
-                    }
-                    None => {
-                        all.remove(name);
-                    }
-                }
-            }
-            all.into_values().collect()
+        let edits = changed.then(|| {
+            let mut edits: Vec<(GroupName, Option<GroupSpec>)> =
+                taken.into_iter().map(|(name, spec)| (name.clone(), spec.cloned())).collect();
+            edits.sort_by(|a, b| a.0.cmp(&b.0));
+            edits
         });
-        Merged { groups, ledger: next, applied, conflicts }
+        Merged { edits, ledger: next, applied, conflicts }
     }
 
     /// A hash of every group's and tombstone's (name, revision, origin), not
@@ -624,7 +638,7 @@ mod tests {
 
         fn take(&mut self, m: &Merged) {
             // The version follows the clock even when no group changed.
-            let groups = m.groups.clone().unwrap_or_else(|| self.w.specs());
+            let groups = m.groups(&self.w).unwrap_or_else(|| self.w.specs());
             let install = Change::Install { groups, version: m.ledger.clock() };
             self.w = self.w.plan(install, None).unwrap().next.unwrap_or_else(|| self.w.clone());
             self.l = m.ledger.clone();
@@ -746,7 +760,7 @@ mod tests {
         assert_eq!(m.conflicts, [Conflict { group: name("ab"), lost: stamp(2, 'a'), winner: stamp(2, 'b') }]);
         assert_eq!(m.applied, [Applied { group: name("ab"), stamp: stamp(2, 'b'), deleted: false }]);
         let m = b.receive(&from_a);
-        assert!(m.applied.is_empty() && m.conflicts.is_empty() && m.groups.is_none());
+        assert!(m.applied.is_empty() && m.conflicts.is_empty() && m.edits.is_none());
         assert_eq!(a.shown("ab"), Some(vec!["10.0.0.3".to_string()]));
         assert_eq!(b.shown("ab"), a.shown("ab"));
         assert_eq!(a.l, b.l);
@@ -828,7 +842,7 @@ mod tests {
         let m = a.receive(&del);
         assert_eq!(m.conflicts, [Conflict { group: name("ab"), lost: stamp(3, 'a'), winner: stamp(4, 'b') }]);
         assert_eq!(m.applied, [Applied { group: name("ab"), stamp: stamp(4, 'b'), deleted: true }]);
-        assert_eq!(m.groups, Some(vec![]));
+        assert_eq!(m.edits, Some(vec![(name("ab"), None)]));
         assert!(b.receive(&edit).applied.is_empty());
         assert_eq!(a.shown("ab"), None);
         assert_eq!(a.l, b.l);
@@ -869,7 +883,7 @@ mod tests {
         let state = a.l.state(&swept, &[name("ab")]);
         assert_eq!(state.groups[0].1.stamp, stamp(1, 'a'));
         let m = a.l.merge(&a.w, &state);
-        assert!(m.groups.is_none() && m.applied.is_empty());
+        assert!(m.edits.is_none() && m.applied.is_empty());
         let m = a.l.install(&a.w, &state);
         assert_eq!(m.applied, [Applied { group: name("ab"), stamp: stamp(1, 'a'), deleted: false }]);
         a.take(&m);
@@ -897,7 +911,7 @@ mod tests {
         b.w.record_hit(hit, 77);
         let s = a.change(set("ab", &["10.0.0.3", "10.0.0.1"]));
         let m = b.l.merge(&b.w, &s);
-        let groups = m.groups.unwrap();
+        let groups = m.groups(&b.w).unwrap();
         assert_eq!(groups[0].usage, [Usage::default(), Usage { added: 0, hits: 1, last_hit: 77 }]);
         assert!(s.groups.iter().all(|(g, _)| g.usage.is_empty()));
     }
@@ -913,7 +927,7 @@ mod tests {
         let first = b.receive(&full);
         assert_eq!(first.applied.len(), 2);
         let again = b.l.merge(&b.w, &full);
-        assert!(again.applied.is_empty() && again.groups.is_none() && again.conflicts.is_empty());
+        assert!(again.applied.is_empty() && again.edits.is_none() && again.conflicts.is_empty());
         assert_eq!(again.ledger, b.l);
     }
 

@@ -808,6 +808,46 @@ impl Whitelist {
         self.version = version;
     }
 
+    /// The whitelist with the named groups replaced (`Some`) or deleted
+    /// (`None`) exactly as given, as a cluster merge brings them, and the
+    /// version set to `version`. Only those groups' matcher records are
+    /// rebuilt; every other group is shared. The usage figures of entries
+    /// that stay in their group stay with them; new ones are added at `now`.
+    pub fn with_groups(&self, edits: Vec<(GroupName, Option<GroupSpec>)>, version: u64, now: u64) -> Whitelist {
+        let mut edits = edits;
+        edits.sort_by(|a, b| a.0.cmp(&b.0));
+        edits.dedup_by(|a, b| a.0 == b.0);
+        let mut users = Vec::new();
+        let bodies = edits
+            .into_iter()
+            .map(|(name, spec)| {
+                let body = spec.map(|s| {
+                    let old = self.group(&name);
+                    let kept = old.map_or_else(HashMap::default, |o| o.positions(&s.entries));
+                    let usage = s
+                        .entries
+                        .iter()
+                        .map(|e| match (old, kept.get(e)) {
+                            (Some(o), Some(&i)) => o.usage(i),
+                            _ => Usage { added: now, ..Usage::default() },
+                        })
+                        .collect();
+                    users.push((name.clone(), s.users));
+                    Body { attribute: s.attribute, entries: s.entries, meta: s.meta, usage }
+                });
+                (name, body)
+            })
+            .collect();
+        let mut next = self.with_edits(bodies);
+        for (name, u) in users {
+            if next.group(&name).is_some_and(|g| *g.users != sorted_users(u.clone())) {
+                next.restore_users(&name, u);
+            }
+        }
+        next.version = version.min(MAX_VERSION);
+        next
+    }
+
     /// Entries across all groups.
     pub fn entry_count(&self) -> usize {
         self.entries
@@ -1340,6 +1380,30 @@ mod tests {
 
     fn verdict(w: &Whitelist, a: &str, policy: Policy) -> Verdict {
         w.verdict(Peer::Ip(parse_address(a.as_bytes()).unwrap()), policy)
+    }
+
+    #[test]
+    fn groups_replaced_as_a_merge_brings_them_match_a_whole_install() {
+        let (w, _) = apply(&Whitelist::default(), set("aa", &["10.0.0.1", "10.0.0.2"]));
+        let (w, _) = apply(&w, set("bb", &["10.0.1.0/24"]));
+        let hit = verdict(&w, "10.0.0.2", STRICT).hit.unwrap();
+        let mut w = w;
+        w.record_hit(hit, 50);
+        let mut aa = GroupSpec::plain(name("aa"), Attribute::Show, list(&["10.0.0.2", "10.0.0.3"]));
+        aa.users = vec!["app".into()];
+        let cc = GroupSpec::plain(name("cc"), Attribute::Hidden, list(&["2001:db8::/32"]));
+        let edits = vec![(name("cc"), Some(cc.clone())), (name("bb"), None), (name("aa"), Some(aa.clone()))];
+        let next = w.with_groups(edits, 9, 60);
+        let install = Change::Install { groups: vec![aa, cc], version: 9 };
+        let whole = w.plan_at(install, None, 60).unwrap().next.unwrap();
+        assert_eq!(next.specs(), whole.specs());
+        assert_eq!(next.version(), 9);
+        assert_eq!(next.group(&name("aa")).unwrap().usage(0).hits, 1, "10.0.0.2 keeps its figures");
+        assert_eq!(next.group(&name("aa")).unwrap().usage(1).added, 60);
+        assert!(next.is_bound("app") && !next.is_bound("other"));
+        for a in ["10.0.0.1", "10.0.0.3", "10.0.1.5", "2001:db8::1"] {
+            assert_eq!(verdict(&next, a, STRICT).allowed, verdict(&whole, a, STRICT).allowed, "{a}");
+        }
     }
 
     #[test]

@@ -62,7 +62,7 @@ struct Node {
 impl Node {
     fn take(&mut self, m: &Merged) {
         // The version follows the clock even when no group changed.
-        let groups = m.groups.clone().unwrap_or_else(|| self.w.specs());
+        let groups = m.groups(&self.w).unwrap_or_else(|| self.w.specs());
         let install = Change::Install { groups, version: m.ledger.clock() };
         self.w = self.w.plan(install, None).unwrap().next.unwrap_or_else(|| self.w.clone());
         self.l = m.ledger.clone();
@@ -86,7 +86,7 @@ impl Node {
         self.take(&m);
         // Merging the same state again changes nothing.
         let again = self.l.merge(&self.w, s);
-        assert!(again.applied.is_empty() && again.groups.is_none() && again.conflicts.is_empty());
+        assert!(again.applied.is_empty() && again.edits.is_none() && again.conflicts.is_empty());
         assert_eq!(again.ledger, self.l);
         let names: Vec<GroupName> = m.applied.iter().map(|a| a.group.clone()).collect();
         self.l.state(&self.w, &names)
@@ -332,7 +332,7 @@ proptest! {
         let mut l = Ledger::default();
         for s in [&s, &t] {
             let m = l.merge(&w, s);
-            if let Some(groups) = m.groups {
+            if let Some(groups) = m.groups(&w) {
                 w = w.plan(Change::Install { groups, version: m.ledger.clock() }, None).unwrap().next.unwrap_or(w);
             }
             l = m.ledger;
