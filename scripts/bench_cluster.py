@@ -248,8 +248,11 @@ def idle_traffic(results):
     per5 = max(module) * 5 / seconds
     results.append(("idle: module messages sent per node in %.0f s (per node)" % seconds,
                     " ".join(str(x) for x in module), "", ""))
-    results.append(("idle: the most any node sent, per 5 s", "%.2f" % per5, "<= 1 (plus jitter)",
-                    "met" if per5 <= 1.1 else "MISSED"))
+    # Periods of 4.5 to 5.5 s: a window holds at most one more digest than
+    # fits periods of 4.5 s.
+    most = int(seconds / 4.5) + 1
+    results.append(("idle: the most any node sent, per 5 s", "%.2f" % per5,
+                    "1 (at most %d in %.0f s)" % (most, seconds), "met" if max(module) <= most else "MISSED"))
     results.append(("idle: Redis's cluster_stats_messages_module_sent in the same window",
                     " ".join(str(x) for x in redis), "", ""))
     results.append(("digest payload (bytes, core/src/wire.rs)", str(DIGEST_BYTES), "<= 256", "met"))
@@ -396,8 +399,11 @@ def main():
     for n in nodes:
         n.call("CONFIG", "RESETSTAT")
     propagation_rows(results, "100 x 1,000 whitelist", *propagation("big", "100 x 1,000 whitelist"))
-    merge = [float(bs.commandstats(n.conn, "whitelist.merge")["usec_per_call"]) for n in nodes[PRIMARIES:]]
-    change = [float(bs.commandstats(n.conn, "whitelist.set")["usec_per_call"]) for n in nodes[:PRIMARIES]]
+    # Nodes that ran no such call (fewer CHANGES than primaries) are left out.
+    stats = lambda group, command: [float(st["usec_per_call"]) for st in
+                                    (bs.commandstats(n.conn, command) for n in group) if st]
+    merge = stats(nodes[PRIMARIES:], "whitelist.merge")
+    change = stats(nodes[:PRIMARIES], "whitelist.set")
     print("  100 x 1,000 whitelist: server time per call (us): WHITELIST.SET on the primaries %s, "
           "WHITELIST.MERGE on the replicas %s" % (change, merge), flush=True)
     results.append(("100 x 1,000 whitelist: server time of the WHITELIST.SET, mean per primary (ms)",
