@@ -7,6 +7,8 @@ replicas on 127.0.0.1, every node with the release module.
 2. How long a restarted primary holding a stale 100 x 1,000 whitelist takes
    to converge.
 3. The module's bus traffic of an idle cluster.
+4. With CALLGRIND=1 (or ONLY=callgrind alone): instructions per pipelined
+   command on a one-node cluster, with and without the module.
 
 Run through `make bench-cluster` (which builds the release module first).
 `WHITELIST_SERVER` picks another server binary. Every node gets free ports,
