@@ -8,7 +8,7 @@ MODULE := target/release/libredis_whitelist.so
 # build, which no release contains.
 TEST_MODULE := target/test-module/debug/libredis_whitelist.so
 
-.PHONY: deps servers build run test unit integration bench bench-server bench-users fuzz soak clean
+.PHONY: deps servers build run test unit integration bench bench-server bench-users bench-cluster fuzz soak clean
 
 deps:
 	@scripts/deps.sh
@@ -66,6 +66,14 @@ bench-users: deps servers
 	@scripts/deps.sh valgrind
 	$(CARGO) build --release --lib
 	python3 scripts/bench_users.py
+
+# Redis Cluster figures: a 3-primary, 3-replica cluster on this host, how fast
+# a change reaches every node, how fast a restarted node converges, and the
+# bus traffic of an idle cluster (see BENCHMARKS.md). WHITELIST_SERVER picks
+# another server binary.
+bench-cluster: deps
+	$(CARGO) build --release --lib
+	python3 scripts/bench_cluster.py
 
 # Bounded fuzzing of the parsers (entries, commands, JSON documents, CLIENT
 # LIST, config lines) and the aux decoder; FUZZ_SECONDS per target (default 60).
