@@ -174,18 +174,23 @@ fn receive(ctx: Ctx, sender: &str, payload: &[u8]) -> Result<(), WireError> {
             let may_pull = !ffi::is_replica(ctx);
             let pull = with(|bus| bus.peers.on_digest(sender, version, fingerprint, mine.1, may_pull, now)).flatten();
             if let Some(request) = pull {
-                if !send(ctx, Some(sender), &Message::Pull { request }.encode()) {
+                // A sender ahead of this node's version is asked only for
+                // what is newer; one that is not, for everything (it holds a
+                // change of a revision this node has passed without seeing
+                // it, or the two disagree at the same version).
+                let since = if version > mine.0 { mine.0 } else { 0 };
+                if !send(ctx, Some(sender), &Message::Pull { request, since }.encode()) {
                     with(|bus| bus.peers.pull_failed(sender));
                 }
             }
         }
-        Message::Pull { request } => {
+        Message::Pull { request, since } => {
             let full = with(|bus| bus.outgoing.len() >= OUTGOING_MAX && !bus.outgoing.contains_key(sender));
             if full != Some(false) {
                 ffi::log(ctx, Level::Debug, &format!("too many state transfers: pull from {sender} dropped"));
                 return Ok(());
             }
-            let splitter = match Splitter::new(request, cluster::full_state()) {
+            let splitter = match Splitter::new(request, cluster::state_since(since)) {
                 Ok(s) => s,
                 Err(e) => {
                     ffi::log(ctx, Level::Warning, &format!("cannot send the whitelist to node {sender}: {e}"));

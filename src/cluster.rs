@@ -6,7 +6,7 @@
 //! core's `ledger`).
 //!
 //! Lock order: the state (`state::with`) first, then the ledger. The bus's
-//! seams ([`digest`], [`full_state`], [`on_state`]) are never called with
+//! seams ([`digest`], [`state_since`], [`on_state`]) are never called with
 //! the state lock held; [`stamp`] and [`propagate_sweep`] always are.
 
 use std::collections::VecDeque;
@@ -73,9 +73,24 @@ pub fn digest() -> (u64 /* version */, u64 /* fingerprint */) {
     state::with(|_| with(|c| c.ledger.digest())).flatten().unwrap_or((0, 0))
 }
 
-/// This node's whole state, as sent to a node that pulls it.
-pub fn full_state() -> Vec<u8> {
-    state::with(|g| with(|c| c.ledger.full_state(g.whitelist()).encode())).flatten().unwrap_or_default()
+/// This node's state as sent to a node that pulls it: the groups and
+/// tombstones of a revision above `since`, or everything for 0.
+pub fn state_since(since: u64) -> Vec<u8> {
+    state::with(|g| {
+        with(|c| {
+            let w = g.whitelist();
+            if since == 0 {
+                return c.ledger.full_state(w).encode();
+            }
+            let newer =
+                |(name, r): (&GroupName, &whitelist_core::Record)| (r.stamp.revision > since).then(|| name.clone());
+            let names: Vec<GroupName> =
+                c.ledger.records().iter().chain(c.ledger.tombstones().iter()).filter_map(newer).collect();
+            c.ledger.state(w, &names).encode()
+        })
+    })
+    .flatten()
+    .unwrap_or_default()
 }
 
 /// Changes from the bus that overwrote a concurrent change.

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! Digest  kind=1 proto=1 version:u64 fingerprint:u64            (18 bytes)
-//! Pull    kind=2 proto=1 request:u32                            (6 bytes)
+//! Pull    kind=2 proto=1 request:u32 since:u64                  (14 bytes)
 //! Piece   kind=3 proto=1 request:u32 index:u32 count:u32 bytes  (14 + up to PIECE_MAX bytes)
 //! ```
 //!
@@ -48,7 +48,7 @@ const KIND_DIGEST: u8 = 1;
 const KIND_PULL: u8 = 2;
 const KIND_PIECE: u8 = 3;
 const DIGEST_LEN: usize = 2 + 8 + 8;
-const PULL_LEN: usize = 2 + 4;
+const PULL_LEN: usize = 2 + 4 + 8;
 const PIECE_HEADER: usize = 2 + 4 + 4 + 4;
 
 /// One message of the cluster bus.
@@ -61,11 +61,15 @@ pub enum Message<'a> {
         /// The sender's state fingerprint.
         fingerprint: u64,
     },
-    /// Asks the receiver for its whole state, to be sent in pieces tagged
-    /// with `request`.
+    /// Asks the receiver for its state, to be sent in pieces tagged with
+    /// `request`: the groups and tombstones of a revision above `since`
+    /// (0: the whole state).
     Pull {
         /// Chosen by the asking node; every piece of the answer carries it.
         request: u32,
+        /// The asker's version: what it has seen up to, when the sender is
+        /// ahead; 0 asks for everything.
+        since: u64,
     },
     /// Piece `index` of `count` of the state answering a pull.
     Piece {
@@ -139,10 +143,11 @@ impl<'a> Message<'a> {
                 out.extend_from_slice(&fingerprint.to_le_bytes());
                 out
             }
-            Message::Pull { request } => {
+            Message::Pull { request, since } => {
                 let mut out = Vec::with_capacity(PULL_LEN);
                 out.extend_from_slice(&[KIND_PULL, PROTOCOL]);
                 out.extend_from_slice(&request.to_le_bytes());
+                out.extend_from_slice(&since.to_le_bytes());
                 out
             }
             Message::Piece { request, index, count, bytes } => {
@@ -184,7 +189,8 @@ impl<'a> Message<'a> {
                 if payload.len() != PULL_LEN {
                     return Err(length());
                 }
-                Ok(Message::Pull { request: u32_at(payload, 2).ok_or_else(length)? })
+                let request = u32_at(payload, 2).ok_or_else(length)?;
+                Ok(Message::Pull { request, since: u64_at(payload, 6).ok_or_else(length)? })
             }
             _ => {
                 if payload.len() < PIECE_HEADER || payload.len() > PIECE_HEADER + PIECE_MAX {
@@ -489,8 +495,8 @@ mod tests {
 
     #[test]
     fn pull_and_piece_round_trip() {
-        let pull = Message::Pull { request: 42 };
-        assert_eq!(pull.encode(), [2, 1, 42, 0, 0, 0]);
+        let pull = Message::Pull { request: 42, since: 7 };
+        assert_eq!(pull.encode(), [2, 1, 42, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(Message::decode(&pull.encode()), Ok(pull));
         let piece = Message::Piece { request: 9, index: 1, count: 3, bytes: b"abc" };
         let bytes = piece.encode();
@@ -647,7 +653,7 @@ mod tests {
             let index = index_seed % count;
             for m in [
                 Message::Digest { version, fingerprint },
-                Message::Pull { request },
+                Message::Pull { request, since: version },
                 Message::Piece { request, index, count, bytes: &bytes },
             ] {
                 let encoded = m.encode();
