@@ -23,7 +23,7 @@ declare -A binary=(
 servers=${SERVERS:-redis-7.0.15 redis-8.2.3 valkey-8.1.8}
 threads=${TEST_THREADS:-2}
 # The tests that io-threads can change: the connection event, loading, and
-# what closes or judges clients (config changes, TLS).
+# what closes or judges clients (config changes, TLS, floods of refused clients).
 io_suites=${IO_THREAD_SUITES:-enforcement loading persistence config tls reliability}
 logs=target/integration
 rm -rf "$logs"
