@@ -226,6 +226,47 @@ impl<K: Key> Family<K> {
         Some(Family { recs, starts, slots, index, bucket_bits })
     }
 
+    /// Drops the `removed` records (none may be added) in this family's own
+    /// arrays: the same records, intervals and index as [`Family::rebuild`]
+    /// would give, without new multi-megabyte arrays. Removing records adds
+    /// no interval boundary (every start the sweep writes is a start the
+    /// family already had), so the new intervals are written over the old
+    /// ones from the front: the intervals of the changed ranges are found
+    /// first, while the old ones are intact (see [`Writes`]), then the old
+    /// runs between them are moved down.
+    fn remove_in_place(&mut self, mut removed: Vec<Rec<K>>, ranks: &Ranks) {
+        if removed.is_empty() {
+            return;
+        }
+        removed.sort_unstable();
+        remove_sorted(&mut self.recs, &removed);
+        let dirty = dirty_ranges(&removed, &[]);
+        let mut plan = Writes { ops: Vec::with_capacity(4 * dirty.len() + 8) };
+        patch_into(&*self, &self.recs, &dirty, ranks, &mut plan);
+        let (starts, slots) = (std::mem::take(&mut self.starts), std::mem::take(&mut self.slots));
+        let mut out = InPlace { starts, slots, n: 0 };
+        if !out.run(&plan.ops) {
+            // Not reached (see above); were it, the records are right and
+            // the intervals are swept from them again.
+            let recs = std::mem::take(&mut self.recs);
+            *self = Family::build(recs, ranks);
+            return;
+        }
+        let InPlace { mut starts, mut slots, n } = out;
+        starts.truncate(n);
+        slots.truncate(n);
+        if n + n / 4 < starts.capacity() {
+            starts.shrink_to_fit();
+            slots.shrink_to_fit();
+        }
+        let len = self.recs.len();
+        if len + len / 4 < self.recs.capacity() {
+            self.recs.shrink_to_fit();
+        }
+        let (index, bucket_bits) = build_index(&starts, Some((&self.index, self.bucket_bits)));
+        (self.starts, self.slots, self.index, self.bucket_bits) = (starts, slots, index, bucket_bits);
+    }
+
     /// The winner of the interval holding `key`.
     #[inline]
     fn lookup(&self, key: K) -> Slot {
@@ -348,6 +389,30 @@ fn splice<K: Key>(old: &[Rec<K>], removed: &[Rec<K>], added: &[Rec<K>]) -> Vec<R
     out
 }
 
+/// Drops the sorted `removed` records from the sorted `recs` in place
+/// (found by galloping search; those not there are skipped), moving the
+/// runs between them down.
+fn remove_sorted<K: Key>(recs: &mut Vec<Rec<K>>, removed: &[Rec<K>]) {
+    // Records from `read` on are as they were; those below `write` are kept.
+    let (mut write, mut read) = (0, 0);
+    for gone in removed {
+        let at = gallop(recs, read, gone);
+        if recs.get(at) != Some(gone) {
+            continue;
+        }
+        if write != read {
+            recs.copy_within(read..at, write);
+        }
+        write += at - read;
+        read = at + 1;
+    }
+    let len = recs.len();
+    if write != read {
+        recs.copy_within(read..len, write);
+    }
+    recs.truncate(write + (len - read));
+}
+
 /// The address ranges covered by the records of two sorted lists, sorted,
 /// with nested and adjacent ones merged.
 fn dirty_ranges<K: Key>(a: &[Rec<K>], b: &[Rec<K>]) -> Vec<(K, K)> {
@@ -420,6 +485,117 @@ impl<K: Key> Out<K> {
     }
 }
 
+/// Where [`patch_into`] writes the new intervals.
+trait Sink<K> {
+    /// An interval from `at` won by `slot`, merged with its neighbour when
+    /// that has the same winner (see [`Out::emit`]).
+    fn emit(&mut self, at: K, slot: Slot);
+    /// The old intervals `from..to` as they are (their neighbours already
+    /// differ).
+    fn copy(&mut self, old: &Family<K>, from: usize, to: usize);
+}
+
+impl<K: Key> Sink<K> for Out<K> {
+    #[inline]
+    fn emit(&mut self, at: K, slot: Slot) {
+        Out::emit(self, at, slot);
+    }
+
+    fn copy(&mut self, old: &Family<K>, from: usize, to: usize) {
+        if let (Some(starts), Some(slots)) = (old.starts.get(from..to), old.slots.get(from..to)) {
+            self.starts.extend_from_slice(starts);
+            self.slots.extend_from_slice(slots);
+        }
+    }
+}
+
+/// What [`patch_into`] writes, kept to be written over the old intervals
+/// once it is done reading them.
+enum Op<K> {
+    Emit(K, Slot),
+    Copy(usize, usize),
+}
+
+/// The new intervals of a change as the operations that write them.
+struct Writes<K> {
+    ops: Vec<Op<K>>,
+}
+
+impl<K: Key> Sink<K> for Writes<K> {
+    #[inline]
+    fn emit(&mut self, at: K, slot: Slot) {
+        self.ops.push(Op::Emit(at, slot));
+    }
+
+    fn copy(&mut self, _old: &Family<K>, from: usize, to: usize) {
+        if from < to {
+            self.ops.push(Op::Copy(from, to));
+        }
+    }
+}
+
+/// The old intervals, overwritten from the front by the new ones: the
+/// first `n` are new, those from each [`Op::Copy`]'s start on still old.
+struct InPlace<K> {
+    starts: Vec<K>,
+    slots: Vec<Slot>,
+    n: usize,
+}
+
+impl<K: Key> InPlace<K> {
+    /// Writes the new intervals; `false` if an old run to copy was already
+    /// overwritten (the intervals are then lost, the caller sweeps them again).
+    fn run(&mut self, ops: &[Op<K>]) -> bool {
+        for op in ops {
+            match *op {
+                Op::Emit(at, slot) => self.emit(at, slot),
+                Op::Copy(from, to) => {
+                    if self.n > from || from > to || to > self.starts.len() || to > self.slots.len() {
+                        return false;
+                    }
+                    if self.n != from {
+                        self.starts.copy_within(from..to, self.n);
+                        self.slots.copy_within(from..to, self.n);
+                    }
+                    self.n += to - from;
+                }
+            }
+        }
+        true
+    }
+
+    /// [`Out::emit`] on the first `n`.
+    fn emit(&mut self, at: K, slot: Slot) {
+        let n = self.n;
+        let last = n.checked_sub(1).and_then(|i| Some((*self.starts.get(i)?, *self.slots.get(i)?)));
+        match last {
+            Some((_, last)) if last == slot => {}
+            Some((start, _)) if start == at => {
+                if n >= 2 && self.slots.get(n - 2) == Some(&slot) {
+                    self.n -= 1;
+                } else if let Some(w) = self.slots.get_mut(n - 1) {
+                    *w = slot;
+                }
+            }
+            _ => {
+                match (self.starts.get_mut(n), self.slots.get_mut(n)) {
+                    (Some(s), Some(w)) => {
+                        *s = at;
+                        *w = slot;
+                    }
+                    _ => {
+                        self.starts.truncate(n);
+                        self.slots.truncate(n);
+                        self.starts.push(at);
+                        self.slots.push(slot);
+                    }
+                }
+                self.n += 1;
+            }
+        }
+    }
+}
+
 /// The records open at some address while sweeping: innermost last, as
 /// (last address, winner), plus the block last taken (an equal block of
 /// another group wins it only if that group comes first in name order).
@@ -484,6 +660,17 @@ const RESYNC_LOOKBACK: usize = 32;
 fn patch<K: Key>(old: &Family<K>, recs: &[Rec<K>], dirty: &[(K, K)], ranks: &Ranks) -> (Vec<K>, Vec<Slot>) {
     let capacity = old.starts.len() + 2 * recs.len().min(4 * dirty.len() + 64) + 1;
     let mut out = Out { starts: Vec::with_capacity(capacity), slots: Vec::with_capacity(capacity) };
+    patch_into(old, recs, dirty, ranks, &mut out);
+    let n = out.starts.len();
+    if n + n / 4 < out.starts.capacity() {
+        out.starts.shrink_to_fit();
+        out.slots.shrink_to_fit();
+    }
+    (out.starts, out.slots)
+}
+
+/// [`patch`], writing to `out`.
+fn patch_into<K: Key>(old: &Family<K>, recs: &[Rec<K>], dirty: &[(K, K)], ranks: &Ranks, out: &mut impl Sink<K>) {
     // The running sweep: records before `next` are taken, `open` holds those
     // that cover the current position.
     let mut open = Open::default();
@@ -497,7 +684,7 @@ fn patch<K: Key>(old: &Family<K>, recs: &[Rec<K>], dirty: &[(K, K)], ranks: &Ran
         let at = seek(&old.starts, from_at, first);
         if first > copy_from {
             let below_first = at + usize::from(old.starts.get(at).is_some_and(|s| *s < first));
-            copy_old(&mut out, old, copy_from, from_at, below_first);
+            copy_old(out, old, copy_from, from_at, below_first);
         }
         // Restart after an uncovered interval close before the range if the
         // running sweep is further back than that.
@@ -542,28 +729,18 @@ fn patch<K: Key>(old: &Family<K>, recs: &[Rec<K>], dirty: &[(K, K)], ranks: &Ran
         from_at = seek(&old.starts, at, last.succ());
     }
     if let Some(copy_from) = from {
-        copy_old(&mut out, old, copy_from, from_at, old.starts.len());
+        copy_old(out, old, copy_from, from_at, old.starts.len());
     }
-    let n = out.starts.len();
-    if n + n / 4 < out.starts.capacity() {
-        out.starts.shrink_to_fit();
-        out.slots.shrink_to_fit();
-    }
-    (out.starts, out.slots)
 }
 
 /// Copies the old intervals from address `from` (in interval `first`) up to
 /// interval `end` (not included).
-fn copy_old<K: Key>(out: &mut Out<K>, old: &Family<K>, from: K, first: usize, end: usize) {
+fn copy_old<K: Key>(out: &mut impl Sink<K>, old: &Family<K>, from: K, first: usize, end: usize) {
     if let Some(&slot) = old.slots.get(first) {
         out.emit(from, slot);
     }
     // Old neighbours already differ, so the rest needs no merging.
-    let rest = (first + 1).min(end)..end;
-    if let (Some(starts), Some(slots)) = (old.starts.get(rest.clone()), old.slots.get(rest)) {
-        out.starts.extend_from_slice(starts);
-        out.slots.extend_from_slice(slots);
-    }
+    out.copy(old, (first + 1).min(end), end);
 }
 
 /// Turns sorted, laminar records into intervals and their winners.
@@ -685,6 +862,22 @@ fn records((group, entries, positions): Members<'_>, v4: &mut Vec<Rec<u32>>, v6:
     }
 }
 
+/// Drops `gone` from `family`: in place when it is held alone, else into a
+/// new one (the old one is another state's too).
+fn remove_from<K: Key>(family: &mut Arc<Family<K>>, gone: Vec<Rec<K>>, ranks: &Ranks) {
+    if gone.is_empty() {
+        return;
+    }
+    match Arc::get_mut(family) {
+        Some(own) => own.remove_in_place(gone, ranks),
+        None => {
+            if let Some(next) = family.rebuild(gone, Vec::new(), ranks) {
+                *family = Arc::new(next);
+            }
+        }
+    }
+}
+
 impl Matcher {
     /// Compiles groups from scratch (see [`Members`]); `ranks` gives each
     /// id's position in name order.
@@ -720,6 +913,23 @@ impl Matcher {
             v4: self.v4.rebuild(gone4, new4, ranks).map_or_else(|| Arc::clone(&self.v4), Arc::new),
             v6: self.v6.rebuild(gone6, new6, ranks).map_or_else(|| Arc::clone(&self.v6), Arc::new),
         }
+    }
+
+    /// The matcher without the records of `removed` (each group's id and
+    /// the entries of it that go; nothing is added), `ranks` every id's
+    /// position in name order: as [`Matcher::rebuild`] with only removals
+    /// gives it, made in place for a family this matcher holds alone (no
+    /// other state shares it), which spares a copy of its arrays.
+    pub fn remove<'a, R>(&mut self, removed: R, ranks: &Ranks)
+    where
+        R: IntoIterator<Item = Members<'a>>,
+    {
+        let (mut gone4, mut gone6) = (Vec::new(), Vec::new());
+        for members in removed {
+            records(members, &mut gone4, &mut gone6);
+        }
+        remove_from(&mut self.v4, gone4, ranks);
+        remove_from(&mut self.v6, gone6, ranks);
     }
 
     /// The id of the group whose entry wins for `addr`.
@@ -942,5 +1152,95 @@ mod tests {
         let m = m.rebuild([(0, &a, &[][..])], [(0, &a2, &[][..])], &[0, 1]);
         assert_eq!(m.lookup_hit(addr("192.0.2.1")).map(|h| h.index), Some(1));
         assert_eq!(m.lookup_hit(addr("10.1.9.9")).map(|h| h.index), Some(0));
+    }
+
+    /// Entries from `seeds`, (address bits, prefix length) in a narrow
+    /// IPv4 range and a few IPv6 ones, without duplicates: nested, equal
+    /// and adjacent blocks are common.
+    fn seeded(seeds: &[(u32, u8)]) -> Vec<Entry> {
+        let mut seen = std::collections::HashSet::new();
+        let mut list = Vec::new();
+        for &(bits, len) in seeds {
+            let net = if bits % 11 == 0 {
+                let a = Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(bits % 64) << 16);
+                IpNet::V6(Ipv6Net::new(a, 112 + len % 17).unwrap().trunc())
+            } else {
+                let a = Ipv4Addr::from(0x0a00_0000 + bits % 0x3_0000);
+                IpNet::V4(Ipv4Net::new(a, 16 + len % 17).unwrap().trunc())
+            };
+            let e = Entry::from_canonical(net).unwrap();
+            if seen.insert(e) {
+                list.push(e);
+            }
+        }
+        list
+    }
+
+    fn same_family<K: Key + std::fmt::Debug>(a: &Family<K>, b: &Family<K>) {
+        assert_eq!(a.recs, b.recs);
+        assert_eq!(a.starts, b.starts);
+        assert_eq!(a.slots, b.slots);
+        assert_eq!((&a.index, a.bucket_bits), (&b.index, b.bucket_bits));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Removing records in place gives exactly what a rebuild gives, and
+        /// what a build of the records left gives to every lookup.
+        #[test]
+        fn removal_in_place_is_a_rebuild(
+            groups in proptest::collection::vec(proptest::collection::vec((0u32..200_000, 0u8..17), 0..400), 1..5),
+            gone in proptest::collection::vec(proptest::bool::weighted(0.2), 1600),
+            reversed in proptest::bool::ANY,
+        ) {
+            let lists: Vec<Vec<Entry>> = groups.iter().map(|g| seeded(g)).collect();
+            let n = lists.len() as u32;
+            let ranks: Vec<u32> = (0..n).map(|i| if reversed { n - 1 - i } else { i }).collect();
+            let packed: Vec<Entries> = lists.iter().map(|l| Entries::new(l)).collect();
+            let members = || packed.iter().enumerate().map(|(i, e)| (i as u32, e, &[][..]));
+            let shared = Matcher::build(members(), &ranks);
+            let mut own = Matcher::build(members(), &ranks);
+            // Which entries go, and those that stay at their positions.
+            let mut flags = gone.iter().cycle();
+            let (mut dropped, mut kept) = (Vec::new(), Vec::new());
+            for l in &lists {
+                let (mut d, mut k, mut k_at) = (Vec::new(), Vec::new(), Vec::new());
+                for (i, e) in l.iter().enumerate() {
+                    if *flags.next().unwrap() {
+                        d.push((*e, i as u32));
+                    } else {
+                        k.push(*e);
+                        k_at.push(i as u32);
+                    }
+                }
+                dropped.push(d);
+                kept.push((Entries::new(&k), k_at));
+            }
+            let dropped: Vec<(Entries, Vec<u32>)> = dropped
+                .iter()
+                .map(|d| (Entries::new(&d.iter().map(|x| x.0).collect::<Vec<_>>()), d.iter().map(|x| x.1).collect()))
+                .collect();
+            let removed = || dropped.iter().enumerate().map(|(i, (e, at))| (i as u32, e, at.as_slice()));
+            let rebuilt = shared.rebuild(removed(), std::iter::empty(), &ranks);
+            own.remove(removed(), &ranks);
+            // A family another state holds is left as it is.
+            let mut held = shared.clone();
+            held.remove(removed(), &ranks);
+            same_family(&held.v4, &rebuilt.v4);
+            same_family(&shared.v4, &Matcher::build(members(), &ranks).v4);
+            same_family(&own.v4, &rebuilt.v4);
+            same_family(&own.v6, &rebuilt.v6);
+            let fresh = Matcher::build(kept.iter().enumerate().map(|(i, (e, at))| (i as u32, e, at.as_slice())), &ranks);
+            for l in &lists {
+                for e in l {
+                    let net = e.net();
+                    let (lo, hi) = (net.network(), net.broadcast());
+                    for a in [lo, hi] {
+                        let a = parse_address(a.to_string().as_bytes()).unwrap();
+                        proptest::prop_assert_eq!(own.lookup_hit(a), fresh.lookup_hit(a));
+                    }
+                }
+            }
+        }
     }
 }

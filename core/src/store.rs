@@ -476,6 +476,16 @@ pub struct Sweep {
     pub removed: usize,
 }
 
+/// What an expiry sweep made in place removed
+/// ([`Whitelist::sweep_in_place`]).
+#[derive(Debug)]
+pub struct Swept {
+    /// Each group swept, by name, with the entries removed, in order.
+    pub swept: Vec<(GroupName, Vec<Entry>)>,
+    /// Entries removed across the whitelist.
+    pub removed: usize,
+}
+
 /// How exempt clients are treated: `whitelist.allow-loopback` and
 /// `whitelist.allow-unixsocket`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -680,11 +690,7 @@ impl Whitelist {
         if dropped.is_empty() {
             return false;
         }
-        self.matcher = self.matcher.rebuild(
-            dropped.iter().map(|(id, e, at)| (*id, e, at.as_slice())),
-            std::iter::empty(),
-            &self.ranks,
-        );
+        self.matcher.remove(dropped.iter().map(|(id, e, at)| (*id, e, at.as_slice())), &self.ranks);
         if bound_changed {
             self.logins = self.compile_logins();
         }
@@ -727,7 +733,21 @@ impl Whitelist {
 
     /// The primary's expiry sweep at unix second `now`: the state without
     /// every held entry expired by then, with the groups swept and their
-    /// removed entries in order (`None` when nothing has expired).
+    /// removed entries in order (`None` when nothing has expired). See
+    /// [`Whitelist::sweep_in_place`], which this runs on a copy.
+    pub fn sweep(&self, now: u64, raise_version: bool) -> Option<Sweep> {
+        if !self.has_expired(now) {
+            return None;
+        }
+        let mut next = self.clone();
+        let Swept { swept, removed } = next.sweep_in_place(now, raise_version)?;
+        Some(Sweep { next, swept, removed })
+    }
+
+    /// The primary's expiry sweep at unix second `now`, made on this state:
+    /// every held entry expired by then is removed, and the groups swept
+    /// and their removed entries are returned in order (`None` when nothing
+    /// has expired, and nothing changes).
     ///
     /// One state for the whole sweep, yet the version rises once per group
     /// swept (`raise_version`), as on a replica that replays one `REMOVE`
@@ -736,15 +756,16 @@ impl Whitelist {
     /// The removed entries already admit nobody (the clock is moved to
     /// `now` first), so the matcher is kept as it is: the figures of the
     /// remaining entries stay at their stat indexes, which its records name.
-    pub fn sweep(&self, now: u64, raise_version: bool) -> Option<Sweep> {
+    /// Made in place, the sweep copies nothing of the groups it leaves alone
+    /// (their usage figures above all, the largest part of a group).
+    pub fn sweep_in_place(&mut self, now: u64, raise_version: bool) -> Option<Swept> {
         if !self.has_expired(now) {
             return None;
         }
-        let mut next = self.clone();
-        next.advance(now);
+        self.advance(now);
         let mut swept = Vec::new();
         let mut removed = 0;
-        for g in &mut next.groups {
+        for g in &mut self.groups {
             if !g.meta.iter().any(|m| m.expired(now)) {
                 continue;
             }
@@ -775,11 +796,11 @@ impl Whitelist {
             // `live` and `live_at` stay: they never held what expired.
             swept.push((g.name.clone(), gone));
         }
-        next.entries -= removed;
+        self.entries -= removed;
         if raise_version {
-            next.version = self.version.saturating_add(swept.len() as u64).min(MAX_VERSION);
+            self.version = self.version.saturating_add(swept.len() as u64).min(MAX_VERSION);
         }
-        Some(Sweep { next, swept, removed })
+        Some(Swept { swept, removed })
     }
 
     /// Every group, sorted by name.
