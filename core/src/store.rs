@@ -763,6 +763,9 @@ impl Whitelist {
             return None;
         }
         self.advance(now);
+        // At the clock the entries that stay are the live ones, which the
+        // matcher holds: the group takes those lists as they are.
+        let at_clock = self.clock == now;
         let mut swept = Vec::new();
         let mut removed = 0;
         for g in &mut self.groups {
@@ -770,29 +773,38 @@ impl Whitelist {
                 continue;
             }
             let held = g.entries.len();
-            let (mut entries, mut meta, mut stat_at, mut gone) =
-                (Vec::with_capacity(held), Vec::with_capacity(held), Vec::with_capacity(held), Vec::new());
-            for (i, e) in g.entries.iter().enumerate() {
-                let m = g.meta(i);
-                if m.expired(now) {
-                    gone.push(e);
-                } else {
-                    entries.push(e);
-                    meta.push(m.clone());
-                    stat_at.push(u32::try_from(stat_index(&g.stat_at, i)).unwrap_or(u32::MAX));
-                }
-            }
-            if entries.is_empty() {
+            let gone: Vec<Entry> =
+                g.entries.iter().zip(g.meta.iter()).filter(|(_, m)| m.expired(now)).map(|(e, _)| e).collect();
+            let stays = |m: &&Meta| !m.expired(now);
+            // The meta of the entries that stay, moved out when no other
+            // state holds it; none when they have none.
+            let meta: Vec<Meta> = if !g.meta.iter().filter(stays).any(|m| *m != Meta::default()) {
+                Vec::new()
+            } else if let Some(own) = Arc::get_mut(&mut g.meta) {
+                own.iter_mut().filter(|m| !m.expired(now)).map(std::mem::take).collect()
+            } else {
+                g.meta.iter().filter(stays).cloned().collect()
+            };
+            if held == gone.len() {
                 g.stats = Box::default();
-                stat_at.clear();
-            }
-            if meta.iter().all(|m| *m == Meta::default()) {
-                meta.clear();
+                g.entries = Arc::new(Entries::new(&[]));
+                g.stat_at = Arc::from(Vec::new());
+            } else if at_clock {
+                g.entries = Arc::clone(&g.live);
+                g.stat_at = Arc::clone(&g.live_at);
+            } else {
+                let (mut entries, mut stat_at) = (Vec::with_capacity(held), Vec::with_capacity(held));
+                for (i, (e, m)) in g.entries.iter().zip(g.meta.iter().chain(std::iter::repeat(NO_META))).enumerate() {
+                    if !m.expired(now) {
+                        entries.push(e);
+                        stat_at.push(u32::try_from(stat_index(&g.stat_at, i)).unwrap_or(u32::MAX));
+                    }
+                }
+                g.entries = Arc::new(Entries::new(&entries));
+                g.stat_at = stat_at.into();
             }
             removed += gone.len();
-            g.entries = Arc::new(Entries::new(&entries));
             g.meta = meta.into();
-            g.stat_at = stat_at.into();
             // `live` and `live_at` stay: they never held what expired.
             swept.push((g.name.clone(), gone));
         }
@@ -1835,6 +1847,58 @@ mod tests {
         assert_eq!(replayed.specs(), next.specs());
         // Without raising (cluster mode) the version stays.
         assert_eq!(w.sweep(100, false).unwrap().next.version(), 4);
+    }
+
+    /// The whitelist of [`swept`] before its sweep, with comments on the
+    /// entries of `aa` that stay, and one of them expiring at 120.
+    fn commented() -> Whitelist {
+        let (w, _) = swept();
+        let plan = w.plan_at(add_noted("aa", &["10.0.0.1"], Some("kept"), Expiry::Unchanged), None, 100).unwrap();
+        let w = plan.next.unwrap();
+        let plan = w.plan_at(add_noted("aa", &["10.0.0.3"], Some("later"), Expiry::At(120)), None, 100).unwrap();
+        plan.next.unwrap()
+    }
+
+    #[test]
+    fn a_sweep_in_place_is_the_sweep_of_a_copy() {
+        for clock in [100, 130] {
+            let mut w = commented();
+            w.advance(clock);
+            let copied = w.sweep(100, true).unwrap();
+            let replayed = w.expired(100).into_iter().fold(w.clone(), |w, (group, entries)| {
+                w.plan(Change::Remove { group, entries }, None).unwrap().next.unwrap()
+            });
+            // Held alone, the meta of what stays is moved rather than copied.
+            let mut own = Whitelist::restore_at(w.specs(), w.version(), 0);
+            own.advance(clock);
+            let done = own.sweep_in_place(100, true).unwrap();
+            assert_eq!(done.swept, copied.swept, "{clock}");
+            assert_eq!(done.removed, 3);
+            for next in [&own, &copied.next] {
+                assert_eq!(next.specs(), replayed.specs(), "{clock}");
+                assert_eq!(next.version(), 8);
+                assert_eq!(shown(next, "aa"), vec!["10.0.0.1", "10.0.0.3"]);
+                let g = next.group(&name("aa")).unwrap();
+                assert_eq!(g.meta(0).comment.as_deref(), Some("kept"));
+                assert_eq!(*g.meta(1), Meta { comment: Some("later".into()), expires: Some(120) });
+                // 10.0.0.3 admits until 120 by a clock before it.
+                assert_eq!(verdict(next, "10.0.0.3", STRICT).allowed, clock < 120, "{clock}");
+                assert!(verdict(next, "10.0.0.1", STRICT).allowed);
+                assert!(!verdict(next, "10.0.0.2", STRICT).allowed);
+            }
+            // The figures stay with their entries.
+            let g = copied.next.group(&name("aa")).unwrap();
+            assert_eq!((g.usage(0).hits, g.usage(1).hits), (1, 2));
+            // A later expiry and sweep find the lists as this one left them.
+            let mut later = copied.next;
+            later.advance(120);
+            let last = later.sweep_in_place(120, false).unwrap();
+            assert_eq!(last.swept, vec![(name("aa"), list(&["10.0.0.3"]))]);
+            assert_eq!(shown(&later, "aa"), vec!["10.0.0.1"]);
+            assert_eq!(later.group(&name("aa")).unwrap().usage(0).hits, 1);
+            assert!(verdict(&later, "10.0.0.1", STRICT).allowed);
+            assert!(!verdict(&later, "10.0.0.3", STRICT).allowed);
+        }
     }
 
     #[test]
