@@ -77,6 +77,8 @@ pub(crate) trait Key: Copy + Ord + Default {
     fn bucket_start(bucket: usize, bits: u32) -> Option<Self>;
     /// The last address of the block that starts at `self` with prefix `len`.
     fn last(self, len: u8) -> Self;
+    /// The first address of the block of prefix `len` that holds `self`.
+    fn first(self, len: u8) -> Self;
     /// The next address; never called on `MAX`.
     fn succ(self) -> Self;
 }
@@ -94,6 +96,10 @@ impl Key for u32 {
     #[inline]
     fn last(self, len: u8) -> Self {
         self | u32::MAX.checked_shr(u32::from(len)).unwrap_or(0)
+    }
+    #[inline]
+    fn first(self, len: u8) -> Self {
+        self & !u32::MAX.checked_shr(u32::from(len)).unwrap_or(0)
     }
     #[inline]
     fn succ(self) -> Self {
@@ -134,6 +140,10 @@ impl Key for Wide {
     #[inline]
     fn last(self, len: u8) -> Self {
         Wide::from(u128::from(self) | u128::MAX.checked_shr(u32::from(len)).unwrap_or(0))
+    }
+    #[inline]
+    fn first(self, len: u8) -> Self {
+        Wide::from(u128::from(self) & !u128::MAX.checked_shr(u32::from(len)).unwrap_or(0))
     }
     #[inline]
     fn succ(self) -> Self {
@@ -684,6 +694,75 @@ impl<K: Key> Open<K> {
 /// sweep from before it carries the running sweep forward instead.
 const RESYNC_LOOKBACK: usize = 32;
 
+/// How many records a change carries its sweep over to reach a range before
+/// it looks up the records open there instead.
+const FAR: usize = 64;
+
+/// The prefix lengths of `recs`, ascending, each once.
+fn prefix_lengths<K: Key>(recs: &[Rec<K>]) -> Vec<u8> {
+    let mut seen = [false; 256];
+    for r in recs {
+        if let Some(s) = seen.get_mut(usize::from(r.len())) {
+            *s = true;
+        }
+    }
+    (0..=u8::MAX).filter(|&len| seen.get(usize::from(len)).copied().unwrap_or(false)).collect()
+}
+
+/// The records open at address `at` as a sweep that took every record
+/// starting before it would hold them: those that start before `at` and
+/// cover it, outermost first, each block won by the group first in name
+/// order. `lens` are the prefix lengths the records have, ascending, and
+/// the first `below` records are those that start before `at`.
+fn open_at<K: Key>(recs: &[Rec<K>], below: usize, at: K, lens: &[u8], ranks: &Ranks) -> Open<K> {
+    let mut open = Open::default();
+    // Innermost first, each searched backwards from where the last one is:
+    // the blocks around an address are near it in the records.
+    let mut hi = below;
+    for &len in lens.iter().rev() {
+        let start = at.first(len);
+        if start >= at {
+            // Blocks that start at `at` are the range's to take.
+            continue;
+        }
+        let key = Rec { start, key: u32::from(len) << 24, index: 0 };
+        let lo = gallop_back(recs, hi, &key);
+        hi = lo;
+        let mut best: Option<Slot> = None;
+        for r in recs.get(lo..).unwrap_or(&[]).iter().take_while(|r| r.start == start && r.len() == len) {
+            best = match best {
+                Some(b) if rank(ranks, slot_group(b)) <= rank(ranks, r.group()) => Some(b),
+                _ => Some(r.slot()),
+            };
+        }
+        if let Some(slot) = best {
+            open.stack.push((start.last(len), slot));
+        }
+    }
+    open.stack.reverse();
+    open
+}
+
+/// How many of the sorted `recs` lie below `key`, given that those from
+/// `hi` on do not: a galloping search backwards from `hi`, cheap when the
+/// answer is near.
+fn gallop_back<K: Key>(recs: &[Rec<K>], hi: usize, key: &Rec<K>) -> usize {
+    let mut top = hi.min(recs.len());
+    let mut step = 1;
+    let lo = loop {
+        let probe = top.saturating_sub(step);
+        match recs.get(probe) {
+            Some(r) if r >= key && probe > 0 => {
+                top = probe;
+                step *= 2;
+            }
+            Some(r) if r >= key => break 0,
+            _ => break probe,
+        }
+    };
+    lo + recs.get(lo..top).map_or(0, |window| window.partition_point(|r| r < key))
+}
+
 /// The new intervals after a change: outside the changed (`dirty`) ranges
 /// every address has the same covering records as before, so the old
 /// intervals are copied; inside them the new records are swept again. A
@@ -710,6 +789,8 @@ fn patch_into<K: Key>(old: &Family<K>, recs: &[Rec<K>], dirty: &[(K, K)], ranks:
     let mut next = 0;
     // The old intervals are copied from address `from`, in interval `from_at`.
     let (mut from, mut from_at) = (Some(K::default()), 0);
+    // The prefix lengths the records have, once needed.
+    let mut lens: Option<Vec<u8>> = None;
     for &(first, last) in dirty {
         let Some(copy_from) = from else {
             break;
@@ -731,11 +812,20 @@ fn patch_into<K: Key>(old: &Family<K>, recs: &[Rec<K>], dirty: &[(K, K)], ranks:
             })
         });
         if let Some(restart) = restart {
-            let skip_to = next + recs.get(next..).map_or(0, |rest| rest.partition_point(|r| r.start < restart));
+            let skip_to = gallop(recs, next, &Rec { start: restart, key: 0, index: 0 });
             if skip_to > next {
                 open = Open::default();
                 next = skip_to;
             }
+        }
+        // Far from the range, the records open at its start are looked up
+        // rather than carried to it one by one (where entries cover most
+        // of the space, no uncovered interval is near).
+        let skip_to = gallop(recs, next, &Rec { start: first, key: 0, index: 0 });
+        if skip_to - next > FAR {
+            let lens = lens.get_or_insert_with(|| prefix_lengths(recs));
+            open = open_at(recs, skip_to, first, lens, ranks);
+            next = skip_to;
         }
         // Carry the sweep to the range without writing (the copy covers it).
         while let Some(r) = recs.get(next).filter(|r| r.start < first) {
@@ -1284,6 +1374,38 @@ mod tests {
                     proptest::prop_assert_eq!(own.v4.lookup(*at), fresh.v4.lookup(*at));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_removal_far_into_the_records_finds_the_blocks_open_there() {
+        // Hosts under nested blocks that two groups share, so that each
+        // removed entry is far (in records) from the one before.
+        let blocks = ["10.0.0.0/8", "10.1.0.0/16", "10.1.0.0/20", "::/0", "2001:db8::/32", "2001:db8::/48"];
+        let mut a: Vec<Entry> = blocks.iter().map(|b| parse_entry(b.as_bytes()).unwrap()).collect();
+        let b = a.clone();
+        a.extend((0..3000u32).map(|i| Entry::host(Addr::V4(0x0a01_0000 + i * 3))));
+        a.extend((0..3000u128).map(|i| Entry::host(Addr::V6((0x2001_0db8u128 << 96) + i * 5))));
+        let gone: Vec<(Entry, u32)> =
+            a.iter().enumerate().filter(|(i, _)| i % 500 == 7).map(|(i, e)| (*e, i as u32)).collect();
+        let left: Vec<(Entry, u32)> =
+            a.iter().enumerate().filter(|(i, _)| i % 500 != 7).map(|(i, e)| (*e, i as u32)).collect();
+        let pack = |l: &[(Entry, u32)]| {
+            (Entries::new(&l.iter().map(|x| x.0).collect::<Vec<_>>()), l.iter().map(|x| x.1).collect::<Vec<u32>>())
+        };
+        let (a, b) = (Entries::new(&a), Entries::new(&b));
+        let (gone, left) = (pack(&gone), pack(&left));
+        for ranks in [[0, 1], [1, 0]] {
+            let mut m = Matcher::build([(0, &a, &[][..]), (1, &b, &[][..])], &ranks);
+            m.remove([(0, &gone.0, gone.1.as_slice())], &ranks);
+            let fresh = Matcher::build([(0, &left.0, left.1.as_slice()), (1, &b, &[][..])], &ranks);
+            for e in a.iter() {
+                assert_eq!(around(&m, &e), around(&fresh, &e), "{e} {ranks:?}");
+            }
+            // The blocks both groups hold go to the group first by name.
+            let winner = if ranks == [0, 1] { 0 } else { 1 };
+            assert_eq!(m.lookup_hit(addr("10.1.0.22")).map(|h| (h.group, h.len)), Some((winner, 20)));
+            assert_eq!(m.lookup_hit(addr("10.1.0.21")).map(|h| (h.group, h.len)), Some((0, 32)));
         }
     }
 }
