@@ -214,11 +214,10 @@ fn sweep(ctx: Ctx, now: u64) {
     let done = state::with(|g| {
         let before = g.whitelist().is_enabled();
         let version = g.whitelist().version();
-        let sweep = g.whitelist().sweep(now, !cluster)?;
-        let now_off = before && !sweep.next.is_enabled() && empty_whitelist_admits(g);
+        let sweep = g.sweep_expired(now, !cluster, &mut Fx::new(ctx))?;
+        let now_off = before && !g.whitelist().is_enabled() && empty_whitelist_admits(g);
         // The seam takes the state lock: it gets a copy of what is committed.
-        let committed = cluster.then(|| sweep.next.clone());
-        g.commit(sweep.next, &mut Fx::new(ctx));
+        let committed = cluster.then(|| g.whitelist().clone());
         Some((sweep.swept, sweep.removed, version, now_off, committed))
     })
     .flatten();

@@ -13,7 +13,7 @@ use std::fmt;
 use crate::clients::IdMap;
 use crate::denied::{DeniedReason, DeniedSources};
 use crate::matcher::Hit;
-use crate::store::{Limits, Peer, Policy, Reason, Whitelist};
+use crate::store::{Limits, Peer, Policy, Reason, Swept, Whitelist};
 
 /// `whitelist.mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -964,6 +964,20 @@ impl Gate {
                 self.recheck(fx);
             }
         }
+    }
+
+    /// The primary's expiry sweep at unix second `now`, made on the
+    /// whitelist in force in place (see [`Whitelist::sweep_in_place`]), then
+    /// every open connection judged again, as [`Gate::commit`] would.
+    /// `None` when nothing expired, and while a load is in progress (the
+    /// whitelist in force is about to be replaced).
+    pub fn sweep_expired(&mut self, now: u64, raise_version: bool, fx: &mut impl Effects) -> Option<Swept> {
+        if self.load.is_some() {
+            return None;
+        }
+        let swept = self.whitelist.sweep_in_place(now, raise_version)?;
+        self.recheck(fx);
+        Some(swept)
     }
 
     /// A replicated `IMPORT` brought the primary's whole state.

@@ -476,6 +476,16 @@ pub struct Sweep {
     pub removed: usize,
 }
 
+/// What an expiry sweep made in place removed
+/// ([`Whitelist::sweep_in_place`]).
+#[derive(Debug)]
+pub struct Swept {
+    /// Each group swept, by name, with the entries removed, in order.
+    pub swept: Vec<(GroupName, Vec<Entry>)>,
+    /// Entries removed across the whitelist.
+    pub removed: usize,
+}
+
 /// How exempt clients are treated: `whitelist.allow-loopback` and
 /// `whitelist.allow-unixsocket`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -680,11 +690,7 @@ impl Whitelist {
         if dropped.is_empty() {
             return false;
         }
-        self.matcher = self.matcher.rebuild(
-            dropped.iter().map(|(id, e, at)| (*id, e, at.as_slice())),
-            std::iter::empty(),
-            &self.ranks,
-        );
+        self.matcher.remove(dropped.iter().map(|(id, e, at)| (*id, e, at.as_slice())), &self.ranks);
         if bound_changed {
             self.logins = self.compile_logins();
         }
@@ -727,7 +733,21 @@ impl Whitelist {
 
     /// The primary's expiry sweep at unix second `now`: the state without
     /// every held entry expired by then, with the groups swept and their
-    /// removed entries in order (`None` when nothing has expired).
+    /// removed entries in order (`None` when nothing has expired). See
+    /// [`Whitelist::sweep_in_place`], which this runs on a copy.
+    pub fn sweep(&self, now: u64, raise_version: bool) -> Option<Sweep> {
+        if !self.has_expired(now) {
+            return None;
+        }
+        let mut next = self.clone();
+        let Swept { swept, removed } = next.sweep_in_place(now, raise_version)?;
+        Some(Sweep { next, swept, removed })
+    }
+
+    /// The primary's expiry sweep at unix second `now`, made on this state:
+    /// every held entry expired by then is removed, and the groups swept
+    /// and their removed entries are returned in order (`None` when nothing
+    /// has expired, and nothing changes).
     ///
     /// One state for the whole sweep, yet the version rises once per group
     /// swept (`raise_version`), as on a replica that replays one `REMOVE`
@@ -736,50 +756,63 @@ impl Whitelist {
     /// The removed entries already admit nobody (the clock is moved to
     /// `now` first), so the matcher is kept as it is: the figures of the
     /// remaining entries stay at their stat indexes, which its records name.
-    pub fn sweep(&self, now: u64, raise_version: bool) -> Option<Sweep> {
+    /// Made in place, the sweep copies nothing of the groups it leaves alone
+    /// (their usage figures above all, the largest part of a group).
+    pub fn sweep_in_place(&mut self, now: u64, raise_version: bool) -> Option<Swept> {
         if !self.has_expired(now) {
             return None;
         }
-        let mut next = self.clone();
-        next.advance(now);
+        self.advance(now);
+        // At the clock the entries that stay are the live ones, which the
+        // matcher holds: the group takes those lists as they are.
+        let at_clock = self.clock == now;
         let mut swept = Vec::new();
         let mut removed = 0;
-        for g in &mut next.groups {
+        for g in &mut self.groups {
             if !g.meta.iter().any(|m| m.expired(now)) {
                 continue;
             }
             let held = g.entries.len();
-            let (mut entries, mut meta, mut stat_at, mut gone) =
-                (Vec::with_capacity(held), Vec::with_capacity(held), Vec::with_capacity(held), Vec::new());
-            for (i, e) in g.entries.iter().enumerate() {
-                let m = g.meta(i);
-                if m.expired(now) {
-                    gone.push(e);
-                } else {
-                    entries.push(e);
-                    meta.push(m.clone());
-                    stat_at.push(u32::try_from(stat_index(&g.stat_at, i)).unwrap_or(u32::MAX));
-                }
-            }
-            if entries.is_empty() {
+            let gone: Vec<Entry> =
+                g.entries.iter().zip(g.meta.iter()).filter(|(_, m)| m.expired(now)).map(|(e, _)| e).collect();
+            let stays = |m: &&Meta| !m.expired(now);
+            // The meta of the entries that stay, moved out when no other
+            // state holds it; none when they have none.
+            let meta: Vec<Meta> = if !g.meta.iter().filter(stays).any(|m| *m != Meta::default()) {
+                Vec::new()
+            } else if let Some(own) = Arc::get_mut(&mut g.meta) {
+                own.iter_mut().filter(|m| !m.expired(now)).map(std::mem::take).collect()
+            } else {
+                g.meta.iter().filter(stays).cloned().collect()
+            };
+            if held == gone.len() {
                 g.stats = Box::default();
-                stat_at.clear();
-            }
-            if meta.iter().all(|m| *m == Meta::default()) {
-                meta.clear();
+                g.entries = Arc::new(Entries::new(&[]));
+                g.stat_at = Arc::from(Vec::new());
+            } else if at_clock {
+                g.entries = Arc::clone(&g.live);
+                g.stat_at = Arc::clone(&g.live_at);
+            } else {
+                let (mut entries, mut stat_at) = (Vec::with_capacity(held), Vec::with_capacity(held));
+                for (i, (e, m)) in g.entries.iter().zip(g.meta.iter().chain(std::iter::repeat(NO_META))).enumerate() {
+                    if !m.expired(now) {
+                        entries.push(e);
+                        stat_at.push(u32::try_from(stat_index(&g.stat_at, i)).unwrap_or(u32::MAX));
+                    }
+                }
+                g.entries = Arc::new(Entries::new(&entries));
+                g.stat_at = stat_at.into();
             }
             removed += gone.len();
-            g.entries = Arc::new(Entries::new(&entries));
             g.meta = meta.into();
-            g.stat_at = stat_at.into();
             // `live` and `live_at` stay: they never held what expired.
             swept.push((g.name.clone(), gone));
         }
-        next.entries -= removed;
+        self.entries -= removed;
         if raise_version {
-            next.version = self.version.saturating_add(swept.len() as u64).min(MAX_VERSION);
+            self.version = self.version.saturating_add(swept.len() as u64).min(MAX_VERSION);
         }
-        Some(Sweep { next, swept, removed })
+        Some(Swept { swept, removed })
     }
 
     /// Every group, sorted by name.
@@ -1878,6 +1911,58 @@ mod tests {
         assert_eq!(replayed.specs(), next.specs());
         // Without raising (cluster mode) the version stays.
         assert_eq!(w.sweep(100, false).unwrap().next.version(), 4);
+    }
+
+    /// The whitelist of [`swept`] before its sweep, with comments on the
+    /// entries of `aa` that stay, and one of them expiring at 120.
+    fn commented() -> Whitelist {
+        let (w, _) = swept();
+        let plan = w.plan_at(add_noted("aa", &["10.0.0.1"], Some("kept"), Expiry::Unchanged), None, 100).unwrap();
+        let w = plan.next.unwrap();
+        let plan = w.plan_at(add_noted("aa", &["10.0.0.3"], Some("later"), Expiry::At(120)), None, 100).unwrap();
+        plan.next.unwrap()
+    }
+
+    #[test]
+    fn a_sweep_in_place_is_the_sweep_of_a_copy() {
+        for clock in [100, 130] {
+            let mut w = commented();
+            w.advance(clock);
+            let copied = w.sweep(100, true).unwrap();
+            let replayed = w.expired(100).into_iter().fold(w.clone(), |w, (group, entries)| {
+                w.plan(Change::Remove { group, entries }, None).unwrap().next.unwrap()
+            });
+            // Held alone, the meta of what stays is moved rather than copied.
+            let mut own = Whitelist::restore_at(w.specs(), w.version(), 0);
+            own.advance(clock);
+            let done = own.sweep_in_place(100, true).unwrap();
+            assert_eq!(done.swept, copied.swept, "{clock}");
+            assert_eq!(done.removed, 3);
+            for next in [&own, &copied.next] {
+                assert_eq!(next.specs(), replayed.specs(), "{clock}");
+                assert_eq!(next.version(), 8);
+                assert_eq!(shown(next, "aa"), vec!["10.0.0.1", "10.0.0.3"]);
+                let g = next.group(&name("aa")).unwrap();
+                assert_eq!(g.meta(0).comment.as_deref(), Some("kept"));
+                assert_eq!(*g.meta(1), Meta { comment: Some("later".into()), expires: Some(120) });
+                // 10.0.0.3 admits until 120 by a clock before it.
+                assert_eq!(verdict(next, "10.0.0.3", STRICT).allowed, clock < 120, "{clock}");
+                assert!(verdict(next, "10.0.0.1", STRICT).allowed);
+                assert!(!verdict(next, "10.0.0.2", STRICT).allowed);
+            }
+            // The figures stay with their entries.
+            let g = copied.next.group(&name("aa")).unwrap();
+            assert_eq!((g.usage(0).hits, g.usage(1).hits), (1, 2));
+            // A later expiry and sweep find the lists as this one left them.
+            let mut later = copied.next;
+            later.advance(120);
+            let last = later.sweep_in_place(120, false).unwrap();
+            assert_eq!(last.swept, vec![(name("aa"), list(&["10.0.0.3"]))]);
+            assert_eq!(shown(&later, "aa"), vec!["10.0.0.1"]);
+            assert_eq!(later.group(&name("aa")).unwrap().usage(0).hits, 1);
+            assert!(verdict(&later, "10.0.0.1", STRICT).allowed);
+            assert!(!verdict(&later, "10.0.0.3", STRICT).allowed);
+        }
     }
 
     #[test]
