@@ -107,7 +107,7 @@ fn a_change_on_one_primary_is_enforced_on_every_node() {
 
 #[test]
 fn concurrent_changes_merge_per_group_and_conflicts_are_counted() {
-    let c = Cluster::start(3, 1, &[]);
+    let c = Cluster::start(3, 1, &["--enable-debug-command", "yes"]);
     // Two groups on two primaries at once: both survive everywhere.
     let (mut p0, mut p1) = (c.node(0), c.node(1));
     p0.send(&[b"WHITELIST.SET", b"alpha", b"10.0.0.1"]).expect("sent");
@@ -119,9 +119,15 @@ fn concurrent_changes_merge_per_group_and_conflicts_are_counted() {
 
     // One group on two primaries at once: one state everywhere, and the
     // change that lost is counted where it was overwritten.
-    p0.send(&[b"WHITELIST.SET", b"gamma", b"10.0.1.1"]).expect("sent");
+    // Truly concurrent: primary 1 sleeps with its SET queued behind the
+    // sleep on the same connection, so it runs that SET as soon as it wakes,
+    // before it can have pulled primary 0's change made meanwhile.
+    p1.send(&[b"DEBUG", b"SLEEP", b"0.5"]).expect("sent");
     p1.send(&[b"WHITELIST.SET", b"gamma", b"10.0.2.2"]).expect("sent");
+    std::thread::sleep(Duration::from_millis(100));
+    p0.send(&[b"WHITELIST.SET", b"gamma", b"10.0.1.1"]).expect("sent");
     assert_eq!(p0.read_reply().expect("a reply"), Reply::Int(1));
+    assert_eq!(p1.read_reply().expect("a reply"), Reply::ok());
     assert_eq!(p1.read_reply().expect("a reply"), Reply::Int(1));
     wait_same_digest(&c);
     let held = group(&c, 0, "gamma");
