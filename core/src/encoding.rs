@@ -532,11 +532,7 @@ fn decode_group(r: &mut Reader<'_>, previous: Option<&GroupName>) -> Result<Grou
     if previous.is_some_and(|p| *p >= name) {
         return Err(r.invalid(format!("group '{name}' is out of name order or repeated")));
     }
-    let flags = r.u8()?;
-    if flags & !FLAG_HIDDEN != 0 {
-        return Err(r.invalid(format!("group '{name}' has unknown flags {flags:#04x}")));
-    }
-    let attribute = if flags & FLAG_HIDDEN != 0 { Attribute::Hidden } else { Attribute::Show };
+    let attribute = decode_attribute(r, &name)?;
     let count = r.u32()? as usize;
     if count > r.remaining() / MIN_ENTRY {
         return Err(r.invalid(format!("group '{name}' claims {count} entries in {} bytes", r.remaining())));
@@ -544,15 +540,7 @@ fn decode_group(r: &mut Reader<'_>, previous: Option<&GroupName>) -> Result<Grou
     let mut entries = Vec::with_capacity(count);
     let mut seen = std::collections::HashSet::with_capacity(count);
     for i in 0..count {
-        let entry = decode_entry(r).map_err(|e| match e {
-            DecodeError::Invalid { offset, what } => {
-                DecodeError::Invalid { offset, what: format!("group '{name}' entry {i}: {what}") }
-            }
-            other => other,
-        })?;
-        if !seen.insert(entry) {
-            return Err(r.invalid(format!("group '{name}' holds {entry} twice")));
-        }
+        let entry = decode_group_entry(r, &name, i, &mut seen)?;
         entries.push(entry);
     }
     Ok(GroupSpec::plain(name, attribute, entries))
@@ -853,13 +841,38 @@ pub fn decode_state(data: &[u8]) -> Result<State, DecodeError> {
     Ok(State { clock, groups, tombstones })
 }
 
-/// One group's content in a state, after its name and record.
-fn decode_state_group(r: &mut Reader<'_>, name: GroupName) -> Result<GroupSpec, DecodeError> {
+/// A group's flags byte: its attribute; unknown flags are refused.
+fn decode_attribute(r: &mut Reader<'_>, name: &GroupName) -> Result<Attribute, DecodeError> {
     let flags = r.u8()?;
     if flags & !FLAG_HIDDEN != 0 {
         return Err(r.invalid(format!("group '{name}' has unknown flags {flags:#04x}")));
     }
-    let attribute = if flags & FLAG_HIDDEN != 0 { Attribute::Hidden } else { Attribute::Show };
+    Ok(if flags & FLAG_HIDDEN != 0 { Attribute::Hidden } else { Attribute::Show })
+}
+
+/// Entry `i` of group `name`, refused if the group already holds it
+/// (`seen`).
+fn decode_group_entry(
+    r: &mut Reader<'_>,
+    name: &GroupName,
+    i: usize,
+    seen: &mut std::collections::HashSet<Entry>,
+) -> Result<Entry, DecodeError> {
+    let entry = decode_entry(r).map_err(|e| match e {
+        DecodeError::Invalid { offset, what } => {
+            DecodeError::Invalid { offset, what: format!("group '{name}' entry {i}: {what}") }
+        }
+        other => other,
+    })?;
+    if !seen.insert(entry) {
+        return Err(r.invalid(format!("group '{name}' holds {entry} twice")));
+    }
+    Ok(entry)
+}
+
+/// One group's content in a state, after its name and record.
+fn decode_state_group(r: &mut Reader<'_>, name: GroupName) -> Result<GroupSpec, DecodeError> {
+    let attribute = decode_attribute(r, &name)?;
     let count = r.u32()? as usize;
     if count > r.remaining() / MIN_STATE_ENTRY {
         return Err(r.invalid(format!("group '{name}' claims {count} entries in {} bytes", r.remaining())));
@@ -868,15 +881,7 @@ fn decode_state_group(r: &mut Reader<'_>, name: GroupName) -> Result<GroupSpec, 
     let mut meta = Vec::with_capacity(count);
     let mut seen = std::collections::HashSet::with_capacity(count);
     for i in 0..count {
-        let entry = decode_entry(r).map_err(|e| match e {
-            DecodeError::Invalid { offset, what } => {
-                DecodeError::Invalid { offset, what: format!("group '{name}' entry {i}: {what}") }
-            }
-            other => other,
-        })?;
-        if !seen.insert(entry) {
-            return Err(r.invalid(format!("group '{name}' holds {entry} twice")));
-        }
+        let entry = decode_group_entry(r, &name, i, &mut seen)?;
         let flags = r.u8()?;
         if flags & !(META_COMMENT | META_EXPIRES) != 0 {
             return Err(r.invalid(format!("group '{name}': unknown entry flags {flags:#04x}")));
