@@ -8,34 +8,8 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::cluster::{wait_long, Cluster};
+use common::cluster::{digest, group, strings, version, wait_everywhere, wait_long, Cluster};
 use common::{counter, flavor, Reply};
-
-fn group(c: &Cluster, i: usize, name: &str) -> Vec<String> {
-    match c.node(i).call(&["WHITELIST.GET", name]) {
-        Reply::Array(items) => {
-            let mut v: Vec<String> = items.iter().map(Reply::text).collect();
-            v.sort();
-            v
-        }
-        Reply::Nil => Vec::new(),
-        other => panic!("node {i}: WHITELIST.GET {name}: {other:?}"),
-    }
-}
-
-fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
-
-fn wait_everywhere(c: &Cluster, name: &str, want: &[String]) {
-    wait_long(&format!("every node to hold {name} = {want:?}"), || {
-        c.running().iter().all(|&i| group(c, i, name) == want).then_some(())
-    });
-}
-
-fn version(c: &Cluster, i: usize) -> i64 {
-    counter(&mut c.node(i), "whitelist_version") as i64
-}
 
 fn wait_version_everywhere(c: &Cluster, v: i64) {
     wait_long(&format!("every node at version {v}"), || c.running().iter().all(|&i| version(c, i) == v).then_some(()));
@@ -73,11 +47,6 @@ fn merges_survive_aof_replay_and_rewrite() {
     wait_everywhere(&c, "office", &[]);
     let v = version(&c, 0);
     wait_version_everywhere(&c, v);
-    let digest = |c: &Cluster, i: usize| {
-        let Reply::Array(rows) = c.node(i).call(&["WHITELIST.CLUSTER"]) else { panic!("rows") };
-        let Reply::Array(me) = &rows[0] else { panic!("{rows:?}") };
-        (me[7].int(), me[9].text())
-    };
     let before = digest(&c, 0);
 
     // Killed and started again: the AOF replays the merges (node 1's

@@ -280,3 +280,55 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// A group as node `i` holds it (sorted entries; empty: no such group).
+pub fn group(c: &Cluster, i: usize, name: &str) -> Vec<String> {
+    match c.node(i).call(&["WHITELIST.GET", name]) {
+        Reply::Array(items) => {
+            let mut v: Vec<String> = items.iter().map(Reply::text).collect();
+            v.sort();
+            v
+        }
+        Reply::Nil => Vec::new(),
+        other => panic!("node {i}: WHITELIST.GET {name}: {other:?}"),
+    }
+}
+
+/// Entries as [`group`] gives them: sorted strings.
+pub fn strings(items: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// Waits until every running node holds `name` as `want`; returns how long
+/// it took.
+pub fn wait_everywhere(c: &Cluster, name: &str, want: &[String]) -> Duration {
+    let start = Instant::now();
+    wait_long(&format!("every node to hold {name} = {want:?}"), || {
+        c.running().iter().all(|&i| group(c, i, name) == want).then_some(())
+    });
+    start.elapsed()
+}
+
+/// Node `i`'s own `(version, fingerprint)`: the first row of its
+/// `WHITELIST.CLUSTER` (RESP2).
+pub fn digest(c: &Cluster, i: usize) -> (i64, String) {
+    let reply = c.node(i).call(&["WHITELIST.CLUSTER"]);
+    let Reply::Array(rows) = reply else { panic!("{reply:?}") };
+    let Reply::Array(me) = &rows[0] else { panic!("{rows:?}") };
+    (me[7].int(), me[9].text())
+}
+
+/// Every running node's digest, once all are equal.
+pub fn wait_same_digest(c: &Cluster) -> (i64, String) {
+    wait_long("every node to have the same digest", || {
+        let digests: std::collections::BTreeSet<(i64, String)> = c.running().iter().map(|&i| digest(c, i)).collect();
+        (digests.len() == 1).then(|| digests.into_iter().next().expect("one"))
+    })
+}
+
+/// Node `i`'s `whitelist_version`.
+pub fn version(c: &Cluster, i: usize) -> i64 {
+    super::counter(&mut c.node(i), "whitelist_version") as i64
+}
