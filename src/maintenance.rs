@@ -66,7 +66,7 @@ pub fn stats_rows(g: &Group) -> Vec<Vec<(&'static str, RedisValue)>> {
             let usage = g.usage(i);
             vec![
                 ("entry", bulk(e.to_string())),
-                ("comment", meta.comment.as_deref().map_or(RedisValue::Null, bulk)),
+                ("comment", meta.comment.map_or(RedisValue::Null, bulk)),
                 ("expires", seconds_or_nil(meta.expires)),
                 ("added", int(usage.added)),
                 ("hits", int(usage.hits)),

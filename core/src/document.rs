@@ -70,11 +70,11 @@ pub fn export(w: &Whitelist) -> String {
                 .enumerate()
                 .map(|(i, e)| {
                     let meta = g.meta(i);
-                    if *meta == Meta::default() {
+                    if meta.is_none() {
                         return serde_json::Value::String(e.to_string());
                     }
                     let mut object = serde_json::Map::new();
-                    if let Some(c) = &meta.comment {
+                    if let Some(c) = meta.comment {
                         object.insert(String::from("comment"), json!(c));
                     }
                     object.insert(String::from("entry"), json!(e.to_string()));

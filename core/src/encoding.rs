@@ -170,7 +170,7 @@ pub fn encode(w: &Whitelist) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     out.push(ENCODING_VERSION);
     section(&mut out, SECTION_WHITELIST, MUST_UNDERSTAND, |out| encode_whitelist(w, out));
-    let annotated = w.groups().iter().any(|g| (0..g.entries().len()).any(|i| *g.meta(i) != Meta::default()));
+    let annotated = w.groups().iter().any(|g| !g.notes().is_empty());
     if annotated {
         section(&mut out, SECTION_META, MUST_UNDERSTAND, |out| encode_meta(w, out));
     }
@@ -244,12 +244,13 @@ fn encode_bindings(w: &Whitelist, out: &mut Vec<u8>) {
 
 fn encode_meta(w: &Whitelist, out: &mut Vec<u8>) {
     for g in w.groups() {
+        let mut noted = g.notes().iter().peekable();
         for i in 0..g.entries().len() {
-            let m = g.meta(i);
+            let m = noted.next_if(|&(at, _)| at == i).map(|(_, m)| m).unwrap_or_default();
             let flags =
                 if m.comment.is_some() { META_COMMENT } else { 0 } | if m.expires.is_some() { META_EXPIRES } else { 0 };
             out.push(flags);
-            if let Some(c) = &m.comment {
+            if let Some(c) = m.comment {
                 out.push(u8::try_from(c.len()).unwrap_or(u8::MAX));
                 out.extend_from_slice(c.as_bytes());
             }
@@ -1256,7 +1257,7 @@ mod tests {
         w.record_hit(hit, 50);
         let back = decode(&encode(&w)).unwrap();
         let g = back.group(&GroupName::parse(b"ab").unwrap()).unwrap();
-        assert_eq!(g.meta(1).comment.as_deref(), Some("vpn"));
+        assert_eq!(g.meta(1).comment, Some("vpn"));
         assert_eq!(g.meta(1).expires, Some(1_767_225_600));
         assert_eq!(g.usage(1), crate::store::Usage { added: 42, hits: 1, last_hit: 50 });
         assert_eq!(encode(&back), encode(&w));

@@ -81,7 +81,8 @@ const V6_TAG: u8 = 64;
 impl Entries {
     /// Packs `list` in order.
     pub fn new(list: &[Entry]) -> Entries {
-        let mut bytes = Vec::with_capacity(list.len() * 5);
+        let v6 = list.iter().filter(|e| matches!(e.0, IpNet::V6(_))).count();
+        let mut bytes = Vec::with_capacity(list.len() * 5 + v6 * 12);
         for e in list {
             match e.0 {
                 IpNet::V4(n) => {
@@ -121,6 +122,72 @@ impl Entries {
     pub fn heap_bytes(&self) -> usize {
         self.bytes.len()
     }
+
+    /// The byte offset of each entry at `positions` (ascending; positions
+    /// past the end are left out), read from the tags alone: nothing is
+    /// decoded, and a list of one family needs no walk at all.
+    fn offsets(&self, positions: &[u32]) -> Vec<usize> {
+        let len = self.len();
+        let positions = positions.iter().map(|&p| p as usize).take_while(|&p| p < len);
+        let uniform = [5, 17].into_iter().find(|&w| self.bytes.len() == w * len);
+        if let Some(width) = uniform {
+            return positions.map(|p| p * width).collect();
+        }
+        let mut found = Vec::with_capacity(positions.size_hint().1.unwrap_or(0));
+        let (mut at, mut offset) = (0, 0);
+        for p in positions {
+            // Each step skips the rest of one entry: its tag gives its width.
+            while at < p {
+                let Some(&tag) = self.bytes.get(offset) else { return found };
+                offset += width(tag);
+                at += 1;
+            }
+            found.push(offset);
+        }
+        found
+    }
+
+    /// The packed entry at byte `offset`.
+    fn at_offset(&self, offset: usize) -> Option<Entry> {
+        let tag = *self.bytes.get(offset)?;
+        EntriesIter { rest: self.bytes.get(offset..offset + width(tag))?, left: 1 }.next()
+    }
+
+    /// The list without the entries at `positions` (ascending), copied as
+    /// packed bytes, and those entries in order: one walk over the tags.
+    pub fn split(&self, positions: &[u32]) -> (Entries, Vec<Entry>) {
+        let gone = self.offsets(positions);
+        let mut bytes = Vec::with_capacity(self.bytes.len());
+        let mut picked = Vec::with_capacity(gone.len());
+        let mut from = 0;
+        for &offset in &gone {
+            bytes.extend_from_slice(self.bytes.get(from..offset).unwrap_or_default());
+            let width = self.bytes.get(offset).map_or(0, |&tag| width(tag));
+            if let Some(e) = self.at_offset(offset) {
+                picked.push(e);
+            }
+            from = offset + width;
+        }
+        bytes.extend_from_slice(self.bytes.get(from..).unwrap_or_default());
+        let len = self.len.saturating_sub(gone.len() as u32);
+        (Entries { bytes: bytes.into_boxed_slice(), len }, picked)
+    }
+
+    /// The list without the entries at `positions` (ascending).
+    pub fn without(&self, positions: &[u32]) -> Entries {
+        self.split(positions).0
+    }
+
+    /// The entries at `positions` (ascending), in order.
+    pub fn pick(&self, positions: &[u32]) -> Vec<Entry> {
+        self.offsets(positions).into_iter().filter_map(|offset| self.at_offset(offset)).collect()
+    }
+}
+
+/// The bytes a packed entry takes, from its tag.
+#[inline]
+fn width(tag: u8) -> usize {
+    5 + 12 * usize::from(tag >= V6_TAG)
 }
 
 impl<'a> IntoIterator for &'a Entries {
@@ -763,6 +830,48 @@ mod tests {
         assert_eq!(packed.heap_bytes(), 3 * 5 + 3 * 17);
         assert_eq!(packed.iter().len(), 6);
         assert!(Entries::new(&[]).is_empty());
+    }
+
+    /// Filtering packed lists by position agrees with filtering the
+    /// decoded list, for lists of one family (no walk) and mixed ones.
+    fn filters_agree(list: &[Entry], picks: &[bool]) {
+        let at: Vec<u32> = (0..list.len() as u32).filter(|&i| picks[i as usize]).collect();
+        let packed = Entries::new(list);
+        let kept: Vec<Entry> = list.iter().zip(picks).filter(|(_, &p)| !p).map(|(e, _)| *e).collect();
+        let picked: Vec<Entry> = list.iter().zip(picks).filter(|(_, &p)| p).map(|(e, _)| *e).collect();
+        assert_eq!(packed.without(&at), Entries::new(&kept));
+        assert_eq!(packed.pick(&at), picked);
+        assert_eq!(packed.split(&at), (Entries::new(&kept), picked));
+    }
+
+    #[test]
+    fn packed_lists_filter_by_position() {
+        let list = parse_entries([b"10.0.0.1,::1,0.0.0.0/0,2001:db8::/32,::/0,255.255.255.255".as_slice()]).unwrap();
+        filters_agree(&list, &[true, false, false, true, true, false]);
+        filters_agree(&list, &[false; 6]);
+        filters_agree(&list, &[true; 6]);
+        let v4 = parse_entries([b"10.0.0.1,10.0.0.2,10.0.0.3".as_slice()]).unwrap();
+        filters_agree(&v4, &[false, true, false]);
+        let v6 = parse_entries([b"::1,::2,::3".as_slice()]).unwrap();
+        filters_agree(&v6, &[true, false, true]);
+        // Positions past the end are left out.
+        assert_eq!(Entries::new(&v4).without(&[1, 7]), Entries::new(&[v4[0], v4[2]]));
+        assert_eq!(Entries::new(&v4).pick(&[2, 9]), vec![v4[2]]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn packed_filters_are_list_filters(
+            hosts in proptest::collection::vec((proptest::bool::ANY, proptest::num::u32::ANY, proptest::bool::ANY), 0..30)
+        ) {
+            let mut seen = std::collections::HashSet::new();
+            let (list, picks): (Vec<Entry>, Vec<bool>) = hosts
+                .iter()
+                .map(|&(v6, a, p)| (Entry::host(if v6 { Addr::V6(u128::from(a) << 8) } else { Addr::V4(a) }), p))
+                .filter(|(e, _)| seen.insert(*e))
+                .unzip();
+            filters_agree(&list, &picks);
+        }
     }
 
     #[test]

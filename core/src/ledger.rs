@@ -533,10 +533,8 @@ fn same_group(a: &Group, b: &Group) -> bool {
     a.attribute() == b.attribute()
         && (std::ptr::eq(a.entries(), b.entries()) || a.entries() == b.entries())
         && (std::ptr::eq(a.users(), b.users()) || a.users() == b.users())
-        && (0..a.entries().len()).all(|i| a.meta(i) == b.meta(i))
+        && a.notes() == b.notes()
 }
-
-const NO_META: &Meta = &Meta { comment: None, expires: None };
 
 /// Whether `g` already holds what `s` describes.
 fn same_content(g: &Group, s: &GroupSpec) -> bool {
@@ -546,18 +544,17 @@ fn same_content(g: &Group, s: &GroupSpec) -> bool {
     g.attribute() == s.attribute
         && g.entries().iter().eq(s.entries.iter().copied())
         && g.users().iter().eq(users)
-        && (0..s.entries.len()).all(|i| g.meta(i) == s.meta.get(i).unwrap_or(NO_META))
+        && (0..s.entries.len()).all(|i| g.meta(i) == s.meta.get(i).map(Meta::view).unwrap_or_default())
 }
 
 /// A group's content as it travels: no usage statistics.
 fn spec_of(g: &Group) -> GroupSpec {
     let n = g.entries().len();
-    let meta: Vec<Meta> = (0..n).map(|i| g.meta(i).clone()).collect();
     GroupSpec {
         name: g.name().clone(),
         attribute: g.attribute(),
         entries: g.entries().to_vec(),
-        meta: if meta.iter().all(|m| *m == Meta::default()) { Vec::new() } else { meta },
+        meta: g.notes().to_meta(n),
         usage: Vec::new(),
         users: g.users().to_vec(),
     }

@@ -17,6 +17,7 @@ pub mod logins;
 pub mod matcher;
 pub mod name;
 pub mod nodes;
+pub mod notes;
 pub mod settings;
 pub mod shown;
 pub mod store;

@@ -35,21 +35,8 @@ pub const MAX_COMMENT: usize = 128;
 /// The longest `TTL`, and how far ahead an `EXPIREAT` may be: one year.
 pub const MAX_TTL: u64 = 31_536_000;
 
-/// What an entry carries besides its address: a change when it changes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Meta {
-    /// Why the entry is there (never empty: no comment is `None`).
-    pub comment: Option<Box<str>>,
-    /// The unix second from which it admits nobody.
-    pub expires: Option<u64>,
-}
-
-impl Meta {
-    /// Whether the entry admits nobody at unix second `now`.
-    pub fn expired(&self, now: u64) -> bool {
-        self.expires.is_some_and(|at| at <= now)
-    }
-}
+use crate::notes::Notes;
+pub use crate::notes::{Meta, MetaRef};
 
 /// An entry's usage figures: this server's own, never a change.
 ///
@@ -150,8 +137,8 @@ pub struct Group {
     name: GroupName,
     attribute: Attribute,
     entries: Arc<Entries>,
-    /// Each entry's meta, in entry order; empty when no entry has any.
-    meta: Arc<[Meta]>,
+    /// The comments and expiries of the entries that have one.
+    notes: Arc<Notes>,
     /// Each entry's usage, at its stat index (a hit finds its entry by the
     /// stat index the matcher names).
     stats: Box<[Stat]>,
@@ -172,8 +159,6 @@ pub struct Group {
     users: Arc<Vec<String>>,
 }
 
-const NO_META: &Meta = &Meta { comment: None, expires: None };
-
 /// A group's content before it is compiled.
 struct Body {
     attribute: Attribute,
@@ -184,19 +169,14 @@ struct Body {
 
 impl Group {
     fn build(id: GroupId, name: GroupName, body: Body, users: Arc<Vec<String>>, hits: u64, clock: u64) -> Group {
-        let Body { attribute, entries, mut meta, usage } = body;
-        if meta.iter().all(|m| *m == Meta::default()) {
-            meta = Vec::new();
-        } else {
-            meta.resize(entries.len(), Meta::default());
-        }
+        let Body { attribute, entries, meta, usage } = body;
         let stats: Box<[Stat]> =
             (0..entries.len()).map(|i| Stat::from(usage.get(i).copied().unwrap_or_default())).collect();
         let packed = Arc::new(Entries::new(&entries));
-        let meta: Arc<[Meta]> = meta.into();
+        let notes = Arc::new(Notes::new(meta.get(..entries.len()).unwrap_or(&meta)));
         let stat_at: Arc<[u32]> = Arc::from(Vec::new());
-        let (live, live_at) = live_entries(&packed, &meta, &stat_at, clock);
-        Group { id, name, attribute, entries: packed, meta, stats, stat_at, live, live_at, hits, users }
+        let (live, live_at) = live_entries(&packed, &notes, &stat_at, clock);
+        Group { id, name, attribute, entries: packed, notes, stats, stat_at, live, live_at, hits, users }
     }
 
     /// What the matcher holds of this group.
@@ -204,9 +184,14 @@ impl Group {
         (self.id, &self.live, &self.live_at)
     }
 
-    /// The meta of entry `i`.
-    pub fn meta(&self, i: usize) -> &Meta {
-        self.meta.get(i).unwrap_or(NO_META)
+    /// The comment and expiry of entry `i`.
+    pub fn meta(&self, i: usize) -> MetaRef<'_> {
+        self.notes.get(i)
+    }
+
+    /// The comments and expiries of its entries.
+    pub fn notes(&self) -> &Notes {
+        &self.notes
     }
 
     /// The usage of entry `i`.
@@ -238,7 +223,7 @@ impl Group {
         Body {
             attribute: self.attribute,
             entries: self.entries.to_vec(),
-            meta: self.meta.to_vec(),
+            meta: self.notes.to_meta(self.entries.len()),
             usage: (0..self.entries.len()).map(|i| self.usage(i)).collect(),
         }
     }
@@ -256,18 +241,31 @@ fn stat_index(stat_at: &[u32], i: usize) -> usize {
 
 /// The entries of a group that admit at unix second `clock`, with their
 /// stat indexes (none when they are all of them, at their positions).
-fn live_entries(entries: &Arc<Entries>, meta: &[Meta], stat_at: &Arc<[u32]>, clock: u64) -> (Arc<Entries>, Arc<[u32]>) {
-    if !meta.iter().any(|m| m.expired(clock)) {
+fn live_entries(entries: &Arc<Entries>, notes: &Notes, stat_at: &Arc<[u32]>, clock: u64) -> (Arc<Entries>, Arc<[u32]>) {
+    let dead = notes.expiring_where(|at| at <= clock);
+    if dead.is_empty() {
         return (Arc::clone(entries), Arc::clone(stat_at));
     }
-    let (kept, at): (Vec<Entry>, Vec<u32>) = entries
-        .iter()
-        .zip(meta.iter())
-        .enumerate()
-        .filter(|(_, (_, m))| !m.expired(clock))
-        .map(|(i, (e, _))| (e, u32::try_from(stat_index(stat_at, i)).unwrap_or(u32::MAX)))
-        .unzip();
-    (Arc::new(Entries::new(&kept)), Arc::from(at))
+    (Arc::new(entries.without(&dead)), stat_indexes_without(stat_at, entries.len(), &dead))
+}
+
+/// The stat indexes of a group's `len` entries but those at positions
+/// `gone` (ascending).
+fn stat_indexes_without(stat_at: &[u32], len: usize, gone: &[u32]) -> Arc<[u32]> {
+    let mut kept = Vec::with_capacity(len.saturating_sub(gone.len()));
+    let mut from = 0usize;
+    for &g in gone.iter().chain(std::iter::once(&u32::try_from(len).unwrap_or(u32::MAX))) {
+        let to = (g as usize).min(len);
+        if from < to {
+            if stat_at.is_empty() {
+                kept.extend(u32::try_from(from).unwrap_or(u32::MAX)..u32::try_from(to).unwrap_or(u32::MAX));
+            } else {
+                kept.extend_from_slice(stat_at.get(from..to).unwrap_or_default());
+            }
+        }
+        from = to + 1;
+    }
+    kept.into()
 }
 
 impl Group {
@@ -661,31 +659,27 @@ impl Whitelist {
         // Only the records of what expired since go (the matcher holds what
         // had not expired by the old clock): the others name the same
         // entries at the same stat indexes as before.
-        let expires_now = |m: &Meta| m.expires.is_some_and(|at| at > before && at <= now);
         let mut dropped: Vec<(GroupId, Entries, Vec<u32>)> = Vec::new();
         let mut bound_changed = false;
         for g in &mut self.groups {
-            if !g.meta.iter().any(expires_now) {
+            if !g.notes.any_expiry(|at| at > before && at <= now) {
                 continue;
             }
             bound_changed |= !g.users.is_empty();
-            let held = g.live.len();
-            let (mut live, mut live_at) = (Vec::with_capacity(held), Vec::with_capacity(held));
-            let (mut gone, mut gone_at) = (Vec::new(), Vec::new());
-            for (i, e) in g.entries.iter().enumerate() {
-                let m = g.meta(i);
-                let at = u32::try_from(stat_index(&g.stat_at, i)).unwrap_or(u32::MAX);
-                if expires_now(m) {
-                    gone.push(e);
-                    gone_at.push(at);
-                } else if !m.expired(now) {
-                    live.push(e);
-                    live_at.push(at);
-                }
-            }
+            // What expired by now leaves the live list; of it, what expired
+            // since the old clock leaves the matcher.
+            let expired = g.notes.expired_by(now);
+            let dead: Vec<u32> = expired.iter().map(|&(i, _)| i).collect();
+            let (live, dead_entries) = g.entries.split(&dead);
+            let (gone, gone_at): (Vec<Entry>, Vec<u32>) = dead_entries
+                .into_iter()
+                .zip(&expired)
+                .filter(|&(_, &(_, at))| at > before)
+                .map(|(e, &(i, _))| (e, u32::try_from(stat_index(&g.stat_at, i as usize)).unwrap_or(u32::MAX)))
+                .unzip();
             dropped.push((g.id, Entries::new(&gone), gone_at));
-            g.live = Arc::new(Entries::new(&live));
-            g.live_at = live_at.into();
+            g.live = Arc::new(live);
+            g.live_at = stat_indexes_without(&g.stat_at, g.entries.len(), &dead);
         }
         if dropped.is_empty() {
             return false;
@@ -699,23 +693,23 @@ impl Whitelist {
 
     /// The earliest expiry of an entry the matcher still holds.
     pub fn next_expiry(&self) -> Option<u64> {
-        self.groups.iter().flat_map(|g| g.meta.iter().filter_map(|m| m.expires)).filter(|&at| at > self.clock).min()
+        self.groups.iter().flat_map(|g| g.notes.expiries().iter().copied()).filter(|&at| at > self.clock).min()
     }
 
     /// Held entries that have an expiry.
     pub fn expiring(&self) -> usize {
-        self.groups.iter().map(|g| g.meta.iter().filter(|m| m.expires.is_some()).count()).sum()
+        self.groups.iter().map(|g| g.notes.expiring()).sum()
     }
 
     /// Whether some held entry has no expiry.
     pub fn has_permanent(&self) -> bool {
-        self.groups.iter().any(|g| g.meta.len() < g.entries.len() || g.meta.iter().any(|m| m.expires.is_none()))
+        self.groups.iter().any(|g| g.notes.expiring() < g.entries.len())
     }
 
     /// Whether some held entry has expired by unix second `now`: whether a
     /// primary has a sweep to run.
     pub fn has_expired(&self, now: u64) -> bool {
-        self.groups.iter().any(|g| g.meta.iter().any(|m| m.expired(now)))
+        self.groups.iter().any(|g| g.notes.any_expiry(|at| at <= now))
     }
 
     /// Per group, the held entries expired by unix second `now`, in order:
@@ -723,11 +717,8 @@ impl Whitelist {
     pub fn expired(&self, now: u64) -> Vec<(GroupName, Vec<Entry>)> {
         self.groups
             .iter()
-            .filter_map(|g| {
-                let gone: Vec<Entry> =
-                    g.entries.iter().zip(g.meta.iter()).filter(|(_, m)| m.expired(now)).map(|(e, _)| e).collect();
-                (!gone.is_empty()).then(|| (g.name.clone(), gone))
-            })
+            .filter(|g| g.notes.any_expiry(|at| at <= now))
+            .map(|g| (g.name.clone(), g.entries.pick(&g.notes.expiring_where(|at| at <= now))))
             .collect()
     }
 
@@ -757,7 +748,8 @@ impl Whitelist {
     /// `now` first), so the matcher is kept as it is: the figures of the
     /// remaining entries stay at their stat indexes, which its records name.
     /// Made in place, the sweep copies nothing of the groups it leaves alone
-    /// (their usage figures above all, the largest part of a group).
+    /// (their usage figures above all, the largest part of a group), and of
+    /// the groups it sweeps reads only the expiries and the removed entries.
     pub fn sweep_in_place(&mut self, now: u64, raise_version: bool) -> Option<Swept> {
         if !self.has_expired(now) {
             return None;
@@ -769,42 +761,30 @@ impl Whitelist {
         let mut swept = Vec::new();
         let mut removed = 0;
         for g in &mut self.groups {
-            if !g.meta.iter().any(|m| m.expired(now)) {
+            if !g.notes.any_expiry(|at| at <= now) {
                 continue;
             }
             let held = g.entries.len();
-            let gone: Vec<Entry> =
-                g.entries.iter().zip(g.meta.iter()).filter(|(_, m)| m.expired(now)).map(|(e, _)| e).collect();
-            let stays = |m: &&Meta| !m.expired(now);
-            // The meta of the entries that stay, moved out when no other
-            // state holds it; none when they have none.
-            let meta: Vec<Meta> = if !g.meta.iter().filter(stays).any(|m| *m != Meta::default()) {
-                Vec::new()
-            } else if let Some(own) = Arc::get_mut(&mut g.meta) {
-                own.iter_mut().filter(|m| !m.expired(now)).map(std::mem::take).collect()
-            } else {
-                g.meta.iter().filter(stays).cloned().collect()
-            };
-            if held == gone.len() {
+            let dead = g.notes.expiring_where(|at| at <= now);
+            let gone = if held == dead.len() {
+                let gone = g.entries.to_vec();
                 g.stats = Box::default();
                 g.entries = Arc::new(Entries::new(&[]));
                 g.stat_at = Arc::from(Vec::new());
+                gone
             } else if at_clock {
+                let gone = g.entries.pick(&dead);
                 g.entries = Arc::clone(&g.live);
                 g.stat_at = Arc::clone(&g.live_at);
+                gone
             } else {
-                let (mut entries, mut stat_at) = (Vec::with_capacity(held), Vec::with_capacity(held));
-                for (i, (e, m)) in g.entries.iter().zip(g.meta.iter().chain(std::iter::repeat(NO_META))).enumerate() {
-                    if !m.expired(now) {
-                        entries.push(e);
-                        stat_at.push(u32::try_from(stat_index(&g.stat_at, i)).unwrap_or(u32::MAX));
-                    }
-                }
-                g.entries = Arc::new(Entries::new(&entries));
-                g.stat_at = stat_at.into();
-            }
+                let (kept, gone) = g.entries.split(&dead);
+                g.stat_at = stat_indexes_without(&g.stat_at, held, &dead);
+                g.entries = Arc::new(kept);
+                gone
+            };
             removed += gone.len();
-            g.meta = meta.into();
+            g.notes = Arc::new(g.notes.without(&dead));
             // `live` and `live_at` stay: they never held what expired.
             swept.push((g.name.clone(), gone));
         }
@@ -1013,7 +993,7 @@ impl Whitelist {
         let reply = entries.len();
         let meta = note.apply(None, true);
         let unchanged = existing
-            .is_some_and(|g| g.attribute == attr && old == entries && (0..old.len()).all(|i| *g.meta(i) == meta));
+            .is_some_and(|g| g.attribute == attr && old == entries && (0..old.len()).all(|i| g.meta(i) == meta.view()));
         if unchanged {
             return Ok(Plan { next: None, outcome: Outcome { reply, added: 0, removed: 0 } });
         }
@@ -1145,7 +1125,8 @@ impl Whitelist {
                     && new.attribute == old.attribute
                     && old.entries.iter().eq(new.entries.iter().copied())
                     && *old.users == sorted_users(new.users.clone())
-                    && (0..new.entries.len()).all(|i| old.meta(i) == new.meta.get(i).unwrap_or(NO_META))
+                    && (0..new.entries.len())
+                        .all(|i| old.meta(i) == new.meta.get(i).map(Meta::view).unwrap_or_default())
             });
         if same {
             return Ok(Plan { next: None, outcome: Outcome { reply, added: 0, removed: 0 } });
@@ -1839,13 +1820,13 @@ mod tests {
         assert_eq!(plan.outcome.reply, 0);
         let w = plan.next.unwrap();
         assert_eq!(w.version(), 2);
-        assert_eq!(w.group(&name("aa")).unwrap().meta(0).comment.as_deref(), Some("vpn"));
+        assert_eq!(w.group(&name("aa")).unwrap().meta(0).comment, Some("vpn"));
         // The same note again changes nothing.
         let plan = w.plan_at(add_noted("aa", &["10.0.0.1"], Some("vpn"), Expiry::Unchanged), None, 10).unwrap();
         assert!(plan.next.is_none());
         // SET gives exactly its note: none here.
         let (w, _) = apply(&w, set("aa", &["10.0.0.1"]));
-        assert_eq!(*w.group(&name("aa")).unwrap().meta(0), Meta::default());
+        assert!(w.group(&name("aa")).unwrap().meta(0).is_none());
     }
 
     #[test]
@@ -1932,7 +1913,7 @@ mod tests {
             let replayed = w.expired(100).into_iter().fold(w.clone(), |w, (group, entries)| {
                 w.plan(Change::Remove { group, entries }, None).unwrap().next.unwrap()
             });
-            // Held alone, the meta of what stays is moved rather than copied.
+            // Made on a state held alone.
             let mut own = Whitelist::restore_at(w.specs(), w.version(), 0);
             own.advance(clock);
             let done = own.sweep_in_place(100, true).unwrap();
@@ -1943,8 +1924,8 @@ mod tests {
                 assert_eq!(next.version(), 8);
                 assert_eq!(shown(next, "aa"), vec!["10.0.0.1", "10.0.0.3"]);
                 let g = next.group(&name("aa")).unwrap();
-                assert_eq!(g.meta(0).comment.as_deref(), Some("kept"));
-                assert_eq!(*g.meta(1), Meta { comment: Some("later".into()), expires: Some(120) });
+                assert_eq!(g.meta(0).comment, Some("kept"));
+                assert_eq!(g.meta(1), MetaRef { comment: Some("later"), expires: Some(120) });
                 // 10.0.0.3 admits until 120 by a clock before it.
                 assert_eq!(verdict(next, "10.0.0.3", STRICT).allowed, clock < 120, "{clock}");
                 assert!(verdict(next, "10.0.0.1", STRICT).allowed);
@@ -1972,7 +1953,7 @@ mod tests {
         let g = next.group(&name("aa")).unwrap();
         assert_eq!(g.usage(0), Usage { added: 50, hits: 1, last_hit: 70 });
         assert_eq!(g.usage(1), Usage { added: 50, hits: 2, last_hit: 72 });
-        assert_eq!(*g.meta(1), Meta::default());
+        assert!(g.meta(1).is_none());
         let hit = verdict(&next, "10.0.0.3", STRICT).hit.unwrap();
         next.record_hit(hit, 90);
         assert_eq!(next.group(&name("aa")).unwrap().usage(1), Usage { added: 50, hits: 3, last_hit: 90 });
