@@ -38,7 +38,11 @@ fn import_and_ifversion_use_the_cluster_version() {
 
 #[test]
 fn merges_survive_aof_replay_and_rewrite() {
-    let mut c = Cluster::start(2, 0, &["--appendonly", "yes", "--aof-use-rdb-preamble", "no"]);
+    // Every write reaches the file before the next event loop turn: with
+    // `everysec` a busy disk lets Redis hold back its writes for up to two
+    // seconds, and the kill below would lose them.
+    let mut c =
+        Cluster::start(2, 0, &["--appendonly", "yes", "--aof-use-rdb-preamble", "no", "--appendfsync", "always"]);
     assert_eq!(c.node(0).call(&["WHITELIST.SET", "office", "10.0.0.1,10.0.0.2"]), Reply::Int(2));
     assert_eq!(c.node(1).call(&["WHITELIST.SET", "lab", "10.9.0.0/16"]), Reply::Int(1));
     wait_everywhere(&c, "office", &strings(&["10.0.0.1", "10.0.0.2"]));
