@@ -8,6 +8,7 @@
 //! group. Nothing runs
 //! per connection and nothing scans every second.
 
+use std::fmt::Write as _;
 use std::os::raw::c_void;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -231,11 +232,24 @@ fn sweep(ctx: Ctx, now: u64) {
     });
     let context = Context::new(ctx);
     let mut audit = Audit::default();
+    // The entries of each group written one after the other in one buffer.
+    let (mut text, mut ends) = (String::new(), Vec::new());
     for (k, (group, entries)) in swept.iter().enumerate() {
-        let shown: Vec<String> = entries.iter().map(ToString::to_string).collect();
         if !merged {
-            let mut args: Vec<&str> = vec![group.as_str()];
-            args.extend(shown.iter().map(String::as_str));
+            text.clear();
+            ends.clear();
+            for e in entries {
+                // Writing into a String cannot fail.
+                let _ = write!(text, "{e}");
+                ends.push(text.len());
+            }
+            let mut args: Vec<&str> = Vec::with_capacity(entries.len() + 1);
+            args.push(group.as_str());
+            let mut start = 0;
+            for &end in &ends {
+                args.push(text.get(start..end).unwrap_or_default());
+                start = end;
+            }
             context.replicate("WHITELIST.REMOVE", args.as_slice());
         }
         let reached = if cluster { version } else { version.saturating_add(k as u64 + 1).min(MAX_VERSION) };

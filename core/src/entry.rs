@@ -57,11 +57,122 @@ impl Entry {
 impl fmt::Display for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            IpNet::V4(n) if n.prefix_len() == 32 => write!(f, "{}", n.addr()),
-            IpNet::V6(n) if n.prefix_len() == 128 => write!(f, "{}", n.addr()),
-            IpNet::V4(n) => write!(f, "{}/{}", n.addr(), n.prefix_len()),
-            IpNet::V6(n) => write!(f, "{}/{}", n.addr(), n.prefix_len()),
+            IpNet::V4(n) => {
+                // Written by hand: an expiry sweep or an export shows
+                // thousands of these, and the formatting machinery would
+                // take longer than everything else it does with them.
+                let mut text = Digits::default();
+                for (i, octet) in n.addr().octets().into_iter().enumerate() {
+                    if i > 0 {
+                        text.push(b'.');
+                    }
+                    text.decimal(octet);
+                }
+                if n.prefix_len() < 32 {
+                    text.push(b'/');
+                    text.decimal(n.prefix_len());
+                }
+                f.write_str(text.as_str())
+            }
+            IpNet::V6(n) if n.addr().to_ipv4_mapped().is_some() => {
+                if n.prefix_len() == 128 {
+                    write!(f, "{}", n.addr())
+                } else {
+                    write!(f, "{}/{}", n.addr(), n.prefix_len())
+                }
+            }
+            IpNet::V6(n) => {
+                let mut text = Digits::default();
+                text.ipv6(n.addr().segments());
+                if n.prefix_len() < 128 {
+                    text.push(b'/');
+                    text.decimal(n.prefix_len());
+                }
+                f.write_str(text.as_str())
+            }
         }
+    }
+}
+
+/// The text of an entry, at most `255.255.255.255/32` or eight groups of
+/// four hex digits and `/128`.
+struct Digits {
+    bytes: [u8; 43],
+    len: usize,
+}
+
+impl Default for Digits {
+    fn default() -> Digits {
+        Digits { bytes: [0; 43], len: 0 }
+    }
+}
+
+impl Digits {
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn decimal(&mut self, n: u8) {
+        if n >= 100 {
+            self.push(b'0' + n / 100);
+        }
+        if n >= 10 {
+            self.push(b'0' + n / 10 % 10);
+        }
+        self.push(b'0' + n % 10);
+    }
+
+    fn hex(&mut self, n: u16) {
+        let mut started = false;
+        for shift in [12, 8, 4, 0] {
+            let digit = ((n >> shift) & 0xf) as u8;
+            if started || digit != 0 || shift == 0 {
+                started = true;
+                self.push(if digit < 10 { b'0' + digit } else { b'a' + digit - 10 });
+            }
+        }
+    }
+
+    /// An IPv6 address as RFC 5952 writes it: lowercase, no leading
+    /// zeros, the first longest run of two or more zero groups as `::`.
+    fn ipv6(&mut self, groups: [u16; 8]) {
+        let (mut best, mut best_len, mut run, mut run_len) = (0, 0, 0, 0);
+        for (i, &g) in groups.iter().enumerate() {
+            if g == 0 {
+                if run_len == 0 {
+                    run = i;
+                }
+                run_len += 1;
+                if run_len > best_len {
+                    (best, best_len) = (run, run_len);
+                }
+            } else {
+                run_len = 0;
+            }
+        }
+        let (head, tail) = if best_len >= 2 { (best, best + best_len) } else { (8, 8) };
+        self.hex_groups(groups.get(..head).unwrap_or_default());
+        if head < 8 {
+            self.push(b':');
+            self.push(b':');
+        }
+        self.hex_groups(groups.get(tail..).unwrap_or_default());
+    }
+
+    fn hex_groups(&mut self, groups: &[u16]) {
+        for (i, &g) in groups.iter().enumerate() {
+            if i > 0 {
+                self.push(b':');
+            }
+            self.hex(g);
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        self.bytes.get(..self.len).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
     }
 }
 
@@ -818,6 +929,35 @@ mod tests {
             if let Some(fast) = parse_plain_ipv4(text.as_bytes()) {
                 proptest::prop_assert_eq!(Some(fast), parse_entry_inner(text.as_bytes()).ok());
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// IPv6 entries are shown as the standard library shows them,
+        /// however their zero groups fall.
+        #[test]
+        fn ipv6_text_is_the_standard_text(groups in proptest::array::uniform8(proptest::prop_oneof![proptest::strategy::Just(0u16), proptest::num::u16::ANY]), len in 0u8..=128) {
+            let net = Ipv6Net::new(Ipv6Addr::from(groups), len).unwrap().trunc();
+            if let Some(e) = Entry::from_canonical(IpNet::V6(net)) {
+                let standard = if len == 128 { net.addr().to_string() } else { format!("{}/{}", net.addr(), len) };
+                proptest::prop_assert_eq!(e.to_string(), standard);
+            }
+        }
+
+        /// IPv4 entries are shown as the standard library shows them.
+        #[test]
+        fn ipv4_text_is_the_standard_text(a in proptest::num::u32::ANY, len in 0u8..=32) {
+            let net = Ipv4Net::new(Ipv4Addr::from(a), len).unwrap().trunc();
+            let e = Entry::from_canonical(IpNet::V4(net)).unwrap();
+            let standard = if len == 32 { net.addr().to_string() } else { format!("{}/{}", net.addr(), len) };
+            proptest::prop_assert_eq!(e.to_string(), standard);
+        }
+    }
+
+    #[test]
+    fn ipv6_zero_runs_are_shown_as_rfc_5952_says() {
+        for text in ["::/0", "::1", "1::", "0:0:1::/48", "2001:db8::1:0:0:1", "1:0:0:2::3", "2001:db8:0:1:1:1:1:1"] {
+            assert_eq!(canon(text), text);
         }
     }
 
