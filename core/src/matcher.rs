@@ -268,8 +268,14 @@ impl<K: Key> Family<K> {
             self.recs.shrink_to_fit();
         }
         let dirty = dirty_ranges(&removed, &[]);
-        let mut winners =
-            Winners { starts: Vec::new(), slots: Vec::new(), ranges: Vec::with_capacity(dirty.len()), open: false };
+        // A changed range has a few intervals: room for four each spares
+        // most of the growing.
+        let mut winners = Winners {
+            starts: Vec::with_capacity(dirty.len() * 4),
+            slots: Vec::with_capacity(dirty.len() * 4),
+            ranges: Vec::with_capacity(dirty.len()),
+            open: false,
+        };
         patch_into(&*self, &self.recs, &dirty, ranks, &mut winners);
         match self.set_winners(&winners) {
             Some(spare) if self.spare + spare <= self.starts.len() / 8 => self.spare += spare,
@@ -973,14 +979,43 @@ pub struct Matcher {
 }
 
 /// A group's entries as the matcher takes them: its id, the entries, and
-/// each one's index in the group's usage figures, which a hit names (empty:
-/// they are the whole group, in order).
-pub type Members<'a> = (GroupId, &'a Entries, &'a [u32]);
+/// each one's index in the group's usage figures, which a hit names.
+pub type Members<'a> = (GroupId, &'a Entries, Indexes<'a>);
+
+/// The index in its group's usage figures of each entry of a list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Indexes<'a> {
+    /// Entry `i` has the `i`-th index that is not among these (ascending):
+    /// the figures of entries gone since the group was built stay where
+    /// they were, as holes. Empty: every entry's index is its position.
+    Skipping(&'a [u32]),
+    /// Entry `i` has the `i`-th of these.
+    Listed(&'a [u32]),
+}
 
 /// Records of one group's entries, split by family.
-fn records((group, entries, positions): Members<'_>, v4: &mut Vec<Rec<u32>>, v6: &mut Vec<Rec<Wide>>) {
+fn records((group, entries, indexes): Members<'_>, v4: &mut Vec<Rec<u32>>, v6: &mut Vec<Rec<Wide>>) {
+    let (listed, skipped) = match indexes {
+        Indexes::Listed(at) => (Some(at), &[][..]),
+        Indexes::Skipping(holes) => (None, holes),
+    };
+    let mut holes = skipped.iter().copied().peekable();
+    let mut next = 0u32;
     for (i, e) in entries.iter().enumerate() {
-        let index = positions.get(i).copied().unwrap_or_else(|| u32::try_from(i).unwrap_or(u32::MAX));
+        let index = match listed {
+            Some(at) => at.get(i).copied().unwrap_or(u32::MAX),
+            None => {
+                // The next index that is not a hole.
+                while let Some(h) = holes.next_if(|&h| h <= next) {
+                    if h == next {
+                        next = next.saturating_add(1);
+                    }
+                }
+                let index = next;
+                next = next.saturating_add(1);
+                index
+            }
+        };
         match e.net() {
             IpNet::V4(n) => v4.push(Rec::new(u32::from(n.network()), n.prefix_len(), group, index)),
             IpNet::V6(n) => v6.push(Rec::new(Wide::from(u128::from(n.network())), n.prefix_len(), group, index)),
@@ -1115,6 +1150,28 @@ mod tests {
     use super::*;
     use crate::entry::{parse_address, parse_entry};
 
+    proptest::proptest! {
+        /// Removing sorted records leaves what a filter leaves, records
+        /// that are not there skipped.
+        #[test]
+        fn sorted_removal_is_a_filter(
+            keys in proptest::collection::btree_set(0u32..5000, 0..300),
+            picks in proptest::collection::vec(proptest::bool::ANY, 300),
+            strays in proptest::collection::vec(5000u32..6000, 0..4),
+        ) {
+            let recs: Vec<Rec<u32>> = keys.iter().map(|&k| Rec::new(k, 32, 1, k)).collect();
+            let mut removed: Vec<Rec<u32>> =
+                recs.iter().zip(&picks).filter(|(_, &p)| p).map(|(r, _)| *r).collect();
+            removed.extend(strays.iter().map(|&k| Rec::new(k, 32, 1, k)));
+            removed.sort_unstable();
+            removed.dedup();
+            let kept: Vec<Rec<u32>> = recs.iter().filter(|r| !removed.contains(r)).copied().collect();
+            let mut left = recs.clone();
+            remove_sorted(&mut left, &removed);
+            proptest::prop_assert_eq!(&left, &kept);
+        }
+    }
+
     fn entries(list: &[&str]) -> Entries {
         Entries::new(&list.iter().map(|s| parse_entry(s.as_bytes()).unwrap()).collect::<Vec<_>>())
     }
@@ -1130,7 +1187,7 @@ mod tests {
     /// Groups with ids 0, 1, 2... in name order.
     fn build(groups: &[&Entries]) -> Matcher {
         let ranks: Vec<u32> = (0..groups.len() as u32).collect();
-        Matcher::build(groups.iter().enumerate().map(|(i, e)| (i as u32, *e, &[][..])), &ranks)
+        Matcher::build(groups.iter().enumerate().map(|(i, e)| (i as u32, *e, Indexes::Skipping(&[]))), &ranks)
     }
 
     #[test]
@@ -1222,8 +1279,20 @@ mod tests {
         let new = entries(&["10.1.2.0/24", "2001:db8::/48", "10.9.9.9"]);
         let c2 = entries(&["10.9.9.9"]);
         let ranks = [0, 2, 3, 1];
-        let rebuilt = m.rebuild([(2, &c, &[][..])], [(3, &new, &[][..]), (2, &c2, &[][..])], &ranks);
-        let fresh = Matcher::build([(0, &a, &[][..]), (3, &new, &[][..]), (1, &b, &[][..]), (2, &c2, &[][..])], &ranks);
+        let rebuilt = m.rebuild(
+            [(2, &c, Indexes::Skipping(&[]))],
+            [(3, &new, Indexes::Skipping(&[])), (2, &c2, Indexes::Skipping(&[]))],
+            &ranks,
+        );
+        let fresh = Matcher::build(
+            [
+                (0, &a, Indexes::Skipping(&[])),
+                (3, &new, Indexes::Skipping(&[])),
+                (1, &b, Indexes::Skipping(&[])),
+                (2, &c2, Indexes::Skipping(&[])),
+            ],
+            &ranks,
+        );
         for probe in
             ["10.0.0.1", "10.1.2.3", "10.1.3.3", "10.9.9.9", "2001:db8::1", "2001:db8:1::1", "2001:db9::", "11.0.0.0"]
         {
@@ -1233,7 +1302,7 @@ mod tests {
         assert_eq!(found(&rebuilt, "10.9.9.9"), Some((0, "10.9.9.9".into())));
         // Deleting a leaves the new group (second by name) the winner.
         let ranks = [NONE, 1, 2, 0];
-        let dropped = rebuilt.rebuild([(0, &a, &[][..])], std::iter::empty(), &ranks);
+        let dropped = rebuilt.rebuild([(0, &a, Indexes::Skipping(&[]))], std::iter::empty(), &ranks);
         assert_eq!(found(&dropped, "10.0.0.1"), None);
         assert_eq!(found(&dropped, "10.1.2.3"), Some((3, "10.1.2.0/24".into())));
         assert_eq!(found(&dropped, "10.9.9.9"), Some((3, "10.9.9.9".into())));
@@ -1244,13 +1313,13 @@ mod tests {
         // Group id 0 sorts after group id 1 by name.
         let x = entries(&["192.0.2.0/24"]);
         let y = entries(&["192.0.2.0/24"]);
-        let m = Matcher::build([(0, &x, &[][..]), (1, &y, &[][..])], &[1, 0]);
+        let m = Matcher::build([(0, &x, Indexes::Skipping(&[])), (1, &y, Indexes::Skipping(&[]))], &[1, 0]);
         assert_eq!(found(&m, "192.0.2.1"), Some((1, "192.0.2.0/24".into())));
-        let m = Matcher::build([(0, &x, &[][..]), (1, &y, &[][..])], &[0, 1]);
+        let m = Matcher::build([(0, &x, Indexes::Skipping(&[])), (1, &y, Indexes::Skipping(&[]))], &[0, 1]);
         assert_eq!(found(&m, "192.0.2.1"), Some((0, "192.0.2.0/24".into())));
         // A third group, first by name, takes it over through a rebuild.
         let z = entries(&["192.0.2.0/24", "192.0.3.0/24"]);
-        let m = m.rebuild(std::iter::empty(), [(2, &z, &[][..])], &[1, 2, 0]);
+        let m = m.rebuild(std::iter::empty(), [(2, &z, Indexes::Skipping(&[]))], &[1, 2, 0]);
         assert_eq!(found(&m, "192.0.2.1"), Some((2, "192.0.2.0/24".into())));
     }
 
@@ -1266,7 +1335,7 @@ mod tests {
         let a = entries(&["10.0.0.0/8", "10.1.0.0/16", "192.0.2.1"]);
         let b = entries(&["10.1.2.0/24"]);
         // Group 1's one entry stands at position 7 of its group (the others expired).
-        let m = Matcher::build([(0, &a, &[][..]), (1, &b, &[7][..])], &[0, 1]);
+        let m = Matcher::build([(0, &a, Indexes::Skipping(&[])), (1, &b, Indexes::Listed(&[7]))], &[0, 1]);
         let hit = |s: &str| m.lookup_hit(addr(s)).map(|h| (h.group, h.len, h.index));
         assert_eq!(hit("10.2.0.1"), Some((0, 8, 0)));
         assert_eq!(hit("10.1.9.9"), Some((0, 16, 1)));
@@ -1275,7 +1344,7 @@ mod tests {
         assert_eq!(hit("11.0.0.1"), None);
         // A rebuild that moves an entry gives it its new position.
         let a2 = entries(&["10.1.0.0/16", "192.0.2.1"]);
-        let m = m.rebuild([(0, &a, &[][..])], [(0, &a2, &[][..])], &[0, 1]);
+        let m = m.rebuild([(0, &a, Indexes::Skipping(&[]))], [(0, &a2, Indexes::Skipping(&[]))], &[0, 1]);
         assert_eq!(m.lookup_hit(addr("192.0.2.1")).map(|h| h.index), Some(1));
         assert_eq!(m.lookup_hit(addr("10.1.9.9")).map(|h| h.index), Some(0));
     }
@@ -1345,7 +1414,7 @@ mod tests {
             };
             let all = pick(&|_| true);
             fn members(g: &[(Entries, Vec<u32>)]) -> Vec<Members<'_>> {
-                g.iter().enumerate().map(|(i, (e, at))| (i as u32, e, at.as_slice())).collect()
+                g.iter().enumerate().map(|(i, (e, at))| (i as u32, e, Indexes::Listed(at.as_slice()))).collect()
             }
             let mut own = Matcher::build(members(&all), &ranks);
             let mut shared = own.clone();
@@ -1396,11 +1465,16 @@ mod tests {
         let (a, b) = (Entries::new(&a), Entries::new(&b));
         let (gone, left) = (pack(&gone), pack(&left));
         for ranks in [[0, 1], [1, 0]] {
-            let mut m = Matcher::build([(0, &a, &[][..]), (1, &b, &[][..])], &ranks);
-            m.remove([(0, &gone.0, gone.1.as_slice())], &ranks);
-            let fresh = Matcher::build([(0, &left.0, left.1.as_slice()), (1, &b, &[][..])], &ranks);
+            let mut m = Matcher::build([(0, &a, Indexes::Skipping(&[])), (1, &b, Indexes::Skipping(&[]))], &ranks);
+            m.remove([(0, &gone.0, Indexes::Listed(&gone.1))], &ranks);
+            let fresh =
+                Matcher::build([(0, &left.0, Indexes::Listed(&left.1)), (1, &b, Indexes::Skipping(&[]))], &ranks);
+            // The same indexes given as the holes the gone entries left.
+            let holes =
+                Matcher::build([(0, &left.0, Indexes::Skipping(&gone.1)), (1, &b, Indexes::Skipping(&[]))], &ranks);
             for e in a.iter() {
                 assert_eq!(around(&m, &e), around(&fresh, &e), "{e} {ranks:?}");
+                assert_eq!(around(&holes, &e), around(&fresh, &e), "{e} {ranks:?}");
             }
             // The blocks both groups hold go to the group first by name.
             let winner = if ranks == [0, 1] { 0 } else { 1 };

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::entry::{Addr, Entries, Entry};
 use crate::logins::Logins;
-use crate::matcher::{GroupId, Hit, Matcher, Members, MAX_GROUPS, NONE};
+use crate::matcher::{GroupId, Hit, Indexes, Matcher, Members, MAX_GROUPS, NONE};
 use crate::name::{Attribute, GroupName};
 
 /// The largest version: replies, INFO and documents show it as a signed
@@ -142,18 +142,21 @@ pub struct Group {
     /// Each entry's usage, at its stat index (a hit finds its entry by the
     /// stat index the matcher names).
     stats: Box<[Stat]>,
-    /// The stat index of each entry, in entry order; empty when it is the
-    /// entry's position. An expiry sweep removes entries without moving the
-    /// figures of the others (the matcher's records name them by stat
+    /// The stat indexes no entry has, ascending: entry `i` has the `i`-th
+    /// index not among them. An expiry sweep removes entries without moving
+    /// the figures of the others (the matcher's records name them by stat
     /// index, and stay valid): their slots stay as holes until the group
     /// next changes.
-    stat_at: Arc<[u32]>,
+    stat_holes: Arc<[u32]>,
     /// The entries the matcher holds: those not expired at the whitelist's
     /// clock (the same list as `entries` when none is).
     live: Arc<Entries>,
-    /// The stat index of each of `live` (empty when they are the same list
-    /// and every stat index is the entry's position).
-    live_at: Arc<[u32]>,
+    /// The stat indexes none of `live` has, ascending (the holes and the
+    /// indexes of the entries expired at the clock).
+    live_holes: Arc<[u32]>,
+    /// The entries held but expired at the whitelist's clock, in order:
+    /// the rest of `entries` (what the primary's sweep removes).
+    dead: Arc<[Entry]>,
     hits: u64,
     /// ACL users bound to it (§11), sorted, without duplicates.
     users: Arc<Vec<String>>,
@@ -174,14 +177,14 @@ impl Group {
             (0..entries.len()).map(|i| Stat::from(usage.get(i).copied().unwrap_or_default())).collect();
         let packed = Arc::new(Entries::new(&entries));
         let notes = Arc::new(Notes::new(meta.get(..entries.len()).unwrap_or(&meta)));
-        let stat_at: Arc<[u32]> = Arc::from(Vec::new());
-        let (live, live_at) = live_entries(&packed, &notes, &stat_at, clock);
-        Group { id, name, attribute, entries: packed, notes, stats, stat_at, live, live_at, hits, users }
+        let stat_holes: Arc<[u32]> = Arc::from(Vec::new());
+        let (live, live_holes, dead) = live_entries(&packed, &notes, &stat_holes, clock);
+        Group { id, name, attribute, entries: packed, notes, stats, stat_holes, live, live_holes, dead, hits, users }
     }
 
     /// What the matcher holds of this group.
     fn members(&self) -> Members<'_> {
-        (self.id, &self.live, &self.live_at)
+        (self.id, &self.live, Indexes::Skipping(&self.live_holes))
     }
 
     /// The comment and expiry of entry `i`.
@@ -196,7 +199,7 @@ impl Group {
 
     /// The usage of entry `i`.
     pub fn usage(&self, i: usize) -> Usage {
-        self.stats.get(stat_index(&self.stat_at, i)).copied().map(Usage::from).unwrap_or_default()
+        self.stats.get(stat_index(&self.stat_holes, i)).copied().map(Usage::from).unwrap_or_default()
     }
 
     /// The position of `entry`, if the group holds it: a walk over the
@@ -229,43 +232,51 @@ impl Group {
     }
 }
 
-/// The stat index of entry `i` (see [`Group::stat_at`]).
+/// The stat index of entry `i`: the `i`-th index not among `holes`
+/// (ascending; see [`Group::stat_holes`]).
 #[inline]
-fn stat_index(stat_at: &[u32], i: usize) -> usize {
-    if stat_at.is_empty() {
-        i
-    } else {
-        stat_at.get(i).map_or(usize::MAX, |&at| at as usize)
+fn stat_index(holes: &[u32], i: usize) -> usize {
+    // With `j` holes below it, entry `i` has index `i + j`: `j` counts the
+    // holes `h` (the `k`-th, from 0) with `h - k <= i`, a prefix of them,
+    // as `h - k` never falls from one hole to the next.
+    let (mut lo, mut hi) = (0, holes.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let h = holes.get(mid).map_or(usize::MAX, |&h| h as usize);
+        if h.saturating_sub(mid) <= i {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
     }
+    i + lo
 }
 
-/// The entries of a group that admit at unix second `clock`, with their
-/// stat indexes (none when they are all of them, at their positions).
-fn live_entries(entries: &Arc<Entries>, notes: &Notes, stat_at: &Arc<[u32]>, clock: u64) -> (Arc<Entries>, Arc<[u32]>) {
+/// The entries of a group that admit at unix second `clock`, with the
+/// stat indexes none of them has, and those that do not admit.
+fn live_entries(
+    entries: &Arc<Entries>,
+    notes: &Notes,
+    stat_holes: &Arc<[u32]>,
+    clock: u64,
+) -> (Arc<Entries>, Arc<[u32]>, Arc<[Entry]>) {
     let dead = notes.expiring_where(|at| at <= clock);
     if dead.is_empty() {
-        return (Arc::clone(entries), Arc::clone(stat_at));
+        return (Arc::clone(entries), Arc::clone(stat_holes), Arc::from(Vec::new()));
     }
-    (Arc::new(entries.without(&dead)), stat_indexes_without(stat_at, entries.len(), &dead))
+    let (live, expired) = entries.split(&dead);
+    (Arc::new(live), with_holes(stat_holes, &dead), expired.into())
 }
 
-/// The stat indexes of a group's `len` entries but those at positions
-/// `gone` (ascending).
-fn stat_indexes_without(stat_at: &[u32], len: usize, gone: &[u32]) -> Arc<[u32]> {
-    let mut kept = Vec::with_capacity(len.saturating_sub(gone.len()));
-    let mut from = 0usize;
-    for &g in gone.iter().chain(std::iter::once(&u32::try_from(len).unwrap_or(u32::MAX))) {
-        let to = (g as usize).min(len);
-        if from < to {
-            if stat_at.is_empty() {
-                kept.extend(u32::try_from(from).unwrap_or(u32::MAX)..u32::try_from(to).unwrap_or(u32::MAX));
-            } else {
-                kept.extend_from_slice(stat_at.get(from..to).unwrap_or_default());
-            }
-        }
-        from = to + 1;
-    }
-    kept.into()
+/// The holes once the entries at positions `gone` (ascending) leave too:
+/// `holes` and the stat indexes of those entries, ascending.
+fn with_holes(holes: &[u32], gone: &[u32]) -> Arc<[u32]> {
+    let mut more: Vec<u32> =
+        gone.iter().map(|&i| u32::try_from(stat_index(holes, i as usize)).unwrap_or(u32::MAX)).collect();
+    more.extend_from_slice(holes);
+    more.sort_unstable();
+    more.dedup();
+    more.into()
 }
 
 impl Group {
@@ -672,19 +683,21 @@ impl Whitelist {
             let dead: Vec<u32> = expired.iter().map(|&(i, _)| i).collect();
             let (live, dead_entries) = g.entries.split(&dead);
             let (gone, gone_at): (Vec<Entry>, Vec<u32>) = dead_entries
-                .into_iter()
+                .iter()
+                .copied()
                 .zip(&expired)
                 .filter(|&(_, &(_, at))| at > before)
-                .map(|(e, &(i, _))| (e, u32::try_from(stat_index(&g.stat_at, i as usize)).unwrap_or(u32::MAX)))
+                .map(|(e, &(i, _))| (e, u32::try_from(stat_index(&g.stat_holes, i as usize)).unwrap_or(u32::MAX)))
                 .unzip();
             dropped.push((g.id, Entries::new(&gone), gone_at));
             g.live = Arc::new(live);
-            g.live_at = stat_indexes_without(&g.stat_at, g.entries.len(), &dead);
+            g.live_holes = with_holes(&g.stat_holes, &dead);
+            g.dead = dead_entries.into();
         }
         if dropped.is_empty() {
             return false;
         }
-        self.matcher.remove(dropped.iter().map(|(id, e, at)| (*id, e, at.as_slice())), &self.ranks);
+        self.matcher.remove(dropped.iter().map(|(id, e, at)| (*id, e, Indexes::Listed(at))), &self.ranks);
         if bound_changed {
             self.logins = self.compile_logins();
         }
@@ -770,22 +783,27 @@ impl Whitelist {
                 let gone = g.entries.to_vec();
                 g.stats = Box::default();
                 g.entries = Arc::new(Entries::new(&[]));
-                g.stat_at = Arc::from(Vec::new());
+                g.stat_holes = Arc::from(Vec::new());
                 gone
             } else if at_clock {
-                let gone = g.entries.pick(&dead);
                 g.entries = Arc::clone(&g.live);
-                g.stat_at = Arc::clone(&g.live_at);
-                gone
+                g.stat_holes = Arc::clone(&g.live_holes);
+                g.dead.to_vec()
             } else {
                 let (kept, gone) = g.entries.split(&dead);
-                g.stat_at = stat_indexes_without(&g.stat_at, held, &dead);
+                g.stat_holes = with_holes(&g.stat_holes, &dead);
                 g.entries = Arc::new(kept);
                 gone
             };
             removed += gone.len();
             g.notes = Arc::new(g.notes.without(&dead));
-            // `live` and `live_at` stay: they never held what expired.
+            // `live` and `live_holes` stay: they never held what expired. What
+            // expired by the clock and stays held is what expired after now.
+            g.dead = if at_clock {
+                Arc::from(Vec::new())
+            } else {
+                g.entries.pick(&g.notes.expiring_where(|at| at <= self.clock)).into()
+            };
             swept.push((g.name.clone(), gone));
         }
         self.entries -= removed;
@@ -1366,6 +1384,22 @@ impl Whitelist {
 mod tests {
     use super::*;
     use crate::entry::{parse_address, parse_entry};
+
+    proptest::proptest! {
+        /// Entry `i` has the `i`-th stat index that is not a hole.
+        #[test]
+        fn stat_indexes_skip_the_holes(picks in proptest::collection::vec(proptest::bool::ANY, 0..64)) {
+            let holes: Vec<u32> = (0..picks.len() as u32).filter(|&k| picks[k as usize]).collect();
+            let free: Vec<usize> = (0..picks.len() + 8).filter(|k| !holes.contains(&(*k as u32))).collect();
+            for (i, &index) in free.iter().enumerate() {
+                proptest::prop_assert_eq!(stat_index(&holes, i), index);
+            }
+            let gone: Vec<u32> = (0..free.len() as u32).filter(|k| k % 3 == 1).collect();
+            let mut more: Vec<u32> = holes.iter().copied().chain(gone.iter().map(|&k| free[k as usize] as u32)).collect();
+            more.sort_unstable();
+            proptest::prop_assert_eq!(&*with_holes(&holes, &gone), more.as_slice());
+        }
+    }
 
     fn name(s: &str) -> GroupName {
         GroupName::parse(s.as_bytes()).unwrap()

@@ -444,11 +444,14 @@ proptest! {
 }
 
 /// A change with a random comment and expiry (seconds 1 to 30), made at a
-/// random second, or the clock moving on.
+/// random second, the clock moving on, or the primary's sweep at a second.
 #[derive(Clone, Debug)]
 enum Step {
     Change(Change, u64),
     Advance(u64),
+    /// At that second, or (`None`) at the clock, as the primary's timer
+    /// sweeps right after moving the clock.
+    Sweep(Option<u64>),
 }
 
 fn note() -> impl Strategy<Value = whitelist_core::store::Note> {
@@ -469,6 +472,7 @@ fn step() -> impl Strategy<Value = Step> {
         }),
         change().prop_map(|c| Step::Change(c, 0)),
         (0u64..30).prop_map(Step::Advance),
+        prop::option::of(0u64..30).prop_map(Step::Sweep),
     ]
 }
 
@@ -509,6 +513,21 @@ proptest! {
                 }
                 Step::Advance(t) => {
                     w.advance(t);
+                }
+                Step::Sweep(t) => {
+                    let t = t.unwrap_or(w.clock());
+                    // The sweep removes exactly what had expired by then,
+                    // whether the clock is before, at or past that second.
+                    let due = w.expired(t);
+                    let held = w.entry_count();
+                    match w.sweep_in_place(t, true) {
+                        Some(s) => {
+                            prop_assert_eq!(&s.swept, &due);
+                            prop_assert_eq!(w.entry_count(), held - s.removed);
+                        }
+                        None => prop_assert!(due.is_empty()),
+                    }
+                    prop_assert!(w.expired(t).is_empty());
                 }
             }
         }
