@@ -54,14 +54,28 @@ impl Entry {
     }
 }
 
-impl fmt::Display for Entry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Entry {
+    /// Appends the entry's text to `out`, as [`fmt::Display`] shows it.
+    pub fn push_to(&self, out: &mut String) {
+        match self.text() {
+            Some(text) => out.push_str(text.as_str()),
+            None => {
+                use fmt::Write as _;
+                // Writing into a String cannot fail.
+                let _ = write!(out, "{self}");
+            }
+        }
+    }
+
+    /// The entry's text, written by hand: an expiry sweep or an export
+    /// shows thousands of entries, and the formatting machinery would take
+    /// longer than everything else done with them. `None` for an IPv6
+    /// address that embeds an IPv4 one (which no canonical entry is: those
+    /// are IPv4 entries), left to the standard library.
+    fn text(&self) -> Option<Digits> {
+        let mut text = Digits::default();
         match self.0 {
             IpNet::V4(n) => {
-                // Written by hand: an expiry sweep or an export shows
-                // thousands of these, and the formatting machinery would
-                // take longer than everything else it does with them.
-                let mut text = Digits::default();
                 for (i, octet) in n.addr().octets().into_iter().enumerate() {
                     if i > 0 {
                         text.push(b'.');
@@ -72,24 +86,26 @@ impl fmt::Display for Entry {
                     text.push(b'/');
                     text.decimal(n.prefix_len());
                 }
-                f.write_str(text.as_str())
             }
-            IpNet::V6(n) if n.addr().to_ipv4_mapped().is_some() => {
-                if n.prefix_len() == 128 {
-                    write!(f, "{}", n.addr())
-                } else {
-                    write!(f, "{}/{}", n.addr(), n.prefix_len())
-                }
-            }
+            IpNet::V6(n) if n.addr().to_ipv4_mapped().is_some() => return None,
             IpNet::V6(n) => {
-                let mut text = Digits::default();
                 text.ipv6(n.addr().segments());
                 if n.prefix_len() < 128 {
                     text.push(b'/');
                     text.decimal(n.prefix_len());
                 }
-                f.write_str(text.as_str())
             }
+        }
+        Some(text)
+    }
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.text(), self.0) {
+            (Some(text), _) => f.write_str(text.as_str()),
+            (None, IpNet::V6(n)) if n.prefix_len() < 128 => write!(f, "{}/{}", n.addr(), n.prefix_len()),
+            (None, n) => write!(f, "{}", n.addr()),
         }
     }
 }
@@ -176,13 +192,17 @@ impl Digits {
     }
 }
 
-/// A group's entries in order, packed: 5 bytes per IPv4 entry, 17 per IPv6
-/// one (a full [`Entry`] takes 18). A whitelist of 100,000 entries keeps this
-/// list for order and listing; the matcher has its own sorted copy.
+/// A group's entries in order, packed: 5 bytes per IPv4 entry, 21 per IPv6
+/// one (17 and its position; a full [`Entry`] takes 18). A whitelist of
+/// 100,000 entries keeps this list for order and listing; the matcher has
+/// its own sorted copy.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Entries {
     bytes: Box<[u8]>,
     len: u32,
+    /// The position of each IPv6 entry, ascending: where any entry starts
+    /// is known without reading the ones before it.
+    v6: Box<[u32]>,
 }
 
 /// The first byte of a packed entry: the prefix length for IPv4 (0..=32),
@@ -192,21 +212,27 @@ const V6_TAG: u8 = 64;
 impl Entries {
     /// Packs `list` in order.
     pub fn new(list: &[Entry]) -> Entries {
-        let v6 = list.iter().filter(|e| matches!(e.0, IpNet::V6(_))).count();
-        let mut bytes = Vec::with_capacity(list.len() * 5 + v6 * 12);
-        for e in list {
+        let v6_count = list.iter().filter(|e| matches!(e.0, IpNet::V6(_))).count();
+        let mut bytes = Vec::with_capacity(list.len() * 5 + v6_count * 12);
+        let mut v6 = Vec::with_capacity(v6_count);
+        for (i, e) in list.iter().enumerate() {
             match e.0 {
                 IpNet::V4(n) => {
                     bytes.push(n.prefix_len());
                     bytes.extend_from_slice(&n.addr().octets());
                 }
                 IpNet::V6(n) => {
+                    v6.push(u32::try_from(i).unwrap_or(u32::MAX));
                     bytes.push(V6_TAG + n.prefix_len());
                     bytes.extend_from_slice(&n.addr().octets());
                 }
             }
         }
-        Entries { bytes: bytes.into_boxed_slice(), len: u32::try_from(list.len()).unwrap_or(u32::MAX) }
+        Entries {
+            bytes: bytes.into_boxed_slice(),
+            len: u32::try_from(list.len()).unwrap_or(u32::MAX),
+            v6: v6.into_boxed_slice(),
+        }
     }
 
     /// How many entries.
@@ -231,29 +257,18 @@ impl Entries {
 
     /// Bytes held on the heap.
     pub fn heap_bytes(&self) -> usize {
-        self.bytes.len()
+        self.bytes.len() + self.v6.len() * 4
     }
 
     /// The byte offset of each entry at `positions` (ascending; positions
-    /// past the end are left out), read from the tags alone: nothing is
-    /// decoded, and a list of one family needs no walk at all.
+    /// past the end are left out): 5 bytes for each entry before it, 12
+    /// more for each IPv6 one. Nothing is read but the IPv6 positions.
     fn offsets(&self, positions: &[u32]) -> Vec<usize> {
-        let len = self.len();
-        let positions = positions.iter().map(|&p| p as usize).take_while(|&p| p < len);
-        let uniform = [5, 17].into_iter().find(|&w| self.bytes.len() == w * len);
-        if let Some(width) = uniform {
-            return positions.map(|p| p * width).collect();
-        }
-        let mut found = Vec::with_capacity(positions.size_hint().1.unwrap_or(0));
-        let (mut at, mut offset) = (0, 0);
-        for p in positions {
-            // Each step skips the rest of one entry: its tag gives its width.
-            while at < p {
-                let Some(&tag) = self.bytes.get(offset) else { return found };
-                offset += width(tag);
-                at += 1;
-            }
-            found.push(offset);
+        let mut found = Vec::with_capacity(positions.len());
+        let mut v6_before = 0;
+        for &p in positions.iter().take_while(|&&p| p < self.len) {
+            v6_before += self.v6.get(v6_before..).map_or(0, |rest| rest.partition_point(|&x| x < p));
+            found.push(p as usize * 5 + v6_before * 12);
         }
         found
     }
@@ -268,20 +283,33 @@ impl Entries {
     /// packed bytes, and those entries in order: one walk over the tags.
     pub fn split(&self, positions: &[u32]) -> (Entries, Vec<Entry>) {
         let gone = self.offsets(positions);
-        let mut bytes = Vec::with_capacity(self.bytes.len());
+        let widths: Vec<usize> = gone.iter().map(|&o| self.bytes.get(o).map_or(0, |&tag| width(tag))).collect();
+        let mut bytes = Vec::with_capacity(self.bytes.len().saturating_sub(widths.iter().sum()));
         let mut picked = Vec::with_capacity(gone.len());
         let mut from = 0;
-        for &offset in &gone {
+        for (&offset, &width) in gone.iter().zip(&widths) {
             bytes.extend_from_slice(self.bytes.get(from..offset).unwrap_or_default());
-            let width = self.bytes.get(offset).map_or(0, |&tag| width(tag));
             if let Some(e) = self.at_offset(offset) {
                 picked.push(e);
             }
             from = offset + width;
         }
         bytes.extend_from_slice(self.bytes.get(from..).unwrap_or_default());
+        // The IPv6 entries that stay, each moved down by the entries gone
+        // before it.
+        let positions = positions.get(..gone.len()).unwrap_or_default();
+        let mut v6 = Vec::with_capacity(self.v6.len());
+        let mut below = 0;
+        for &x in self.v6.iter() {
+            while positions.get(below).is_some_and(|&p| p < x) {
+                below += 1;
+            }
+            if positions.get(below) != Some(&x) {
+                v6.push(x - below as u32);
+            }
+        }
         let len = self.len.saturating_sub(gone.len() as u32);
-        (Entries { bytes: bytes.into_boxed_slice(), len }, picked)
+        (Entries { bytes: bytes.into_boxed_slice(), len, v6: v6.into_boxed_slice() }, picked)
     }
 
     /// The list without the entries at `positions` (ascending).
@@ -940,7 +968,13 @@ mod tests {
             let net = Ipv6Net::new(Ipv6Addr::from(groups), len).unwrap().trunc();
             if let Some(e) = Entry::from_canonical(IpNet::V6(net)) {
                 let standard = if len == 128 { net.addr().to_string() } else { format!("{}/{}", net.addr(), len) };
-                proptest::prop_assert_eq!(e.to_string(), standard);
+                let mut pushed = String::from("x");
+                e.push_to(&mut pushed);
+                proptest::prop_assert_eq!(pushed, format!("x{standard}"));
+                let mut pushed = String::from("x");
+            e.push_to(&mut pushed);
+            proptest::prop_assert_eq!(pushed, format!("x{standard}"));
+            proptest::prop_assert_eq!(e.to_string(), standard);
             }
         }
 
@@ -950,6 +984,9 @@ mod tests {
             let net = Ipv4Net::new(Ipv4Addr::from(a), len).unwrap().trunc();
             let e = Entry::from_canonical(IpNet::V4(net)).unwrap();
             let standard = if len == 32 { net.addr().to_string() } else { format!("{}/{}", net.addr(), len) };
+            let mut pushed = String::from("x");
+            e.push_to(&mut pushed);
+            proptest::prop_assert_eq!(pushed, format!("x{standard}"));
             proptest::prop_assert_eq!(e.to_string(), standard);
         }
     }
@@ -967,7 +1004,7 @@ mod tests {
         let packed = Entries::new(&list);
         assert_eq!(packed.len(), 6);
         assert_eq!(packed.to_vec(), list);
-        assert_eq!(packed.heap_bytes(), 3 * 5 + 3 * 17);
+        assert_eq!(packed.heap_bytes(), 3 * 5 + 3 * 21);
         assert_eq!(packed.iter().len(), 6);
         assert!(Entries::new(&[]).is_empty());
     }
