@@ -8,12 +8,12 @@
 //! group. Nothing runs
 //! per connection and nothing scans every second.
 
-use std::fmt::Write as _;
 use std::os::raw::c_void;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use redis_module::{raw, Context, RedisError, RedisValue};
-use whitelist_core::store::{Group, GroupSpec, MAX_TTL, MAX_VERSION};
+use whitelist_core::store::{Group, GroupSpec, Prepared, MAX_TTL, MAX_VERSION};
 use whitelist_core::{GroupName, Whitelist};
 
 use crate::ffi::{self, Ctx, Level};
@@ -25,6 +25,17 @@ pub static EXPIRED: AtomicU64 = AtomicU64::new(0);
 
 /// When the armed timer fires (ms), `i64::MAX` when none is armed.
 static ARMED_MS: AtomicI64 = AtomicI64::new(i64::MAX);
+
+/// The expiry second whose matcher is being prepared (0: none).
+static PREPARING: AtomicU64 = AtomicU64::new(0);
+
+/// The matcher of the coming expiry, computed on a thread of its own; the
+/// clock's advance takes it, or sets it aside if anything changed since.
+static PREPARED: Mutex<Option<Prepared>> = Mutex::new(None);
+
+/// How long before an expiry its matcher is computed (the work takes a few
+/// milliseconds on another thread).
+const PREPARE_LEAD_MS: i64 = 500;
 
 /// How long a sweep waits for a write pause to end before it looks again.
 const PAUSE_RETRY_MS: i64 = 100;
@@ -158,7 +169,12 @@ pub fn arm(ctx: Ctx, g: &mut State) {
     let now = u64::try_from(now_ms.div_euclid(1000)).unwrap_or(0);
     g.advance_clock(now, &mut Fx::new(ctx));
     let w = g.whitelist();
-    let mut due = w.next_expiry().map(|at| i64::try_from(at).unwrap_or(i64::MAX / 1000).saturating_mul(1000));
+    let next = w.next_expiry();
+    if let Some(at) = next.filter(|&at| PREPARING.swap(at, Ordering::Relaxed) != at) {
+        let start = i64::try_from(at).unwrap_or(i64::MAX / 1000).saturating_mul(1000) - PREPARE_LEAD_MS;
+        ffi::create_timer(ctx, (start - now_ms).max(0), on_prepare);
+    }
+    let mut due = next.map(|at| i64::try_from(at).unwrap_or(i64::MAX / 1000).saturating_mul(1000));
     if !g.is_loading() && w.has_expired(now) {
         // A primary sweeps now. A replica waits for its primary's removal,
         // and looks again each second: promoted meanwhile, it sweeps what it
@@ -182,12 +198,36 @@ unsafe extern "C" fn on_timer(ctx: Ctx, _data: *mut c_void) {
     ffi::guard((), || tick(ctx));
 }
 
+/// Called by Redis as a timer callback, ahead of an expiry.
+unsafe extern "C" fn on_prepare(_ctx: Ctx, _data: *mut c_void) {
+    ffi::guard((), prepare);
+}
+
+/// Computes the matcher of the coming expiry on a thread of its own, so
+/// that the server's thread has little left to do at that second. Nothing
+/// depends on it: if the thread cannot start, has not finished, or the
+/// whitelist changed meanwhile, the advance does the work itself.
+fn prepare() {
+    let at = PREPARING.load(Ordering::Relaxed);
+    let Some(mut job) = state::with(|g| g.whitelist().prepare_advance(at)).flatten() else {
+        return;
+    };
+    let _ = std::thread::Builder::new().name(String::from("whitelist-expiry")).spawn(move || {
+        job.compute();
+        if let Ok(mut slot) = PREPARED.lock() {
+            *slot = Some(job);
+        }
+    });
+}
+
 fn tick(ctx: Ctx) {
     ARMED_MS.store(i64::MAX, Ordering::Relaxed);
     let now = now_s();
     let primary = !is_replica(ctx);
+    // Never waits for the thread: a matcher it is still storing is left.
+    let prepared = PREPARED.try_lock().ok().and_then(|mut slot| slot.take());
     let due = state::with(|g| {
-        g.advance_clock(now, &mut Fx::new(ctx));
+        g.advance_clock_prepared(now, prepared, &mut Fx::new(ctx));
         primary && !g.is_loading() && g.whitelist().has_expired(now)
     })
     .unwrap_or(false);
@@ -239,8 +279,7 @@ fn sweep(ctx: Ctx, now: u64) {
             text.clear();
             ends.clear();
             for e in entries {
-                // Writing into a String cannot fail.
-                let _ = write!(text, "{e}");
+                e.push_to(&mut text);
                 ends.push(text.len());
             }
             let mut args: Vec<&str> = Vec::with_capacity(entries.len() + 1);

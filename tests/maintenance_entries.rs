@@ -290,6 +290,44 @@ fn in_monitor_mode_an_expiry_is_reported_not_closed() {
     assert_eq!(s.info_field("whitelist_clients_closed_on_change"), "0");
 }
 
+/// The matcher of an expiry is computed ahead of it on a thread of the
+/// module's own; a change made meanwhile must win. `127.0.0.2` is made
+/// permanent 250 ms before its expiry (after the computation began, 500 ms
+/// before): it stays served; `127.0.0.4`, with the same expiry, goes.
+#[test]
+fn a_change_made_while_an_expiry_is_computed_ahead_holds() {
+    let s = Server::start(NO_LOOPBACK);
+    let mut a = s.admin();
+    assert_eq!(a.call(&["WHITELIST.SET", "perm", "127.0.0.3"]), Reply::Int(1));
+    let now_ms = || SystemTime::now().duration_since(UNIX_EPOCH).expect("a clock after 1970").as_millis() as u64;
+    // A slow moment could land the change after the expiry, which proves
+    // nothing: then the scenario runs again with another group.
+    for round in 0..3 {
+        let group = format!("tmp{round}");
+        let at = now() + 3;
+        let at_text = at.to_string();
+        assert_eq!(a.call(&["WHITELIST.ADD", &group, "127.0.0.2", "127.0.0.4", "EXPIREAT", &at_text]), Reply::Int(2));
+        let mut kept = s.connect_from("127.0.0.2");
+        let mut gone = s.connect_from("127.0.0.4");
+        while now_ms() < at * 1000 - 250 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(a.call(&["WHITELIST.ADD", &group, "127.0.0.2", "PERSIST"]), Reply::Int(0));
+        if now_ms() >= at * 1000 - 50 {
+            assert_eq!(a.call(&["WHITELIST.DEL", &group]), Reply::Int(1));
+            continue;
+        }
+        assert!(gone.closed_within(Duration::from_secs(5)));
+        sleep_past(at);
+        assert!(kept.is_served());
+        assert!(s.connect_from("127.0.0.2").is_served());
+        wait_for("the sweep", || (s.info_field("whitelist_entries_expired") == "1").then_some(()));
+        assert_eq!(a.call(&["WHITELIST.GET", &group]), Reply::Array(vec![Reply::bulk("127.0.0.2")]));
+        return;
+    }
+    panic!("the change never came in time before the expiry");
+}
+
 /// Waits until unix second `at` has passed.
 fn sleep_past(at: u64) {
     while now() <= at {

@@ -13,7 +13,7 @@ use std::fmt;
 use crate::clients::IdMap;
 use crate::denied::{DeniedReason, DeniedSources};
 use crate::matcher::Hit;
-use crate::store::{Limits, Peer, Policy, Reason, Swept, Whitelist};
+use crate::store::{Limits, Peer, Policy, Prepared, Reason, Swept, Whitelist};
 
 /// `whitelist.mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -794,7 +794,13 @@ impl Gate {
     /// entries expired by then admit nobody, and when any did, every open
     /// connection is judged again. `true` when something expired.
     pub fn advance_clock(&mut self, now: u64, fx: &mut impl Effects) -> bool {
-        let moved = self.whitelist.advance(now);
+        self.advance_clock_prepared(now, None, fx)
+    }
+
+    /// [`Gate::advance_clock`] with the matcher computed ahead of it (see
+    /// [`Whitelist::advance_prepared`], which sets it aside unless it fits).
+    pub fn advance_clock_prepared(&mut self, now: u64, prepared: Option<Prepared>, fx: &mut impl Effects) -> bool {
+        let moved = self.whitelist.advance_prepared(now, prepared);
         if moved {
             self.recheck(fx);
         }

@@ -1093,6 +1093,11 @@ impl Matcher {
         remove_from(&mut self.v6, gone6, ranks);
     }
 
+    /// Whether `other` is this very matcher (the same arrays, shared).
+    pub fn same_as(&self, other: &Matcher) -> bool {
+        Arc::ptr_eq(&self.v4, &other.v4) && Arc::ptr_eq(&self.v6, &other.v6)
+    }
+
     /// The id of the group whose entry wins for `addr`.
     #[inline]
     pub fn lookup_group(&self, addr: Addr) -> Option<GroupId> {

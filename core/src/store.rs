@@ -559,6 +559,40 @@ pub struct Verdict {
     pub hit: Option<Hit>,
 }
 
+/// A group's records that leave the matcher: its id, the entries and
+/// their stat indexes.
+type Dropped = (GroupId, Entries, Vec<u32>);
+
+/// The matcher after a coming advance of the clock, computed ahead of it
+/// and away from the server's thread (see [`Whitelist::prepare_advance`]):
+/// the advance at that second then takes it as it is, if nothing changed.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The matcher it starts from (shared, not copied).
+    base: Matcher,
+    /// What the advance takes out of it.
+    dropped: Vec<Dropped>,
+    /// The group ranks it was made with.
+    ranks: Vec<u32>,
+    /// The result, once computed.
+    next: Option<Matcher>,
+}
+
+impl Prepared {
+    /// Computes the matcher without the records that leave it: the work of
+    /// the advance, on whatever thread runs this.
+    pub fn compute(&mut self) {
+        let mut next = self.base.clone();
+        next.remove(self.dropped.iter().map(|(id, e, at)| (*id, e, Indexes::Listed(at))), &self.ranks);
+        self.next = Some(next);
+    }
+
+    /// Whether [`Prepared::compute`] has run.
+    pub fn is_ready(&self) -> bool {
+        self.next.is_some()
+    }
+}
+
 /// The whole whitelist: groups sorted by name, the version, the matcher.
 #[derive(Clone, Debug, Default)]
 pub struct Whitelist {
@@ -662,6 +696,39 @@ impl Whitelist {
     /// Moves the clock to `now`: entries expired by then leave the matcher
     /// (they stay held until removed). `true` when the matcher changed.
     pub fn advance(&mut self, now: u64) -> bool {
+        self.advance_prepared(now, None)
+    }
+
+    /// What moving the clock to `at` will take out of the matcher, as work
+    /// that can run on another thread ([`Prepared::compute`]) ahead of that
+    /// second; `None` when no entry expires by then.
+    pub fn prepare_advance(&self, at: u64) -> Option<Prepared> {
+        let dropped: Vec<Dropped> = self
+            .groups
+            .iter()
+            .filter(|g| g.notes.any_expiry(|x| x > self.clock && x <= at))
+            .map(|g| {
+                let gone = g.notes.expiring_where(|x| x > self.clock && x <= at);
+                let gone_at = gone
+                    .iter()
+                    .map(|&i| u32::try_from(stat_index(&g.stat_holes, i as usize)).unwrap_or(u32::MAX))
+                    .collect();
+                (g.id, Entries::new(&g.entries.pick(&gone)), gone_at)
+            })
+            .collect();
+        (!dropped.is_empty()).then(|| Prepared {
+            base: self.matcher.clone(),
+            dropped,
+            ranks: self.ranks.clone(),
+            next: None,
+        })
+    }
+
+    /// [`Whitelist::advance`], with the matcher `prepared` ahead when it
+    /// was prepared from this very matcher for exactly the records this
+    /// advance takes out (any change since, or another second, and it is
+    /// set aside: the advance then does the work itself).
+    pub fn advance_prepared(&mut self, now: u64, prepared: Option<Prepared>) -> bool {
         if now <= self.clock {
             return false;
         }
@@ -670,7 +737,7 @@ impl Whitelist {
         // Only the records of what expired since go (the matcher holds what
         // had not expired by the old clock): the others name the same
         // entries at the same stat indexes as before.
-        let mut dropped: Vec<(GroupId, Entries, Vec<u32>)> = Vec::new();
+        let mut dropped: Vec<Dropped> = Vec::with_capacity(self.groups.len());
         let mut bound_changed = false;
         for g in &mut self.groups {
             if !g.notes.any_expiry(|at| at > before && at <= now) {
@@ -682,13 +749,13 @@ impl Whitelist {
             let expired = g.notes.expired_by(now);
             let dead: Vec<u32> = expired.iter().map(|&(i, _)| i).collect();
             let (live, dead_entries) = g.entries.split(&dead);
-            let (gone, gone_at): (Vec<Entry>, Vec<u32>) = dead_entries
-                .iter()
-                .copied()
-                .zip(&expired)
-                .filter(|&(_, &(_, at))| at > before)
-                .map(|(e, &(i, _))| (e, u32::try_from(stat_index(&g.stat_holes, i as usize)).unwrap_or(u32::MAX)))
-                .unzip();
+            let (mut gone, mut gone_at) = (Vec::with_capacity(expired.len()), Vec::with_capacity(expired.len()));
+            for (&e, &(i, at)) in dead_entries.iter().zip(&expired) {
+                if at > before {
+                    gone.push(e);
+                    gone_at.push(u32::try_from(stat_index(&g.stat_holes, i as usize)).unwrap_or(u32::MAX));
+                }
+            }
             dropped.push((g.id, Entries::new(&gone), gone_at));
             g.live = Arc::new(live);
             g.live_holes = with_holes(&g.stat_holes, &dead);
@@ -697,7 +764,16 @@ impl Whitelist {
         if dropped.is_empty() {
             return false;
         }
-        self.matcher.remove(dropped.iter().map(|(id, e, at)| (*id, e, Indexes::Listed(at))), &self.ranks);
+        let ready = prepared.and_then(|p| {
+            let fits = p.base.same_as(&self.matcher) && p.dropped == dropped && p.ranks == self.ranks;
+            // Dropped when it does not fit, before the work: what it holds
+            // of the matcher would keep it from being changed in place.
+            fits.then_some(p.next).flatten()
+        });
+        match ready {
+            Some(next) => self.matcher = next,
+            None => self.matcher.remove(dropped.iter().map(|(id, e, at)| (*id, e, Indexes::Listed(at))), &self.ranks),
+        }
         if bound_changed {
             self.logins = self.compile_logins();
         }
@@ -1936,6 +2012,60 @@ mod tests {
         let w = plan.next.unwrap();
         let plan = w.plan_at(add_noted("aa", &["10.0.0.3"], Some("later"), Expiry::At(120)), None, 100).unwrap();
         plan.next.unwrap()
+    }
+
+    /// Entries of `aa` and `bb` expiring at 100 and 120, the clock at 60.
+    fn expiring() -> Whitelist {
+        let (w, _) = apply(&Whitelist::default(), set("zz", &["10.9.0.1"]));
+        let w = w.plan_at(set("aa", &["10.0.0.1", "10.0.0.2", "10.0.0.3"]), None, 50).unwrap().next.unwrap();
+        let w = w.plan_at(add_noted("aa", &["10.0.0.2"], None, Expiry::At(100)), None, 50).unwrap().next.unwrap();
+        w.plan_at(add_noted("bb", &["10.1.0.0/16"], None, Expiry::At(120)), None, 60).unwrap().next.unwrap()
+    }
+
+    #[test]
+    fn a_prepared_advance_is_taken_when_nothing_changed() {
+        let mut w = expiring();
+        let mut p = w.prepare_advance(100).unwrap();
+        assert!(!p.is_ready());
+        p.compute();
+        let next = p.next.clone().unwrap();
+        let mut inline = w.clone();
+        assert!(w.advance_prepared(100, Some(p)));
+        assert!(w.matcher.same_as(&next));
+        inline.advance(100);
+        for a in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.1.2.3", "10.9.0.1", "10.0.0.9"] {
+            assert_eq!(verdict(&w, a, STRICT), verdict(&inline, a, STRICT), "{a}");
+        }
+        assert!(!verdict(&w, "10.0.0.2", STRICT).allowed);
+        assert!(verdict(&w, "10.1.2.3", STRICT).allowed);
+        // Nothing expires by 100 any more: nothing to prepare.
+        assert!(w.prepare_advance(100).is_none());
+    }
+
+    #[test]
+    fn a_prepared_advance_is_set_aside_after_any_change_or_for_another_second() {
+        // The entry that was to expire is made permanent: the matcher is the
+        // same, what leaves it is not.
+        let w = expiring();
+        let mut p = w.prepare_advance(100).unwrap();
+        p.compute();
+        let plan = w.plan_at(add_noted("aa", &["10.0.0.2"], None, Expiry::Persist), None, 80).unwrap();
+        let mut changed = plan.next.unwrap();
+        changed.advance_prepared(100, Some(p));
+        assert!(verdict(&changed, "10.0.0.2", STRICT).allowed);
+        // Prepared for 100, the clock moves to 130: both entries go.
+        let mut w = expiring();
+        let mut p = w.prepare_advance(100).unwrap();
+        p.compute();
+        w.advance_prepared(130, Some(p));
+        assert!(!verdict(&w, "10.0.0.2", STRICT).allowed);
+        assert!(!verdict(&w, "10.1.2.3", STRICT).allowed);
+        // Not computed yet: the advance does the work.
+        let mut w = expiring();
+        let p = w.prepare_advance(100).unwrap();
+        w.advance_prepared(100, Some(p));
+        assert!(!verdict(&w, "10.0.0.2", STRICT).allowed);
+        assert!(verdict(&w, "10.1.2.3", STRICT).allowed);
     }
 
     #[test]

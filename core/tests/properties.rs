@@ -452,6 +452,9 @@ enum Step {
     /// At that second, or (`None`) at the clock, as the primary's timer
     /// sweeps right after moving the clock.
     Sweep(Option<u64>),
+    /// The matcher of an advance to that second computed ahead, which the
+    /// next advance is given whatever happened since.
+    Prepare(u64),
 }
 
 fn note() -> impl Strategy<Value = whitelist_core::store::Note> {
@@ -473,6 +476,7 @@ fn step() -> impl Strategy<Value = Step> {
         change().prop_map(|c| Step::Change(c, 0)),
         (0u64..30).prop_map(Step::Advance),
         prop::option::of(0u64..30).prop_map(Step::Sweep),
+        (0u64..30).prop_map(Step::Prepare),
     ]
 }
 
@@ -494,7 +498,7 @@ fn naive_live(w: &Whitelist, a: Addr) -> Option<(String, Entry)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn an_expired_entry_never_admits_and_a_hit_counts_on_the_winning_entry(
@@ -502,6 +506,7 @@ proptest! {
         probes in prop::collection::vec(addr(), 1..32),
     ) {
         let mut w = Whitelist::default();
+        let mut prepared = None;
         for s in steps {
             match s {
                 Step::Change(c, t) => {
@@ -512,7 +517,13 @@ proptest! {
                     }
                 }
                 Step::Advance(t) => {
-                    w.advance(t);
+                    w.advance_prepared(t, prepared.take());
+                }
+                Step::Prepare(t) => {
+                    prepared = w.prepare_advance(t).map(|mut p| {
+                        p.compute();
+                        p
+                    });
                 }
                 Step::Sweep(t) => {
                     let t = t.unwrap_or(w.clock());
@@ -531,7 +542,14 @@ proptest! {
                 }
             }
         }
-        for a in probes {
+        // Random addresses, and the first address of every held entry.
+        let held: Vec<Addr> = w
+            .groups()
+            .iter()
+            .flat_map(|g| g.entries().iter())
+            .map(|e| Addr::from(e.net().network()))
+            .collect();
+        for a in probes.into_iter().chain(held) {
             let expected = naive_live(&w, a);
             let v = w.verdict(Peer::Ip(a), STRICT);
             let any = w.is_enabled();
