@@ -170,9 +170,16 @@ pub fn arm(ctx: Ctx, g: &mut State) {
     g.advance_clock(now, &mut Fx::new(ctx));
     let w = g.whitelist();
     let next = w.next_expiry();
-    if let Some(at) = next.filter(|&at| PREPARING.swap(at, Ordering::Relaxed) != at) {
-        let start = i64::try_from(at).unwrap_or(i64::MAX / 1000).saturating_mul(1000) - PREPARE_LEAD_MS;
-        ffi::create_timer(ctx, (start - now_ms).max(0), on_prepare);
+    if PREPARING.swap(next.unwrap_or(0), Ordering::Relaxed) != next.unwrap_or(0) {
+        // Another expiry comes first now, or none: a matcher prepared for
+        // the one before is of no use, and would keep two matchers alive.
+        if let Ok(mut slot) = PREPARED.try_lock() {
+            *slot = None;
+        }
+        if let Some(at) = next {
+            let start = i64::try_from(at).unwrap_or(i64::MAX / 1000).saturating_mul(1000) - PREPARE_LEAD_MS;
+            ffi::create_timer(ctx, (start - now_ms).max(0), on_prepare);
+        }
     }
     let mut due = next.map(|at| i64::try_from(at).unwrap_or(i64::MAX / 1000).saturating_mul(1000));
     if !g.is_loading() && w.has_expired(now) {
@@ -209,6 +216,9 @@ unsafe extern "C" fn on_prepare(_ctx: Ctx, _data: *mut c_void) {
 /// whitelist changed meanwhile, the advance does the work itself.
 fn prepare() {
     let at = PREPARING.load(Ordering::Relaxed);
+    if at == 0 {
+        return;
+    }
     let Some(mut job) = state::with(|g| g.whitelist().prepare_advance(at)).flatten() else {
         return;
     };
