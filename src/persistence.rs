@@ -95,7 +95,19 @@ fn save(io: *mut raw::RedisModuleIO, when: c_int, may_skip: bool) {
 /// # Safety
 /// Called by Redis while loading an RDB, an AOF preamble or a full sync.
 unsafe extern "C" fn aux_load(io: *mut raw::RedisModuleIO, encver: c_int, when: c_int) -> c_int {
-    ffi::guard(ERR, || load(io, encver, when))
+    let status = ffi::guard(ERR, || load(io, encver, when));
+    if status == ERR {
+        refused();
+    }
+    status
+}
+
+/// The load refuses the data: nothing of this load is taken, whichever
+/// event ends it (Redis's check of the file before it stops ends it well).
+fn refused() {
+    ffi::guard((), || {
+        state::with(|g| g.record_refused());
+    });
 }
 
 fn load(io: *mut raw::RedisModuleIO, encver: c_int, when: c_int) -> c_int {
@@ -156,6 +168,7 @@ fn load(io: *mut raw::RedisModuleIO, encver: c_int, when: c_int) -> c_int {
 /// Never called: the type holds no keys.
 unsafe extern "C" fn rdb_load(io: *mut raw::RedisModuleIO, _encver: c_int) -> *mut c_void {
     log_io(io, "a key of type 'whitelist' cannot exist; refusing it");
+    refused();
     std::ptr::null_mut()
 }
 

@@ -103,7 +103,14 @@ const RAW_RDB: &[&str] = &["--rdbcompression", "no", "--rdbchecksum", "no"];
 /// server refuses to start (the process exits) with the module's line, and
 /// never reaches "Ready to accept connections". Then restores the intact file
 /// and checks that it loads `expected`: the damage alone was the cause.
-fn refuses_each_damage(s: &mut Server, args: &[&str], file: &Path, damages: &[Damage], expected: &Reply) {
+fn refuses_each_damage(
+    s: &mut Server,
+    args: &[&str],
+    file: &Path,
+    damages: &[Damage],
+    expected: &Reply,
+    rdb_checked: bool,
+) {
     let intact = std::fs::read(file).expect("the saved file");
     for &damage in damages {
         let (bytes, line) = damage.apply(&intact);
@@ -120,6 +127,18 @@ fn refuses_each_damage(s: &mut Server, args: &[&str], file: &Path, damages: &[Da
         let this_start = &log[log_before..];
         assert!(this_start.contains(line), "{damage:?}: {line:?} missing from\n{this_start}");
         assert!(!this_start.contains("Ready to accept connections"), "{damage:?}:\n{this_start}");
+        // Nothing of the refused data is taken, and the log does not say
+        // otherwise while the server stops.
+        for taken in ["the loaded data carries no whitelist", "whitelist loaded:"] {
+            assert!(!this_start.contains(taken), "{damage:?}: {taken:?} in\n{this_start}");
+        }
+        if rdb_checked && !matches!(damage, Damage::Truncated) {
+            // Redis checks an RDB it failed to load before it exits; the
+            // check is a load of its own that skips the record and ends
+            // well, unless the file itself ends early.
+            let ended = "the load that refused its whitelist record ended: the whitelist in force (version 0) stays";
+            assert!(this_start.contains(ended), "{damage:?}: {ended:?} missing from\n{this_start}");
+        }
     }
     std::fs::write(file, &intact).expect("restore the file");
     let again = s.start_again(args);
@@ -140,7 +159,7 @@ fn saved_rdb() -> (Server, Reply) {
 fn damaged_rdb_stops_the_server(damage: Damage) {
     let (mut s, expected) = saved_rdb();
     let file = s.dir.path().join("dump.rdb");
-    refuses_each_damage(&mut s, RAW_RDB, &file, &[damage], &expected);
+    refuses_each_damage(&mut s, RAW_RDB, &file, &[damage], &expected, true);
 }
 
 #[test]
@@ -183,7 +202,7 @@ fn damage_in_an_aof_preamble_stops_the_server_too() {
     });
     s.stop(false);
     let base = base_rdb(s.dir.path());
-    refuses_each_damage(&mut s, &args, &base, &DAMAGES, &expected);
+    refuses_each_damage(&mut s, &args, &base, &DAMAGES, &expected, false);
 }
 
 // --- Faults --------------------------------------------------------------------

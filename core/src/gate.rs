@@ -369,6 +369,11 @@ struct Load {
     /// The data carried a whitelist (a record that is not the empty one at
     /// version 0, or a replayed command).
     carried: bool,
+    /// The data's whitelist record was refused (corrupt, truncated, newer).
+    /// Redis then checks the file and exits, and its check is a load of its
+    /// own: one more start and a successful end, that never reads the
+    /// record. Nothing of such a load is taken.
+    refused: bool,
 }
 
 /// Holds the ids of clients refused where they could not be closed at once,
@@ -909,7 +914,11 @@ impl Gate {
             Some(l) => l.first,
             None => self.startup,
         };
-        self.load = Some(Load { first, kind, window: None, staged: Whitelist::default(), carried: false });
+        // A start inside a load that refused its record: Redis checking the
+        // file before it exits. What it reads is no more taken than the
+        // refused record.
+        let refused = self.load.as_ref().is_some_and(|l| l.refused);
+        self.load = Some(Load { first, kind, window: None, staged: Whitelist::default(), carried: false, refused });
         if first {
             // Nobody connects before the first load in practice; if someone
             // did, the window's rules apply to them too.
@@ -925,6 +934,8 @@ impl Gate {
         let carried = carries_whitelist(&w);
         match &mut self.load {
             Some(load) => {
+                // A record read is a load of data, not Redis's check of it.
+                load.refused = false;
                 if carried {
                     if load.first {
                         load.window = Some(w.clone());
@@ -1004,6 +1015,9 @@ impl Gate {
         let Some(load) = self.load.take() else {
             return;
         };
+        if load.refused {
+            return self.end_failed(load, "the load that refused its whitelist record ended", fx);
+        }
         if load.first {
             self.startup = false;
         }
@@ -1057,22 +1071,32 @@ impl Gate {
         }
     }
 
+    /// The data's whitelist record was refused (the load itself fails, and
+    /// Redis stops). Marks the load so that its end, whichever event ends it,
+    /// takes nothing from it.
+    pub fn record_refused(&mut self) {
+        if let Some(load) = &mut self.load {
+            load.refused = true;
+        }
+    }
+
     /// The load failed (`LOADING_FAILED`): the rules in force stay. A first
     /// load keeps the record it read, if any (the server stops anyway).
     pub fn fail_load(&mut self, fx: &mut impl Effects) {
         let Some(load) = self.load.take() else {
             return;
         };
+        self.end_failed(load, "loading failed", fx);
+    }
+
+    fn end_failed(&mut self, load: Load, what: &str, fx: &mut impl Effects) {
         if load.first {
             self.startup = false;
             if let Some(w) = load.window {
                 self.whitelist = w;
             }
         }
-        fx.log(
-            Level::Warning,
-            &format!("loading failed: the whitelist in force (version {}) stays", self.whitelist.version()),
-        );
+        fx.log(Level::Warning, &format!("{what}: the whitelist in force (version {}) stays", self.whitelist.version()));
         self.recheck(fx);
     }
 }
@@ -1393,6 +1417,78 @@ mod tests {
     }
 
     #[test]
+    fn the_check_after_a_refused_record_at_start_up_takes_nothing() {
+        // Redis refuses the data, checks the file (a load of its own, which
+        // skips the record and ends well), then exits.
+        let mut g = Gate::new(true);
+        let mut fx = Fx::default();
+        g.begin_load(LoadKind::Rdb, &mut fx);
+        g.record_refused();
+        g.begin_load(LoadKind::Rdb, &mut fx);
+        assert_eq!(g.admit(1, Conn::new(ip("192.0.2.1"), 1), &mut fx), Admission::Refuse(Denial::Loading));
+        fx.lines.clear();
+        g.finish_load(&mut fx);
+        assert!(!g.is_loading());
+        assert_eq!(g.whitelist().version(), 0);
+        assert_eq!(
+            fx.lines,
+            vec![(
+                Level::Warning,
+                "the load that refused its whitelist record ended: the whitelist in force (version 0) stays"
+                    .to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn the_check_after_a_refused_record_keeps_the_rules_in_force() {
+        let mut g = Gate::new(false);
+        let mut fx = Fx::default();
+        g.commit(wl(&["10.0.0.1"], 1), &mut fx);
+        g.begin_load(LoadKind::Rdb, &mut fx);
+        g.record_refused();
+        g.begin_load(LoadKind::Rdb, &mut fx);
+        g.commit(wl(&["10.0.0.2"], 4), &mut fx);
+        fx.lines.clear();
+        g.finish_load(&mut fx);
+        assert_eq!(
+            fx.lines,
+            vec![(
+                Level::Warning,
+                "the load that refused its whitelist record ended: the whitelist in force (version 1) stays"
+                    .to_string()
+            )]
+        );
+        assert_eq!(g.whitelist().version(), 1);
+        assert_eq!(g.admit(1, Conn::new(ip("10.0.0.2"), 1), &mut fx), Admission::Refuse(Denial::NoMatch));
+    }
+
+    #[test]
+    fn a_load_that_reads_a_record_after_a_refused_one_is_taken() {
+        let mut g = Gate::new(false);
+        let mut fx = Fx::default();
+        g.commit(wl(&["10.0.0.1"], 1), &mut fx);
+        g.begin_load(LoadKind::Replication, &mut fx);
+        g.record_refused();
+        g.begin_load(LoadKind::Replication, &mut fx);
+        g.record_loaded(wl(&["10.0.0.2"], 5), &mut fx);
+        g.finish_load(&mut fx);
+        assert_eq!(g.whitelist().version(), 5);
+        assert_eq!(fx.lines.last().unwrap().1, "whitelist loaded: 1 groups, 1 entries, version 5");
+    }
+
+    #[test]
+    fn a_refusal_outside_a_load_marks_nothing() {
+        let mut g = Gate::new(false);
+        let mut fx = Fx::default();
+        g.record_refused();
+        g.begin_load(LoadKind::Rdb, &mut fx);
+        g.finish_load(&mut fx);
+        assert!(fx.lines.is_empty());
+        assert!(!g.is_loading());
+    }
+
+    #[test]
     fn monitor_mode_reports_a_connection_once_until_admitted_again() {
         let mut g = Gate::new(false);
         no_loopback(&mut g);
@@ -1692,6 +1788,7 @@ mod tests {
             Replay(Vec<u8>),
             EndLoad,
             FailLoad,
+            Refuse,
             SetMode(u8),
             Loopback(bool),
             WhenEmpty(bool),
@@ -1727,6 +1824,7 @@ mod tests {
                 1 => proptest::collection::vec(any::<u8>(), 0..3).prop_map(Event::Replay),
                 1 => Just(Event::EndLoad),
                 1 => Just(Event::FailLoad),
+                1 => Just(Event::Refuse),
                 1 => any::<u8>().prop_map(Event::SetMode),
                 1 => any::<bool>().prop_map(Event::Loopback),
                 1 => any::<bool>().prop_map(Event::WhenEmpty),
@@ -1804,6 +1902,7 @@ mod tests {
                         }
                         Event::EndLoad => g.finish_load(&mut fx),
                         Event::FailLoad => g.fail_load(&mut fx),
+                        Event::Refuse => g.record_refused(),
                         Event::SetMode(m) => {
                             g.config.mode = Mode::from_code(i32::from(m % 3)).unwrap();
                             g.recheck(&mut fx);
