@@ -244,7 +244,7 @@ impl Server {
 
     /// The server log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+        read_log(&self.dir.path().join("redis.log"))
     }
 
     /// Waits until the log holds `needle`.
@@ -318,10 +318,17 @@ impl Server {
     }
 }
 
+/// A server's log file as text ("" while it does not exist). Lossy: a server
+/// may log bytes that are not UTF-8 (Valkey 8.1.8 can print a bus link's
+/// unset node name), and they must not hide the rest of the log.
+pub fn read_log(path: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
+}
+
 /// Waits until a just-started server answers PING on `socket`; `Err` holds
 /// its log if it exits or the deadline passes first.
 pub fn wait_until_ready(child: &mut Option<Child>, socket: &Path, log: &Path) -> Result<(), String> {
-    let read_log = || std::fs::read_to_string(log).unwrap_or_default();
+    let read_log = || read_log(log);
     let start = Instant::now();
     loop {
         if let Some(status) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
