@@ -30,7 +30,7 @@ DEFAULTS = {
     "CONN_REQUESTS": 50000,  # redis-benchmark -k 0: one connection per request
     "KEEPALIVE_REQUESTS": 500000,  # redis-benchmark -P 16 -k 1
     "CALLGRIND_CONNECTIONS": 3000,  # connections counted under callgrind
-    "CALLGRIND_REPEATS": 3,  # callgrind runs per server (median)
+    "CALLGRIND_REPEATS": 3,  # callgrind runs per server for the per-connection counts (median)
     "CALLGRIND_COMMANDS": 50000,  # pipelined SETs and as many GETs under callgrind
     "CALLGRIND_LAYOUTS": 8,  # heap layouts counted per server for the per-command figure (mean)
     "RECHECK_CONNECTIONS": 10000,  # open connections for the re-check figure
@@ -385,13 +385,14 @@ def callgrind_per_command(label, module=None, with_whitelist=False, extra=()):
 
     Part of a command's count depends on where the allocator placed the
     objects it compares: glibc's strcasecmp (the command name against "host:"
-    and "post" in processCommand) take a longer path when the two addresses'
+    and "post" in processCommand) takes a longer path when the two addresses'
     offsets in their pages, or-ed together, point into a page's last 128
     bytes, and the objects a pipeline cycles through keep their addresses
     for the whole run.
     One server start therefore counts one layout, and which one follows from
-    everything allocated before: the same server's count moves by up to 25
-    instructions from one layout to another, as much as the module adds. Run
+    everything allocated before: the same server's count moved by up to 22
+    instructions from one layout to another (2026-12-04), about as much as
+    the module adds. Run
     i writes i small keys before the warm-up, the same for every server, so
     every server is counted from the same starting points. A layout's count
     takes one of a few values (each compare on its short or its long path),
